@@ -1,0 +1,210 @@
+"""Evaluate a compiled policy: per subject (map), then the stage over the cohort (reduce).
+
+For each subject, values and rules are settled in dependency order by a backend (the compiled
+evaluator by default); the stage then ranks the pool and counts slots; rules that use `stage.*`
+and the outcome table are settled last. The first outcome row that holds decides; a row that is
+undetermined before any row holds makes the outcome undetermined, naming what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+from pydantic import BaseModel
+
+from engine.compiler import ExpressionCompiler, Fn, Missing, Scope, Undetermined
+from engine.errors import EvaluationError
+from engine.ir import OutcomeRow, PolicyIR, Stage, StageInfo
+from engine.reasons import decision_reasons
+from engine.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Result, StageSummary
+from engine.stages import Entry, rank_pool
+
+__all__ = ["CompiledPolicy", "CompiledStage", "Backend", "PythonBackend", "Params", "compile_policy", "evaluate_cohort", "evaluate_subject", "settle"]
+
+
+class Params(dict[str, Any]):
+    """Parameter values in force on one date; using one with no value in force is an error."""
+
+    def __init__(self, values: dict[str, Any], since: dict[str, dt.date | None], absent: dict[str, str]) -> None:
+        super().__init__(values)
+        self.since = since
+        self.absent = absent
+
+    def __missing__(self, name: str) -> Any:
+        raise EvaluationError(self.absent.get(name, f"unknown parameter `{name}`"))
+
+
+@dataclass(frozen=True)
+class CompiledStage:
+    stage: Stage
+    pool: Fn
+    keys: tuple[Fn, ...]
+    slots: Fn | None
+    rows: tuple[tuple[OutcomeRow, Fn], ...]
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A checked policy with every expression compiled to a closure."""
+
+    ir: PolicyIR
+    compiler: ExpressionCompiler
+    defs: dict[str, Fn]
+    phase1: tuple[str, ...]
+    phase2: tuple[str, ...]
+    stages: dict[str, CompiledStage]
+
+    def fn(self, node: Any) -> Fn:
+        """The closure compiled for an expression node of this policy."""
+        return self.compiler.fns[id(node)]
+
+    def parameters_on(self, as_of: dt.date) -> Params:
+        values, since, absent = {}, {}, {}
+        for name, parameter in self.ir.parameters.items():
+            try:
+                values[name], since[name] = parameter.value_on(as_of)
+            except EvaluationError as error:
+                absent[name] = str(error)
+        return Params(values, since, absent)
+
+
+def compile_policy(ir: PolicyIR) -> CompiledPolicy:
+    """Compile every expression of `ir` (values, rules, messages, stages)."""
+    compiler = ExpressionCompiler(ir)
+    defs = {name: compiler.compile(v.expr) for name, v in ir.values.items()}
+    for name, rule in ir.rules.items():
+        defs[name] = compiler.compile(rule.when)
+        for template in (rule.held, rule.failed):
+            for part in template.parts if template else ():
+                if not isinstance(part, str):
+                    compiler.compile(part)
+    stages = {}
+    for name, stage in ir.stages.items():
+        keys = tuple(compiler.compile(k.expr) for k in stage.rank_by)
+        slots = compiler.compile(stage.slots) if stage.slots is not None else None
+        rows = tuple((row, compiler.compile(row.when)) for row in stage.outcomes)
+        stages[name] = CompiledStage(stage, compiler.compile(stage.pool), keys, slots, rows)
+    phase1 = tuple(n for n in ir.order if n not in ir.stage_dependent)
+    phase2 = tuple(n for n in ir.order if n in ir.stage_dependent)
+    return CompiledPolicy(ir, compiler, defs, phase1, phase2, stages)
+
+
+def settle(fn: Fn, scope: Scope) -> Any:
+    """Evaluate `fn`; missing data becomes a `Missing` value instead of an exception."""
+    try:
+        return fn(scope)
+    except Undetermined as error:
+        return Missing(error.missing)
+
+
+class Backend(Protocol):
+    """Decides values, rules, pool membership and outcome rows for one subject."""
+
+    name: str
+
+    def run(self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool) -> dict[str, Any]:
+        """Fill `scope.known` for `names`; return {"pool": ...} or {"row:N": ...} as asked."""
+        ...
+
+
+class PythonBackend:
+    """The compiled evaluator: plain Python closures; defines the semantics."""
+
+    name = "python"
+
+    def run(self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool) -> dict[str, Any]:
+        for name in names:
+            scope.known[name] = settle(policy.defs[name], scope)
+        if stage is None:
+            return {}
+        if not rows:
+            return {"pool": settle(stage.pool, scope)}
+        return {f"row:{row.index}": settle(fn, scope) for row, fn in stage.rows}
+
+
+def _choose(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[OutcomeRow | None, frozenset[str]]:
+    for row, _ in stage.rows:
+        value = conditions[f"row:{row.index}"]
+        if isinstance(value, Missing):
+            return None, value.paths
+        if value:
+            return row, frozenset()
+    return None, frozenset()
+
+
+def _subject_id(policy: CompiledPolicy, subject: BaseModel) -> str:
+    return str(getattr(subject, policy.ir.schema.id_field))
+
+
+def _decide(policy: CompiledPolicy, stage: CompiledStage, scope: Scope, conditions: dict[str, Any], as_of: dt.date, placement: Placement | None, owner: Any) -> Decision:
+    row, missing = _choose(stage, conditions)
+    outcome = row.outcome if row else UNDETERMINED
+    reasons = decision_reasons(policy, stage, scope, conditions, row)
+    params = scope.params
+    used = {n: (params[n], params.since.get(n)) for n in policy.ir.parameters if n in params} if isinstance(params, Params) else {}
+    trace = dict(scope.known)
+    trace.update({f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows})
+    subject_id = _subject_id(policy, scope.subject) if scope.subject is not None else "?"
+    row_index = row.index if row else None
+    return Decision(subject_id, outcome, stage.stage.id, row_index, reasons, tuple(sorted(missing)), placement, as_of, trace, used, owner, scope.subject, scope.context)
+
+
+def evaluate_subject(policy: CompiledPolicy, backend: Backend, subject: BaseModel, as_of: dt.date, stage_id: str, context: BaseModel | None = None, owner: Any = None) -> Decision:
+    """Decide one subject outside any cohort: rules that need a ranking are undetermined."""
+    stage = policy.stages[stage_id]
+    scope = Scope(subject, context, policy.parameters_on(as_of))
+    conditions = backend.run(policy, scope, policy.ir.order, stage, rows=True)
+    return _decide(policy, stage, scope, conditions, as_of, None, owner)
+
+
+def evaluate_cohort(policy: CompiledPolicy, backend: Backend, subjects: Sequence[BaseModel], context: BaseModel | None, as_of: dt.date, stage_id: str, owner: Any = None) -> Result:
+    """Decide every subject of a cohort at one stage; no partial result on error."""
+    stage = policy.stages[stage_id]
+    params = policy.parameters_on(as_of)
+    scopes = [Scope(s, context, params) for s in subjects]
+    entries = []
+    for scope in scopes:
+        pool = backend.run(policy, scope, policy.phase1, stage, rows=False)["pool"]
+        keys = _keys(stage, scope) if pool is True else Missing(frozenset())
+        entries.append(Entry(_subject_id(policy, scope.subject), pool, keys))  # type: ignore[arg-type]
+    slots = _slots(stage, Scope(None, context, params))
+    ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
+    decisions = {}
+    for scope, entry in zip(scopes, entries):
+        info: StageInfo = ranking.infos[entry.id]
+        scope.stage = info
+        conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
+        keys = ranking.keys.get(entry.id)
+        placement = Placement(info.in_pool, info.rank, info.pool_size, info.slots, keys)
+        decisions[entry.id] = _decide(policy, stage, scope, conditions, as_of, placement, owner)
+    summary = _summary(stage, slots, decisions, ranking)
+    identity = PolicyIdentity(policy.ir.name, policy.ir.version, policy.ir.digest)
+    return Result(identity, as_of, stage_id, backend.name, decisions, summary)
+
+
+def _keys(stage: CompiledStage, scope: Scope) -> tuple[Any, ...] | Missing:
+    values = tuple(settle(fn, scope) for fn in stage.keys)
+    gaps = [v for v in values if isinstance(v, Missing)]
+    return Missing(frozenset().union(*(g.paths for g in gaps))) if gaps else values
+
+
+def _slots(stage: CompiledStage, scope: Scope) -> int | None:
+    if stage.slots is None:
+        return None
+    value = settle(stage.slots, scope)
+    if isinstance(value, Missing):
+        raise EvaluationError(f"stage `{stage.stage.id}` cannot count its slots: missing {', '.join(sorted(value.paths))}")
+    if not isinstance(value, (int, float)) or value < 0 or int(value) != value:
+        raise EvaluationError(f"stage `{stage.stage.id}`: `slots` must be a whole number of at least 0, got {value!r}")
+    return int(value)
+
+
+def _summary(stage: CompiledStage, slots: int | None, decisions: dict[str, Decision], ranking: Any) -> StageSummary:
+    s = stage.stage
+    filled = sum(1 for d in decisions.values() if s.fills_slot is not None and d.outcome == s.fills_slot)
+    open_ = max(slots - filled, 0) if slots is not None else None
+    to = s.open_slots.to if s.open_slots and open_ else None
+    title = s.open_slots.title if s.open_slots and open_ else None
+    return StageSummary(s.id, s.title, s.reference, slots, filled, open_, to, title, ranking.order, ranking.cut_off, ranking.tie_at_cut_off, ranking.missing)

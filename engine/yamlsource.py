@@ -1,0 +1,141 @@
+"""YAML → plain Python data plus a source map of every node's position.
+
+The only module that imports `yaml`. Each mapping key and value keeps its file:line:col, so that
+later stages (pydantic validation, the checker, expression parsing) can point at the exact place
+in the user's file. Duplicate keys and syntax errors become diagnostics, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.diagnostics import Diagnostic, Span
+
+__all__ = ["Path_", "SourceMap", "Document", "parse_yaml", "read_document"]
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class SourceMap:
+    """Spans of the values and keys of one document, by path (`("rules", 0, "when")`)."""
+
+    file: str
+    values: dict[Path_, Span] = field(default_factory=dict)
+    keys: dict[Path_, Span] = field(default_factory=dict)
+    styles: dict[Path_, str | None] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def span(self, path: Path_, *, key: bool = False) -> Span:
+        """The most precise span known for `path`: itself, else its nearest ancestor."""
+        table = self.keys if key else self.values
+        for cut in range(len(path), -1, -1):
+            found = table.get(path[:cut]) or self.values.get(path[:cut])
+            if found is not None:
+                return found
+        return Span(self.file, 1, 1)
+
+    def expression_origin(self, path: Path_) -> tuple[Span, int]:
+        """Where the text of the scalar at `path` starts, and its column for continuation lines."""
+        span = self.span(path)
+        style = self.styles.get(path)
+        if style in ("'", '"'):
+            return Span(span.file, span.line, span.column + 1), span.column + 1
+        if style in ("|", ">") and span.line < len(self.lines):
+            body = self.lines[span.line]  # the line after the indicator (0-based index = line)
+            indent = len(body) - len(body.lstrip(" "))
+            return Span(span.file, span.line + 1, indent + 1), indent + 1
+        return span, span.column
+
+
+@dataclass
+class Document:
+    """A parsed YAML or JSON document: its data, source map, and any diagnostics."""
+
+    data: Any
+    source: SourceMap
+    diagnostics: list[Diagnostic]
+
+
+def _span(file: str, mark: yaml.Mark) -> Span:
+    return Span(file, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, source: SourceMap) -> None:
+        self.loader = loader
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.source.values[path] = _span(self.source.file, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        self.source.styles[path] = node.style
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        self.loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                key = str(key)
+            if key in result:
+                self.diagnostics.append(
+                    Diagnostic(
+                        "duplicate-key",
+                        f"key `{key}` appears twice in the same mapping",
+                        _span(self.source.file, key_node.start_mark),
+                        labels=((self.source.keys[path + (key,)], "first defined here"),),
+                    )
+                )
+            self.source.keys[path + (key,)] = _span(self.source.file, key_node.start_mark)
+            result[key] = self.build(value_node, path + (key,))
+        return result
+
+
+def parse_yaml(text: str, file: str) -> Document:
+    """Parse one YAML document, keeping spans; syntax errors become a diagnostic."""
+    source = SourceMap(file, lines=text.splitlines())
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Document(None, source, [])
+        builder = _Builder(loader, source)
+        data = builder.build(node, ())
+        return Document(data, source, builder.diagnostics)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        span = _span(file, mark) if mark else Span(file, 1, 1)
+        message = f"invalid YAML: {error.problem or error.context}"
+        return Document(None, source, [Diagnostic("yaml-syntax", message, span)])
+    except yaml.YAMLError as error:
+        return Document(None, source, [Diagnostic("yaml-syntax", f"invalid YAML: {error}", Span(file, 1, 1))])
+    finally:
+        loader.dispose()
+
+
+def read_document(path: Path) -> Document:
+    """Read a YAML or JSON file; an unreadable file is a diagnostic."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return Document(None, SourceMap(file), [Diagnostic("unreadable-file", f"cannot read file: {reason}", Span(file))])
+    if path.suffix == ".json":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as error:
+            span = Span(file, error.lineno, error.colno)
+            return Document(None, SourceMap(file), [Diagnostic("json-syntax", f"invalid JSON: {error.msg}", span)])
+    return parse_yaml(text, file)  # JSON is YAML: parsing it as YAML keeps the spans

@@ -1,0 +1,179 @@
+"""Pins the behaviour of engine._durable_host against durable_rules 2.0.28.
+
+See shared/notes/durable-rules.md for the defects these tests guard against.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("durable")
+
+from engine._durable_host import (  # noqa: E402
+    MAX_RULES,
+    DurableEngineError,
+    DurableRuleset,
+    Firing,
+    available,
+)
+
+THRESHOLD = {"all": [{"m": {"$and": [{"kind": "subject"}, {"$gt": {"x": 3}}]}}]}
+
+# Rule B joins a subject with the conclusion about it: {"subj": {"first": "pid"}} is the dict
+# form of `m.subj == c.first.pid` (lang.py: avalue.define() -> {alias: field}).
+CHAIN = {
+    "A": THRESHOLD,
+    "B": {"all": [
+        {"first": {"kind": "subject"}},
+        {"second": {"$and": [{"kind": "conclusion"}, {"subj": {"first": "pid"}}]}},
+    ]},
+}
+
+
+def conclude(firing: Firing) -> list[dict]:
+    if firing.rule == "A":
+        return [{"kind": "conclusion", "rule": "A", "value": True, "subj": firing.facts["m"]["pid"]}]
+    return []
+
+
+@pytest.fixture
+def chain():
+    rs = DurableRuleset(CHAIN)
+    yield rs
+    rs.close()
+
+
+def test_available() -> None:
+    assert available() == (True, "")
+
+
+def test_single_fact_and_fires_and_missing_field_never_matches() -> None:
+    with DurableRuleset({
+        "in_range": {"all": [{"m": {"$and": [{"$gte": {"x": 3}}, {"$lt": {"x": 10}}]}}]},
+        "not_five": {"all": [{"m": {"$neq": {"x": 5}}}]},
+    }) as rs:
+        assert rs.run([{"x": 4}]) == [Firing("in_range", {"m": {"x": 4}}),
+                                      Firing("not_five", {"m": {"x": 4}})]
+        assert rs.run([{"x": 12}]) == [Firing("not_five", {"m": {"x": 12}})]
+        assert rs.run([{"y": 4}]) == []  # missing field: no match, $neq included; no exception
+        assert rs.run([]) == []
+
+
+@pytest.mark.parametrize("cond, hits", [
+    ({"$lt": {"x": 5}}, [4]), ({"$lte": {"x": 5}}, [4, 5]), ({"$gt": {"x": 5}}, [6]),
+    ({"$gte": {"x": 5}}, [5, 6]), ({"x": 5}, [5]), ({"$eq": {"x": 5}}, [5]),
+    ({"$neq": {"x": 5}}, [4, 6]), ({"$or": [{"x": 4}, {"x": 6}]}, [4, 6]),
+])
+def test_comparison_operators(cond: dict, hits: list[int]) -> None:
+    with DurableRuleset({"r": {"all": [{"m": cond}]}}) as rs:
+        assert [x for x in (4, 5, 6, None) if rs.run([{} if x is None else {"x": x}])] == hits
+
+
+def test_chaining_join_on_shared_field(chain: DurableRuleset) -> None:
+    firings = chain.run([{"kind": "subject", "pid": "p1", "x": 5},
+                         {"kind": "subject", "pid": "p2", "x": 1}], on_fire=conclude)
+    assert [f.rule for f in firings] == ["A", "B"]
+    assert firings[1].facts == {
+        "first": {"kind": "subject", "pid": "p1", "x": 5},
+        "second": {"kind": "conclusion", "rule": "A", "value": True, "subj": "p1"},
+    }
+    assert chain.run([{"kind": "subject", "pid": "p1", "x": 5}]) == [  # no on_fire: no chaining
+        Firing("A", {"m": {"kind": "subject", "pid": "p1", "x": 5}})]
+
+
+def test_join_on_id_field_does_not_work() -> None:
+    """Surprise: `id` is durable's fact identity; a join on it never matches."""
+    rules = {"B": {"all": [{"first": {"kind": "s"}},
+                           {"second": {"$and": [{"kind": "c"}, {"subj": {"first": "id"}}]}}]}}
+    with DurableRuleset(rules) as rs:
+        assert rs.run([{"kind": "s", "id": "p1"}, {"kind": "c", "subj": "p1"}]) == []
+
+
+def test_unmatched_and_duplicate_facts_do_not_fail(chain: DurableRuleset) -> None:
+    subject = {"kind": "subject", "pid": "p1", "x": 5}
+    firings = chain.run([{"kind": "nothing"}, subject, dict(subject), {"other": 1}])
+    assert firings == [Firing("A", {"m": subject})]
+    assert "sid" not in subject  # caller's facts are not mutated
+
+
+def test_sessions_are_deleted(chain: DurableRuleset) -> None:
+    fact = {"kind": "subject", "pid": "p1", "x": 5}
+    for _ in range(2000):  # > 1,024 live-session limit
+        assert len(chain.run([fact], on_fire=conclude)) == 2
+
+
+def test_create_close_cycles() -> None:
+    names = set()
+    for _ in range(1000):
+        rs = DurableRuleset(CHAIN)
+        names.add(rs.name)
+        assert len(rs.run([{"kind": "subject", "pid": "p", "x": 9}])) == 1
+        rs.close()
+        rs.close()  # idempotent
+    assert len(names) == 1000
+    with pytest.raises(DurableEngineError, match="closed"):
+        rs.run([])
+
+
+def test_exception_in_on_fire_reaches_caller(chain: DurableRuleset) -> None:
+    def boom(firing: Firing) -> list[dict]:
+        raise ValueError("boom in callback")
+
+    with pytest.raises(DurableEngineError, match="boom in callback") as info:
+        chain.run([{"kind": "subject", "pid": "p1", "x": 5}], on_fire=boom)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert len(chain.run([{"kind": "subject", "pid": "p1", "x": 5}], on_fire=conclude)) == 2
+
+
+def test_threads_match_sequential(chain: DurableRuleset) -> None:
+    facts = [{"kind": "subject", "pid": f"p{i}", "x": i} for i in range(8)]
+    expected = chain.run(facts, on_fire=conclude)
+    assert len(expected) == 8  # 4 x A + 4 x B
+    results: list[list[Firing]] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(100):
+                results.append(chain.run(facts, on_fire=conclude))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 800 and all(r == expected for r in results)
+
+
+def test_no_background_threads() -> None:
+    before = threading.active_count()
+    with DurableRuleset(CHAIN) as rs:
+        rs.run([{"kind": "subject", "pid": "p1", "x": 5}], on_fire=conclude)
+        assert threading.active_count() == before
+
+
+def test_rule_limit() -> None:
+    many = {f"r{i}": {"all": [{"m": {"x": i}}]} for i in range(MAX_RULES)}
+    with DurableRuleset(many) as rs:
+        assert rs.run([{"x": 511}]) == [Firing("r511", {"m": {"x": 511}})]
+    many["one_more"] = {"all": [{"m": {"x": -1}}]}
+    with pytest.raises(DurableEngineError, match="at most 512 rules"):
+        DurableRuleset(many)
+
+
+def test_bad_definitions_give_readable_errors() -> None:
+    with pytest.raises(DurableEngineError, match=r"202 \(cannot parse string"):
+        DurableRuleset({"r": {"all": [{"m": {"$foo": {"x": 1}}}]}})
+    with pytest.raises(DurableEngineError, match="no 'run'"):
+        DurableRuleset({"r": {"all": [{"m": {"x": 1}}], "run": print}})
+    with DurableRuleset({"r": {"all": [{"m": {"x": 1}}]}}) as rs:
+        with pytest.raises(DurableEngineError, match="too many properties"):
+            rs.run([{"x": 1, **{f"p{i}": i for i in range(300)}}])
+        with pytest.raises(DurableEngineError, match="'sid' is reserved"):
+            rs.run([{"x": 1, "sid": "s"}])
+        assert rs.run([{"x": 1}]) == [Firing("r", {"m": {"x": 1}})]
