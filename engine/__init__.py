@@ -1,0 +1,39 @@
+"""A generic rules engine for public programmes: declarative YAML rules over typed facts.
+
+    from engine import load_policy
+    policy = load_policy("rules/sovereign_ai")
+    result = policy.evaluate("examples/stage1.yaml")
+    print(result.decisions["naver-cloud"].outcome)            # disqualified
+    print(result.decisions["naver-cloud"].explain().to_text())
+
+The pipeline runs one way: load (YAML with spans) → check (names, types, dependency graph) →
+compile (closures) → evaluate (per subject, then the stage over the cohort) → explain.
+"""
+
+from engine.diagnostics import Diagnostic, Span
+from engine.errors import BackendError, BackendUnavailable, EngineError, EvaluationError, FactError, PolicyError
+from engine.explain import Explanation
+from engine.policy import BackendName, Policy, load_policy
+from engine.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Reason, Result, StageSummary
+
+__all__ = [
+    "load_policy",
+    "Policy",
+    "BackendName",
+    "Result",
+    "Decision",
+    "Reason",
+    "Placement",
+    "StageSummary",
+    "PolicyIdentity",
+    "Explanation",
+    "UNDETERMINED",
+    "Diagnostic",
+    "Span",
+    "EngineError",
+    "PolicyError",
+    "FactError",
+    "EvaluationError",
+    "BackendError",
+    "BackendUnavailable",
+]

@@ -147,9 +147,10 @@ def _define(state: _State, definition: _Def, subject_fields: set[str]) -> None:
 
 
 def _parse(state: _State, file: SourceFile, path: Path_, text: str | bool) -> Node | None:
-    origin, column = file.source.expression_origin(path)
+    origin = file.source.span(path)
+    locate = file.source.locator(path, text) if isinstance(text, str) else None
     try:
-        node = parse_expression(text, origin, column)
+        node = parse_expression(text, origin, locate)
     except ParseError as error:
         state.diagnostics.append(error.diagnostic)
         return None

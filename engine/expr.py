@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from engine.diagnostics import Diagnostic, Span
 
@@ -39,6 +39,7 @@ __all__ = [
     "render",
 ]
 
+Locator = Callable[[int, int], Span]
 FUNCTIONS = frozenset({"len", "min", "max", "sum", "abs", "round", "count", "any", "all"})
 AGGREGATES = frozenset({"any", "all", "sum", "count", "min", "max"})
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
@@ -73,6 +74,7 @@ class Name(_Base):
 class Attr(_Base):
     obj: "Node" = None  # type: ignore[assignment]
     attr: str = ""
+    attr_span: Span | None = field(default=None, compare=False, hash=False, repr=False)  # where the name after `.` is
 
 
 @dataclass(frozen=True)
@@ -148,16 +150,13 @@ class ParseError(Exception):
 class _Lowering:
     """Python `ast` → our nodes, rejecting everything outside the language."""
 
-    def __init__(self, origin: Span, continuation_column: int) -> None:
-        self.origin = origin
-        self.continuation_column = continuation_column
+    def __init__(self, locate: Locator) -> None:
+        self.locate = locate
 
     def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1) - 1
         col = getattr(node, "col_offset", 0)
-        if line == 0:
-            return self.origin.shifted(0, col - 1)  # the `(` added around the source
-        return self.origin.shifted(line, self.continuation_column + col)
+        return self.locate(line, col - 1 if line == 0 else col)  # the `(` added around the source
 
     def fail(self, node: ast.AST, message: str, help: str | None = None) -> ParseError:
         return ParseError(Diagnostic("invalid-expression", message, self.span(node), help))
@@ -181,7 +180,8 @@ class _Lowering:
     def _Attribute(self, node: ast.Attribute) -> Node:
         if node.attr.startswith("_"):
             raise self.fail(node, f"attribute `{node.attr}` is not allowed: names cannot start with `_`")
-        return Attr(self.span(node), self.lower(node.value), node.attr)
+        end = ast.Constant(0, lineno=node.end_lineno, col_offset=(node.end_col_offset or 0) - len(node.attr))
+        return Attr(self.span(node), self.lower(node.value), node.attr, self.span(end))
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Node:
         ops = {ast.Not: "not", ast.USub: "-", ast.UAdd: "+"}
@@ -265,8 +265,14 @@ class _Lowering:
 _HELP = "expressions use names, attribute paths, literals, arithmetic, comparisons, and/or/not and a few functions"
 
 
-def parse_expression(text: str | bool, origin: Span, continuation_column: int = 1) -> Node:
-    """Parse `text` (a rule's `when`, a value's `expr`...) into nodes with spans under `origin`."""
+def parse_expression(text: str | bool, origin: Span, locate: Locator | None = None) -> Node:
+    """Parse `text` (a rule's `when`, a value's `expr`...) into nodes with spans.
+
+    `locate(line, column)` maps a 0-based position in `text` to the file; by default positions
+    are taken as offsets from `origin` on its line.
+    """
+    if locate is None:
+        locate = lambda line, col: origin.shifted(0, col) if line == 0 else origin.shifted(line, col + 1)  # noqa: E731
     if isinstance(text, bool):
         return Const(origin, text)
     source = text.strip()
@@ -280,10 +286,10 @@ def parse_expression(text: str | bool, origin: Span, continuation_column: int = 
         col = max((error.offset or 1) - (2 if line == 0 else 1), 0)
         if (error.lineno or 1) > len(lines):  # the error is at the end of the text
             col = len(lines[line]) - (0 if line else 0)
-        span = origin.shifted(0, col) if line == 0 else origin.shifted(line, continuation_column + col)
+        span = locate(line, col)
         detail = "" if error.msg == "invalid syntax" else f": {error.msg}"
         raise ParseError(Diagnostic("invalid-expression", f"invalid syntax in `{source}`{detail}", span)) from None
-    return _Lowering(origin, continuation_column).lower(tree.body)
+    return _Lowering(locate).lower(tree.body)
 
 
 def walk(node: Node) -> list[Node]:

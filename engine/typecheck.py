@@ -79,29 +79,31 @@ class TypeChecker:
         return self.resolver.type_of(kind, node.name)
 
     def _Attr(self, node: Attr) -> Ty:
-        chain: list[str] = []
+        steps: list[Attr] = []
         root: Node = node
         while isinstance(root, Attr):
-            chain.insert(0, root.attr)
+            steps.insert(0, root)
             root = root.obj
+        chain = [step.attr for step in steps]
         if not isinstance(root, Name):
-            return self._walk(self.infer(root), chain, "(expression)", node.span)
+            return self._walk(self.infer(root), steps, "(expression)")
         if root.name in self.scope:
             ty, prefix = self.scope[root.name]
-            result = self._walk(ty, chain, root.name, node.span)
+            result = self._walk(ty, steps, root.name)
             if prefix:
                 self.uses.append(Use("fact", ".".join([prefix] + chain), node.span))
             return result
         kind = self.resolver.kinds.get(root.name)
         if kind not in ("fact", "context", "stage"):
-            return self._walk(self._Name(root), chain, root.name, node.span)
-        result = self._walk(self.resolver.type_of(kind, root.name), chain, root.name, node.span)
+            return self._walk(self._Name(root), steps, root.name)
+        result = self._walk(self.resolver.type_of(kind, root.name), steps, root.name)
         self.uses.append(Use(kind, ".".join([root.name] + chain), node.span))
         return result
 
-    def _walk(self, ty: Ty, chain: list[str], start: str, span: Span) -> Ty:
+    def _walk(self, ty: Ty, steps: list[Attr], start: str) -> Ty:
         path = start
-        for attr in chain:
+        for step in steps:
+            attr, span = step.attr, step.attr_span or step.span
             if ty == ANY:
                 return ANY
             if isinstance(ty, ListTy):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -40,17 +40,45 @@ class SourceMap:
                 return found
         return Span(self.file, 1, 1)
 
-    def expression_origin(self, path: Path_) -> tuple[Span, int]:
-        """Where the text of the scalar at `path` starts, and its column for continuation lines."""
+    def locator(self, path: Path_, text: str) -> Callable[[int, int], Span]:
+        """Map (line, column) inside the scalar `text` at `path` back to the file (both 0-based).
+
+        Literal blocks (`|`) keep their lines; folded blocks (`>`), plain and quoted scalars that
+        span several lines are folded by YAML into one line, so a column is walked back over the
+        original lines.
+        """
         span = self.span(path)
         style = self.styles.get(path)
-        if style in ("'", '"'):
-            return Span(span.file, span.line, span.column + 1), span.column + 1
-        if style in ("|", ">") and span.line < len(self.lines):
+        if style == "|" and span.line < len(self.lines):
             body = self.lines[span.line]  # the line after the indicator (0-based index = line)
             indent = len(body) - len(body.lstrip(" "))
-            return Span(span.file, span.line + 1, indent + 1), indent + 1
-        return span, span.column
+            return lambda line, col: Span(span.file, span.line + 1 + line, indent + 1 + col)
+        segments = self._segments(span, style, len(text))
+        starts = [0]
+        for part in text.split("\n"):
+            starts.append(starts[-1] + len(part) + 1)
+        return lambda line, col: _walk_segments(span.file, segments, starts[min(line, len(starts) - 1)] + col)
+
+    def _segments(self, span: Span, style: str | None, length: int) -> list[tuple[int, int, int]]:
+        """(line, first column, length) of each source line holding part of a folded scalar."""
+        block = None
+        if style == ">":
+            index, start = span.line, None  # the text starts on the line after the indicator
+            first = self.lines[index] if index < len(self.lines) else ""
+            block = len(first) - len(first.lstrip(" ")) + 1  # more-indented lines keep their extra spaces
+        else:
+            index, start = span.line - 1, span.column + (1 if style in ("'", '"') else 0)
+        segments: list[tuple[int, int, int]] = []
+        total = 0
+        while index < len(self.lines) and total < length:
+            raw = self.lines[index]
+            column = start if start is not None else (block or len(raw) - len(raw.lstrip(" ")) + 1)
+            piece = raw[column - 1 :].rstrip()
+            if piece:
+                segments.append((index + 1, column, len(piece)))
+                total += len(piece) + 1
+            index, start = index + 1, None
+        return segments or [(span.line, span.column, length)]
 
 
 @dataclass
@@ -60,6 +88,15 @@ class Document:
     data: Any
     source: SourceMap
     diagnostics: list[Diagnostic]
+
+
+def _walk_segments(file: str, segments: list[tuple[int, int, int]], offset: int) -> Span:
+    for line, column, length in segments:
+        if offset <= length:
+            return Span(file, line, column + offset)
+        offset -= length + 1
+    line, column, length = segments[-1]
+    return Span(file, line, column + length)
 
 
 def _span(file: str, mark: yaml.Mark) -> Span:

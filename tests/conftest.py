@@ -1,0 +1,34 @@
+"""Shared fixtures and the Hypothesis profiles (`ci` is deterministic and the default)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from engine import Policy, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules" / "sovereign_ai"
+EXAMPLES = ROOT / "examples"
+
+settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return load_policy(RULES)
+
+
+@pytest.fixture(scope="session")
+def stage1(policy: Policy):  # type: ignore[no-untyped-def]
+    return policy.evaluate(EXAMPLES / "stage1.yaml")
+
+
+@pytest.fixture(scope="session")
+def wildcard(policy: Policy):  # type: ignore[no-untyped-def]
+    return policy.evaluate(EXAMPLES / "wildcard.yaml")
