@@ -121,6 +121,15 @@ class ExpressionCompiler:
         text = render(node) + "." + suffix
         return lambda scope: text
 
+    def _items_path(self, node: Node) -> Callable[[Scope], str]:
+        """How to name the list a comprehension walks (`model.components`)."""
+        if isinstance(node, Attr):
+            return self._path_of(node)
+        text = render(node)
+        if isinstance(node, Name) and node.name in self.variables:
+            return lambda scope: scope.paths.get(text, text)
+        return lambda scope: text
+
     def _Unary(self, node: Unary) -> Fn:
         inner = self.compile(node.operand)
         if node.op == "not":
@@ -196,7 +205,7 @@ class ExpressionCompiler:
 
     def _Comprehension(self, node: Comprehension) -> Fn:
         iterable = self.compile(node.iterable)
-        items_path = self._path_of(node.iterable) if isinstance(node.iterable, Attr) else (lambda scope: node.var)
+        items_path = self._items_path(node.iterable)
         fresh = node.var not in self.variables
         self.variables.add(node.var)
         body = self.compile(node.body)

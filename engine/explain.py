@@ -101,6 +101,7 @@ class _Builder:
         root = node_id("decision", d.id)
         self.graph.add_node(root, kind="decision", name=d.id, outcome=d.outcome, stage=d.stage, as_of=d.as_of.isoformat(), missing=list(d.missing))
         stage = self.policy.ir.stages[d.stage] if d.stage else None
+        previous = None
         for row in stage.outcomes if stage else ():
             if d.row is not None and row.index > d.row:
                 break
@@ -109,7 +110,10 @@ class _Builder:
             status = "undetermined" if isinstance(value, Missing) else ("held" if value else "failed")
             self.graph.add_node(row_node, kind="outcome", name=f"row {row.index}", outcome=row.outcome, condition=render(row.when), status=status, span=str(row.span))
             self.graph.add_edge(row_node, root)
+            if previous is not None:  # a row is reached only because the rows above it did not hold
+                self.graph.add_edge(previous, row_node, role="precedence")
             self._add_ancestors(row_node)
+            previous = row_node
         return Explanation(d, self.graph, root)
 
     def _add_ancestors(self, target: str) -> None:
@@ -172,7 +176,7 @@ class _TextTree:
             out.append(f"  ranked {d.placement.rank} of {d.placement.pool_size} for {d.placement.slots} place(s)")
         if d.missing:
             out.append("  undetermined: missing " + ", ".join(d.missing))
-        for row in sorted(self.g.predecessors(self.e.root), key=lambda n: self.g.nodes[n]["name"]):
+        for row in sorted(self.g.predecessors(self.e.root), key=lambda n: int(self.g.nodes[n]["name"].split()[-1])):
             attrs = self.g.nodes[row]
             deciding = attrs["status"] != "failed"
             verb = "decides" if attrs["status"] == "held" else ("cannot be decided" if attrs["status"] == "undetermined" else "does not apply")
@@ -184,7 +188,7 @@ class _TextTree:
     def _ordered(self, node: str) -> list[str]:
         """Inputs of `node`, rules first; a fact path is left out where a longer one shows it."""
         order = {"rule": 0, "ranking": 1, "value": 2, "parameter": 3, "fact": 4}
-        inputs = list(self.g.predecessors(node))
+        inputs = [n for n in self.g.predecessors(node) if self.g.nodes[n]["kind"] != "outcome"]
         facts = [n for n in inputs if self.g.nodes[n]["kind"] == "fact"]
         shown = [n for n in inputs if not any(f != n and (f.startswith(n + ".") or f.startswith(n + "[].")) for f in facts)]
         position = {f"rule:{r.rule}": i for i, r in enumerate(self.e.decision.reasons)}

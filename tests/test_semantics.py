@@ -1,0 +1,112 @@
+"""The compiled evaluator's semantics, on a small second programme (tests/fixtures/grants).
+
+The engine decides it with no change: only its own fact model and rule file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import UNDETERMINED, EvaluationError, Policy, load_policy
+
+GRANTS = Path(__file__).parent / "fixtures" / "grants"
+
+
+@pytest.fixture(scope="module")
+def grants() -> Policy:
+    return load_policy(GRANTS)
+
+
+def applicant(id: str, **facts: Any) -> dict[str, Any]:
+    docs = facts.pop("documents", [{"kind": "tax_return", "verified": True}])
+    return {"id": id, "income": 20000.0, "age": 30, "documents": docs, **facts}
+
+
+def batch(*applicants: dict[str, Any], date: str = "2026-03-01") -> dict[str, Any]:
+    return {"context": {"stage": "award", "date": date}, "applicants": list(applicants)}
+
+
+def test_second_programme_loads_without_engine_change(grants: Policy) -> None:
+    assert grants.ir.name == "small-grants"
+    assert set(grants.ir.rules) >= {"adult", "eligible", "within_grants"}
+
+
+def test_missing_fact_makes_rule_and_outcome_undetermined_naming_the_fact(grants: Policy) -> None:
+    result = grants.evaluate(batch(applicant("a", income=None)))
+    decision = result.decisions["a"]
+    assert decision.outcome == UNDETERMINED
+    assert decision.missing == ("income",)
+    assert decision.trace["eligible"].paths == frozenset({"income"})
+    assert any(r.rule == "low_income" and r.status == "undetermined" and "income" in r.message for r in decision.reasons)
+
+
+def test_false_and_unknown_is_false_so_outcome_is_decided(grants: Policy) -> None:
+    result = grants.evaluate(batch(applicant("minor", age=12, income=None)))
+    decision = result.decisions["minor"]
+    assert decision.outcome == "refused"
+    assert decision.trace["adult"] is False
+    assert [r.rule for r in decision.reasons if r.role == "decisive"] == ["eligible", "adult"]
+
+
+def test_all_over_empty_list_is_true_and_any_is_false(grants: Policy) -> None:
+    decision = grants.evaluate(batch(applicant("nodocs", documents=[]))).decisions["nodocs"]
+    assert decision.trace["documents_verified"] is True
+    assert decision.trace["has_tax_return"] is False
+    assert decision.trace["verified_documents"] == 0
+
+
+def test_any_is_true_when_one_item_holds_even_if_another_is_unknown(grants: Policy) -> None:
+    docs = [{"kind": "identity", "verified": None}, {"kind": "tax_return", "verified": True}]
+    decision = grants.evaluate(batch(applicant("a", documents=docs))).decisions["a"]
+    assert decision.trace["has_tax_return"] is True
+    assert decision.trace["documents_verified"].paths == frozenset({"documents[0].verified"})
+
+
+def test_dated_parameter_takes_the_value_in_force_on_the_as_of_date(grants: Policy) -> None:
+    person = applicant("a", income=35000.0)
+    assert grants.evaluate(batch(person, date="2026-03-01")).decisions["a"].outcome == "refused"
+    assert grants.evaluate(batch(person, date="2026-07-01")).decisions["a"].outcome == "granted"
+    assert grants.evaluate(batch(person), as_of=dt.date(2026, 8, 1)).decisions["a"].outcome == "granted"
+
+
+def test_parameter_with_no_value_in_force_is_an_error_not_a_guess(grants: Policy) -> None:
+    with pytest.raises(EvaluationError, match="income_cap.*no value in force on 2025-12-31"):
+        grants.evaluate(batch(applicant("a")), as_of="2025-12-31")
+
+
+def test_ranking_fills_slots_and_the_rest_wait(grants: Policy) -> None:
+    people = [applicant(f"p{i}", income=1000.0 * i) for i in (3, 1, 2)]
+    result = grants.evaluate(batch(*people))
+    assert result.outcomes() == {"p3": "waiting_list", "p1": "granted", "p2": "granted"}
+    assert result.summary is not None and (result.summary.filled, result.summary.open) == (2, 0)
+
+
+def test_ties_on_every_key_share_a_rank_and_are_reported_at_the_cut_off(grants: Policy) -> None:
+    people = [applicant("a", income=1000.0), applicant("b", income=2000.0), applicant("c", income=2000.0)]
+    result = grants.evaluate(batch(*people))
+    assert {i: d.placement.rank for i, d in result.decisions.items() if d.placement} == {"a": 1, "b": 2, "c": 2}
+    assert result.summary is not None and result.summary.tie_at_cut_off
+
+
+def test_outcomes_do_not_depend_on_input_order(grants: Policy) -> None:
+    people = [applicant(f"p{i}", income=1000.0 * (i % 3)) for i in range(5)]
+    forward = grants.evaluate(batch(*people)).outcomes()
+    backward = grants.evaluate(batch(*reversed(people))).outcomes()
+    assert forward == backward
+
+
+def test_decide_outside_a_cohort_leaves_ranking_rules_undetermined(grants: Policy) -> None:
+    decision = grants.decide(applicant("a"), as_of="2026-03-01", stage="award")
+    assert decision.trace["eligible"] is True
+    assert decision.outcome == UNDETERMINED
+    assert decision.missing == ("stage",)
+
+
+def test_message_placeholders_are_filled_from_the_evaluation(grants: Policy) -> None:
+    decision = grants.evaluate(batch(applicant("rich", income=90000.0))).decisions["rich"]
+    messages = {r.rule: r.message for r in decision.reasons}
+    assert messages["low_income"] == "income 90000.0 is above the cap of 30000"
