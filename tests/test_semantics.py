@@ -16,9 +16,12 @@ from engine import UNDETERMINED, EvaluationError, Policy, load_policy
 GRANTS = Path(__file__).parent / "fixtures" / "grants"
 
 
-@pytest.fixture(scope="module")
-def grants() -> Policy:
-    return load_policy(GRANTS)
+@pytest.fixture(scope="module", params=["python", pytest.param("durable", marks=pytest.mark.durable)])
+def grants(request: pytest.FixtureRequest) -> Policy:
+    """The grants policy on each backend: every semantic test runs on both."""
+    if request.param == "durable":
+        pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    return load_policy(GRANTS, backend=request.param)
 
 
 def applicant(id: str, **facts: Any) -> dict[str, Any]:
