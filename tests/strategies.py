@@ -1,0 +1,116 @@
+"""Hypothesis strategies shared by every property test: cohorts of the Sovereign AI programme.
+
+Values are drawn near the policy's own cut-offs (the 70-point minimum, the 95% target, a panel
+majority), optional facts are sometimes missing, and provenance mixes team-trained and
+pretrained upstream weights, so the generated cohorts reach every rule both ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+ids = st.sampled_from(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"])
+countries = st.sampled_from(["KR", "CN", "US", "FR"])
+
+
+def _points(maximum: float) -> st.SearchStrategy[float]:
+    """Scores, often near the 70% of the maximum where the 70-point minimum bites."""
+    near = st.floats(maximum * 0.68, maximum * 0.9, allow_nan=False)
+    return st.one_of(near, st.sampled_from([maximum, 0.0])).map(lambda v: round(v, 1))
+
+
+def mostly(strategy: st.SearchStrategy[Any], absent: Any = None) -> st.SearchStrategy[Any]:
+    """`strategy` nine times in ten, else `absent` (a missing fact)."""
+    return st.sampled_from([True] * 9 + [False]).flatmap(lambda present: strategy if present else st.just(absent))
+
+
+def present(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def upstreams() -> st.SearchStrategy[dict[str, Any]]:
+    base = {"model": st.sampled_from(["Qwen2.5-VL", "Llama 3", "GLM-4.5"]), "owner": st.just("someone"), "country": countries}
+    flags = {"licence_restricted": mostly(st.sampled_from([False, False, True])), "credited": mostly(st.sampled_from([True, True, False]))}
+    return st.fixed_dictionaries({**base, **flags}).map(present)
+
+
+def weights() -> st.SearchStrategy[dict[str, Any] | None]:
+    team = st.just({"origin": "team"})
+    upstream = st.fixed_dictionaries({"origin": st.just("upstream"), "upstream": upstreams(), "use": st.sampled_from(["frozen", "fine_tuned"])})
+    return st.one_of(team, st.none(), team, team, team, team, upstream)
+
+
+def code() -> st.SearchStrategy[dict[str, Any] | None]:
+    borrowed = st.fixed_dictionaries({"origin": st.just("open_source"), "upstream": upstreams()})
+    return st.one_of(st.just({"origin": "team"}), st.none(), st.just({"origin": "team"}), borrowed)
+
+
+def components() -> st.SearchStrategy[dict[str, Any]]:
+    kinds = st.sampled_from(["language_backbone", "vision_encoder", "audio_encoder", "tokenizer", "architecture_code"])
+    return st.fixed_dictionaries({"name": st.sampled_from(["lm", "vision", "audio", "tok"]), "kind": kinds, "weights": weights(), "code": code()})
+
+
+def models() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "name": st.just("model"),
+            "components": st.lists(components(), min_size=1, max_size=3),
+            "target_share_of_global": mostly(st.sampled_from([0.9, 0.95, 1.0])),
+            "team_controls_development": mostly(st.sampled_from([True] * 5 + [False])),
+            "team_controls_operation": mostly(st.sampled_from([True] * 5 + [False])),
+        }
+    ).map(present)
+
+
+def scores() -> st.SearchStrategy[dict[str, Any]]:
+    benchmark = st.fixed_dictionaries({"nia": _points(10), "global_common": _points(20), "global_individual": _points(10)})
+    return st.fixed_dictionaries({"benchmark": benchmark, "expert": mostly(_points(35)), "user": mostly(_points(25))}).map(present)
+
+
+def panels() -> st.SearchStrategy[dict[str, Any]]:
+    return st.integers(1, 11).flatmap(
+        lambda members: st.fixed_dictionaries(
+            {
+                "members": st.just(members),
+                "votes_for": mostly(st.integers(0, members)),
+                "score": mostly(st.sampled_from([70.0, 80.0, 84.6, 90.0])),
+            }
+        ).map(present)
+    )
+
+
+def histories() -> st.SearchStrategy[dict[str, Any]]:
+    record = st.fixed_dictionaries({"stage": st.just("stage1"), "outcome": st.sampled_from(["advanced", "eliminated", "disqualified"])})
+    entry = st.sampled_from(["selected_2025", "applicant_2025_not_selected", "new_applicant"])
+    return st.fixed_dictionaries({"entry": entry, "stages": st.lists(record, max_size=1)})
+
+
+def consortia(id: str) -> st.SearchStrategy[dict[str, Any]]:
+    lead = {"name": id.title(), "country": "KR", "kind": "company"}
+    return st.fixed_dictionaries(
+        {
+            "id": st.just(id),
+            "name": st.just(id.title()),
+            "lead": st.just(lead),
+            "history": histories(),
+            "model": mostly(models()),
+            "scores": mostly(scores()),
+            "panel": mostly(panels()),
+        }
+    ).map(present)
+
+
+def cohorts(stage: str | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    """A cohort file's data for `stage1` or `additional_call` (drawn when not given)."""
+    stages = st.just(stage) if stage else st.sampled_from(["stage1", "additional_call"])
+    return st.builds(
+        lambda stage, slots, people: {
+            "context": {"programme": "test", "stage": stage, "date": "2026-01-15" if stage == "stage1" else "2026-02-20", "slots_planned": slots},
+            "consortia": people,
+        },
+        stages,
+        st.integers(0, 2),
+        st.lists(ids, min_size=1, max_size=6, unique=True).flatmap(lambda names: st.tuples(*(consortia(n) for n in names)).map(list)),
+    )
