@@ -1,0 +1,153 @@
+"""Policy test cases in YAML: given facts and a date, the outcomes (and reasons) expected.
+
+Policymakers write these next to their rules (`rules/<package>/tests/*.yaml`); the engine's own
+golden cases use the same format. A file holds `cases`, each with facts (a file, inline, or a
+file with `changes` to some consortia), an optional as-of date and stage, and expectations:
+
+    cases:
+      - name: Naver Cloud is disqualified for its Qwen2.5-VL encoders
+        facts: ../../../examples/stage1.yaml
+        changes:
+          nc-ai: {scores.expert: 31.0}
+        expect:
+          - id: naver-cloud
+            outcome: disqualified
+            reasons: [weights_trained_by_team]      # rules among the decisive reasons
+            messages: ["Qwen2.5-VL"]               # text found in the decisive messages
+        summary: {filled: 3, open: 1}
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.diagnostics import Diagnostic, Span
+from engine.errors import EngineError, FactError
+from engine.policy import Policy
+from engine.validation import validation_diagnostics
+from engine.yamlsource import SourceMap, read_document
+
+__all__ = ["CaseFile", "Case", "Expectation", "CaseResult", "load_cases", "run_case"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Expectation(_Model):
+    id: str
+    outcome: str
+    reasons: list[str] = []
+    messages: list[str] = []
+
+
+class SummaryExpectation(_Model):
+    filled: int | None = None
+    open: int | None = None
+
+
+class Case(_Model):
+    name: str
+    facts: str | None = None
+    cohort: dict[str, Any] | None = None
+    changes: dict[str, dict[str, Any]] = {}
+    as_of: dt.date | None = None
+    stage: str | None = None
+    expect: list[Expectation] = Field(min_length=1)
+    summary: SummaryExpectation | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Case":
+        if (self.facts is None) == (self.cohort is None):
+            raise ValueError("give exactly one of `facts` (a file) or `cohort` (inline facts)")
+        return self
+
+
+class CaseFile(_Model):
+    description: str | None = None
+    cases: list[Case] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    file: Path
+    name: str
+    span: Span
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def load_cases(path: Path) -> tuple[CaseFile, SourceMap]:
+    """Read and validate a case file; raise FactError (with locations) if it is malformed."""
+    document = read_document(path)
+    if document.diagnostics:
+        raise FactError(document.diagnostics)
+    try:
+        return CaseFile.model_validate(document.data or {}), document.source
+    except ValidationError as error:
+        raise FactError(validation_diagnostics(error, document.data, document.source)) from None
+
+
+def _cohort(policy: Policy, case: Case, base: Path) -> dict[str, Any]:
+    if case.cohort is not None:
+        data = copy.deepcopy(case.cohort)
+    else:
+        data = policy.load_cohort(base / case.facts).model_dump()  # type: ignore[operator]
+    subjects = data.get(policy.ir.schema.subjects_field, [])
+    by_id = {str(s.get(policy.ir.schema.id_field)): s for s in subjects}
+    for subject_id, changes in case.changes.items():
+        if subject_id not in by_id:
+            raise FactError([Diagnostic("unknown-subject", f"`changes` names `{subject_id}`, which is not in the facts", Span(str(base)))])
+        for path, value in changes.items():
+            _set(by_id[subject_id], path.split("."), value)
+    return data
+
+
+def _set(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for step in path[:-1]:
+        target = target.setdefault(step, {}) if isinstance(target.get(step), dict) or target.get(step) is None else target[step]
+    target[path[-1]] = value
+
+
+def run_case(policy: Policy, case: Case, file: Path, span: Span) -> CaseResult:
+    """Evaluate one case and compare with what it expects."""
+    try:
+        result = policy.evaluate(_cohort(policy, case, file.parent), as_of=case.as_of, stage=case.stage)
+    except EngineError as error:
+        return CaseResult(file, case.name, span, (f"evaluation failed: {error}",))
+    failures: list[str] = []
+    for want in case.expect:
+        decision = result.decisions.get(want.id)
+        if decision is None:
+            failures.append(f"`{want.id}` is not in the facts")
+            continue
+        if decision.outcome != want.outcome:
+            failures.append(f"`{want.id}`: expected `{want.outcome}`, got `{decision.outcome}`")
+        decisive = [r for r in decision.reasons if r.role == "decisive"]
+        for rule in want.reasons:
+            if rule not in {r.rule for r in decisive}:
+                failures.append(f"`{want.id}`: rule `{rule}` is not among the decisive reasons ({', '.join(r.rule for r in decisive) or 'none'})")
+        for text in want.messages:
+            if not any(text in r.message for r in decisive):
+                failures.append(f"`{want.id}`: no decisive reason mentions `{text}`")
+    if case.summary is not None and result.summary is not None:
+        for key in ("filled", "open"):
+            wanted, got = getattr(case.summary, key), getattr(result.summary, key)
+            if wanted is not None and wanted != got:
+                failures.append(f"summary: expected {key} = {wanted}, got {got}")
+    return CaseResult(file, case.name, span, tuple(failures))
+
+
+def run_file(policy: Policy, path: Path) -> list[CaseResult]:
+    """Run every case of a case file."""
+    cases, source = load_cases(path)
+    return [run_case(policy, case, path, source.span(("cases", i))) for i, case in enumerate(cases.cases)]
