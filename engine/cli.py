@@ -65,9 +65,7 @@ def _rank(decision: Decision) -> str:
 
 
 def _decisive(decision: Decision) -> list[str]:
-    shown = [r for r in decision.reasons if r.role == "decisive"]
-    leaves = [r for i, r in enumerate(shown) if i + 1 == len(shown) or shown[i + 1].depth <= r.depth]
-    lines = [f"{'✗' if r.status == 'failed' else '?' if r.status == 'undetermined' else '✓'} {r.rule}: {r.message}" for r in leaves]
+    lines = [f"{'✗' if r.status == 'failed' else '?' if r.status == 'undetermined' else '✓'} {r.rule}: {r.message}" for r in decision.causes]
     if decision.missing:
         lines.append("missing: " + ", ".join(decision.missing))
     return lines

@@ -114,6 +114,12 @@ class Decision:
         """The legal references of the rules that decided the outcome, in order, once each."""
         return tuple(dict.fromkeys(r.reference for r in self.reasons if r.role == "decisive"))
 
+    @property
+    def causes(self) -> tuple[Reason, ...]:
+        """The innermost decisive reasons: the rules at the bottom of each chain (e.g. the failed test)."""
+        shown = [r for r in self.reasons if r.role == "decisive"]
+        return tuple(r for i, r in enumerate(shown) if i + 1 == len(shown) or shown[i + 1].depth <= r.depth)
+
     def explain(self) -> "Explanation":
         """The explanation graph of this decision (built now, from the trace)."""
         from engine.explain import explain_decision
