@@ -1,0 +1,87 @@
+"""The expression language: what parses, what is refused, and where nodes point."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.diagnostics import Span
+from engine.expr import Attr, BoolOp, Comprehension, Compare, IsNone, ParseError, parse_expression, render
+from engine.yamlsource import parse_yaml
+
+ORIGIN = Span("rules.yaml", 3, 11)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "scores.expert >= 27.0",
+        "not sovereign and (a or b)",
+        "1 < x <= 3",
+        "x in ['a', 'b'] and y not in xs",
+        "c.weights is None or c.weights.origin == 'team'",
+        "all(c.weights.origin == 'team' for c in model.components if c.weights is not None)",
+        "count(s.outcome == 'eliminated' for s in history.stages) + len(xs) * 2 - 1 / 4",
+        "[c for c in model.components if c.kind == 'vision_encoder']",
+        "max(a, b) if flag else min(xs)",
+        "round(abs(-x), 1)",
+    ],
+)
+def test_allowed_expressions_parse_and_render_back(text: str) -> None:
+    node = parse_expression(text, ORIGIN)
+    assert parse_expression(render(node), ORIGIN) == node  # render is a fixed point
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("__import__('os')", "function `__import__` is not available"),
+        ("open('x')", "function `open` is not available"),
+        ("x.__class__", "attribute `__class__` is not allowed"),
+        ("_private", "name `_private` is not allowed"),
+        ("xs[0]", "is not allowed in a rule expression"),
+        ("lambda: 1", "is not allowed in a rule expression"),
+        ("x ** 2", "operator in `x ** 2` is not allowed"),
+        ("x is 3", "`is` only compares with `None`"),
+        ("any(xs)", "`any` takes a `for` expression"),
+        ("len(c for c in xs)", "`len` cannot take a `for` expression"),
+        ("f'{x}'", "is not allowed in a rule expression"),
+        ("x >", "invalid syntax"),
+        ("", "expression is empty"),
+    ],
+)
+def test_anything_outside_the_language_is_refused_with_a_located_diagnostic(text: str, fragment: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_expression(text, ORIGIN)
+    diagnostic = caught.value.diagnostic
+    assert diagnostic.code == "invalid-expression"
+    assert fragment in diagnostic.message
+    assert diagnostic.span is not None and diagnostic.span.file == "rules.yaml" and diagnostic.span.line == 3
+
+
+def test_chained_comparison_becomes_a_conjunction() -> None:
+    node = parse_expression("1 < x <= 3", ORIGIN)
+    assert isinstance(node, BoolOp) and node.op == "and"
+    assert [c.op for c in node.operands if isinstance(c, Compare)] == ["<", "<="]
+
+
+def test_is_none_and_comprehension_nodes() -> None:
+    assert isinstance(parse_expression("x is not None", ORIGIN), IsNone)
+    node = parse_expression("any(c.ok for c in xs if c.on)", ORIGIN)
+    assert isinstance(node, Comprehension) and node.kind == "any" and node.var == "c" and node.condition is not None
+
+
+def test_spans_point_at_each_name_and_do_not_affect_equality() -> None:
+    node = parse_expression("scores.benchmrk.nia + 1", ORIGIN)
+    inner = node.left.obj  # type: ignore[union-attr]
+    assert isinstance(inner, Attr) and inner.attr == "benchmrk"
+    assert inner.attr_span == Span("rules.yaml", 3, 18)
+    assert parse_expression("scores.benchmrk.nia + 1", Span("other.yaml", 9, 1)) == node
+
+
+def test_positions_inside_folded_yaml_map_back_to_the_original_lines() -> None:
+    text = "rule:\n  when: >-\n    a and\n      b.c == 'x'\n"
+    document = parse_yaml(text, "f.yaml")
+    expression = document.data["rule"]["when"]
+    node = parse_expression(expression, Span("f.yaml", 2, 9), document.source.locator(("rule", "when"), expression))
+    right = node.operands[1]  # type: ignore[union-attr]
+    assert right.right.span == Span("f.yaml", 4, 14)  # the 'x' literal: six spaces, then `b.c == `
