@@ -30,7 +30,7 @@ def _stamp() -> Path:
 
 def ensure_environment() -> None:
     """Create the virtual environment and install the project into it (once per pyproject)."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - tells users of older Pythons what they need
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print(f"creating {VENV.name} ...", flush=True)

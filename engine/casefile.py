@@ -63,7 +63,7 @@ class Case(_Model):
     summary: SummaryExpectation | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Case":
+    def _one_source(self) -> Case:
         if (self.facts is None) == (self.cohort is None):
             raise ValueError("give exactly one of `facts` (a file) or `cohort` (inline facts)")
         return self

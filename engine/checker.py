@@ -285,7 +285,7 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
         state.error("unknown-outcome", f"`fills_slot` names `{item.fills_slot}`, which is not an outcome of stage `{item.id}`", d.file.source.span(d.path + ("fills_slot",)), suggest(item.fills_slot, [r.outcome for r in item.outcomes]))
     if pool is None or None in keys or (item.slots is not None and slots is None) or len(rows) != len(item.outcomes):
         return None
-    rank_by = tuple(RankKey(k, spec.order == "descending", spec.title) for k, spec in zip(keys, item.rank_by) if k is not None)
+    rank_by = tuple(RankKey(k, spec.order == "descending", spec.title) for k, spec in zip(keys, item.rank_by, strict=True) if k is not None)
     open_slots = OpenSlots(item.open_slots.to, item.open_slots.title, item.open_slots.reference) if item.open_slots else None
     return Stage(item.id, item.title, item.reference, pool, rank_by, slots, item.fills_slot, open_slots, tuple(rows), d.span)
 

@@ -10,13 +10,14 @@ state: every evaluation has its own `Scope`.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 
 from engine.errors import EvaluationError
-from engine.expr import Attr, Binary, BoolOp, Call, Comprehension, Compare, Const, IfExp, IsNone, ListLit, Name, Node, Unary, render
+from engine.expr import Attr, Binary, BoolOp, Call, Compare, Comprehension, Const, IfExp, IsNone, ListLit, Name, Node, Unary, render
 from engine.ir import PolicyIR, StageInfo
 
 __all__ = ["Undetermined", "Missing", "Scope", "Fn", "compile_expression", "ExpressionCompiler"]

@@ -8,8 +8,9 @@ diagnostics and report them all at once, sorted by position.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 __all__ = ["Span", "Diagnostic", "Severity", "render_all", "sort_diagnostics", "MAX_REPORTED"]
 
@@ -30,7 +31,7 @@ class Span:
             return self.file
         return f"{self.file}:{self.line}:{self.column}"
 
-    def shifted(self, lines: int, column: int) -> "Span":
+    def shifted(self, lines: int, column: int) -> Span:
         """The span `lines` lines below; `column` is absolute when lines > 0, else an offset."""
         if lines > 0:
             return Span(self.file, self.line + lines, column)

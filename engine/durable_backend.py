@@ -22,8 +22,9 @@ import datetime as dt
 import itertools
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from engine._durable_host import DurableEngineError, DurableRuleset, DurableUnavailable, Firing, available
 from engine.compiler import Missing, Scope, Undetermined

@@ -12,7 +12,7 @@ Every error renders without a traceback: `str(error)` is what the CLI prints.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from engine.diagnostics import Diagnostic, render_all
 

@@ -9,8 +9,9 @@ undetermined before any row holds makes the outcome undetermined, naming what is
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -172,7 +173,7 @@ def evaluate_cohort(policy: CompiledPolicy, backend: Backend, subjects: Sequence
     slots = _slots(stage, Scope(None, context, params))
     ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
     decisions = {}
-    for scope, entry in zip(scopes, entries):
+    for scope, entry in zip(scopes, entries, strict=True):
         info: StageInfo = ranking.infos[entry.id]
         scope.stage = info
         conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)

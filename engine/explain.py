@@ -10,8 +10,9 @@ and Mermaid.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -91,7 +92,7 @@ def _short_label(attrs: dict[str, Any]) -> str:
 
 
 class _Builder:
-    def __init__(self, policy: "Policy", decision: Decision) -> None:
+    def __init__(self, policy: Policy, decision: Decision) -> None:
         self.policy, self.decision = policy, decision
         self.static = policy.ir.graph
         self.graph = nx.DiGraph()
@@ -229,6 +230,6 @@ class _TextTree:
         return f"fact `{name}` = {shown}"
 
 
-def explain_decision(policy: "Policy", decision: Decision) -> Explanation:
+def explain_decision(policy: Policy, decision: Decision) -> Explanation:
     """Build the explanation graph of `decision` under `policy`."""
     return _Builder(policy, decision).build()

@@ -12,8 +12,9 @@ part in equality.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 from engine.diagnostics import Diagnostic, Span
 
@@ -72,7 +73,7 @@ class Name(_Base):
 
 @dataclass(frozen=True)
 class Attr(_Base):
-    obj: "Node" = None  # type: ignore[assignment]
+    obj: Node = None  # type: ignore[assignment]
     attr: str = ""
     attr_span: Span | None = field(default=None, compare=False, hash=False, repr=False)  # where the name after `.` is
 
@@ -80,63 +81,63 @@ class Attr(_Base):
 @dataclass(frozen=True)
 class Unary(_Base):
     op: str = "not"  # "not", "-", "+"
-    operand: "Node" = None  # type: ignore[assignment]
+    operand: Node = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class Binary(_Base):
     op: str = "+"
-    left: "Node" = None  # type: ignore[assignment]
-    right: "Node" = None  # type: ignore[assignment]
+    left: Node = None  # type: ignore[assignment]
+    right: Node = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class BoolOp(_Base):
     op: str = "and"
-    operands: tuple["Node", ...] = ()
+    operands: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Compare(_Base):
     op: str = "=="
-    left: "Node" = None  # type: ignore[assignment]
-    right: "Node" = None  # type: ignore[assignment]
+    left: Node = None  # type: ignore[assignment]
+    right: Node = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class IsNone(_Base):
-    operand: "Node" = None  # type: ignore[assignment]
+    operand: Node = None  # type: ignore[assignment]
     negated: bool = False
 
 
 @dataclass(frozen=True)
 class ListLit(_Base):
-    items: tuple["Node", ...] = ()
+    items: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Call(_Base):
     func: str = ""
-    args: tuple["Node", ...] = ()
+    args: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Comprehension(_Base):
     kind: str = "list"  # "list" or one of AGGREGATES
     var: str = ""
-    iterable: "Node" = None  # type: ignore[assignment]
-    body: "Node" = None  # type: ignore[assignment]
-    condition: "Node | None" = None
+    iterable: Node = None  # type: ignore[assignment]
+    body: Node = None  # type: ignore[assignment]
+    condition: Node | None = None
 
 
 @dataclass(frozen=True)
 class IfExp(_Base):
-    test: "Node" = None  # type: ignore[assignment]
-    body: "Node" = None  # type: ignore[assignment]
-    orelse: "Node" = None  # type: ignore[assignment]
+    test: Node = None  # type: ignore[assignment]
+    body: Node = None  # type: ignore[assignment]
+    orelse: Node = None  # type: ignore[assignment]
 
 
-Node = Union[Const, Name, Attr, Unary, Binary, BoolOp, Compare, IsNone, ListLit, Call, Comprehension, IfExp]
+Node = Const | Name | Attr | Unary | Binary | BoolOp | Compare | IsNone | ListLit | Call | Comprehension | IfExp
 
 
 class ParseError(Exception):
@@ -206,7 +207,7 @@ class _Lowering:
     def _Compare(self, node: ast.Compare) -> Node:
         parts: list[Node] = []
         left = self.lower(node.left)
-        for op_node, right_ast in zip(node.ops, node.comparators):
+        for op_node, right_ast in zip(node.ops, node.comparators, strict=True):
             right = self.lower(right_ast)
             parts.append(self._comparison(node, op_node, left, right, right_ast))
             left = right

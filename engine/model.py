@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -28,9 +28,9 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-ParamScalar = Union[bool, int, float, str, dt.date, list[str], list[int], list[float]]
+ParamScalar = bool | int | float | str | dt.date | list[str] | list[int] | list[float]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-Expression = Union[str, bool]
+Expression = str | bool
 
 
 class _Model(BaseModel):
@@ -48,7 +48,7 @@ class ParameterFile(_Model):
     values: dict[dt.date, ParamScalar] | None = None
 
     @model_validator(mode="after")
-    def _one_of_value_or_values(self) -> "ParameterFile":
+    def _one_of_value_or_values(self) -> ParameterFile:
         if (self.value is None) == (self.values is None):
             raise ValueError("give exactly one of `value` or `values` (dated)")
         if self.values is not None and not self.values:
@@ -117,7 +117,7 @@ class StageFile(_Model):
     outcomes: list[OutcomeRowFile] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _slots_need_ranking(self) -> "StageFile":
+    def _slots_need_ranking(self) -> StageFile:
         if (self.slots is None) != (self.fills_slot is None):
             raise ValueError("`slots` and `fills_slot` go together")
         if self.slots is not None and not self.rank_by:

@@ -62,7 +62,7 @@ class Policy:
         """The warnings found when the package was checked (errors would have stopped loading)."""
         return list(self.warnings)
 
-    def with_backend(self, backend: BackendName) -> "Policy":
+    def with_backend(self, backend: BackendName) -> Policy:
         """The same compiled policy on another backend."""
         return Policy(self.path, self.compiled, self.warnings, backend)
 

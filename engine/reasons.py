@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["decision_reasons", "causes", "format_value", "render_message"]
 
 
-def _value(policy: "CompiledPolicy", node: Node, scope: Scope) -> Any:
+def _value(policy: CompiledPolicy, node: Node, scope: Scope) -> Any:
     if isinstance(node, Name) and node.name in scope.known:
         return scope.known[node.name]
     try:
@@ -36,7 +36,7 @@ def _same(a: Any, b: Any) -> bool:
     return isinstance(b, Missing) if isinstance(a, Missing) else (not isinstance(b, Missing) and bool(a) == bool(b))
 
 
-def causes(policy: "CompiledPolicy", node: Node, value: Any, scope: Scope) -> list[str]:
+def causes(policy: CompiledPolicy, node: Node, value: Any, scope: Scope) -> list[str]:
     """Names of the rules that made `node` come out as `value`, outermost first."""
     if isinstance(node, Unary) and node.op == "not":
         flipped = value if isinstance(value, Missing) else not value
@@ -73,12 +73,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def render_message(policy: "CompiledPolicy", template: Template, scope: Scope) -> str:
+def render_message(policy: CompiledPolicy, template: Template, scope: Scope) -> str:
     """Fill a message's `{expression}` placeholders from this evaluation."""
     return "".join(part if isinstance(part, str) else format_value(_value(policy, part, scope)) for part in template.parts)
 
 
-def _message(policy: "CompiledPolicy", rule: Rule, value: Any, scope: Scope) -> str:
+def _message(policy: CompiledPolicy, rule: Rule, value: Any, scope: Scope) -> str:
     if isinstance(value, Missing):
         return f"cannot be decided: missing {', '.join(sorted(value.paths))}"
     template = rule.held if value else rule.failed
@@ -87,7 +87,7 @@ def _message(policy: "CompiledPolicy", rule: Rule, value: Any, scope: Scope) -> 
     return ("met: " if value else "not met: ") + rule.title
 
 
-def _expand(policy: "CompiledPolicy", name: str, scope: Scope, role: str, depth: int, seen: set[str], out: list[Reason]) -> None:
+def _expand(policy: CompiledPolicy, name: str, scope: Scope, role: str, depth: int, seen: set[str], out: list[Reason]) -> None:
     if name in seen:
         return
     seen.add(name)
@@ -99,7 +99,7 @@ def _expand(policy: "CompiledPolicy", name: str, scope: Scope, role: str, depth:
             _expand(policy, child, scope, role, depth + 1, seen, out)
 
 
-def decision_reasons(policy: "CompiledPolicy", stage: "CompiledStage", scope: Scope, conditions: dict[str, Any], row: OutcomeRow | None) -> tuple[Reason, ...]:
+def decision_reasons(policy: CompiledPolicy, stage: CompiledStage, scope: Scope, conditions: dict[str, Any], row: OutcomeRow | None) -> tuple[Reason, ...]:
     """Reasons of a decision: the deciding row's rules (expanded), then the rows before it."""
     out: list[Reason] = []
     seen: set[str] = set()

@@ -8,8 +8,9 @@ stage's ranking, and the compact trace (every value and rule result) that explan
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from engine.explain import Explanation
@@ -105,7 +106,7 @@ class Decision:
     as_of: dt.date
     trace: Mapping[str, Any] = field(repr=False, compare=False)
     parameters: Mapping[str, tuple[Any, dt.date | None]] = field(repr=False, compare=False)
-    policy: "Policy | None" = field(default=None, repr=False, compare=False)
+    policy: Policy | None = field(default=None, repr=False, compare=False)
     subject: Any = field(default=None, repr=False, compare=False)
     context: Any = field(default=None, repr=False, compare=False)
 
@@ -120,7 +121,7 @@ class Decision:
         shown = [r for r in self.reasons if r.role == "decisive"]
         return tuple(r for i, r in enumerate(shown) if i + 1 == len(shown) or shown[i + 1].depth <= r.depth)
 
-    def explain(self) -> "Explanation":
+    def explain(self) -> Explanation:
         """The explanation graph of this decision (built now, from the trace)."""
         from engine.explain import explain_decision
 

@@ -9,8 +9,9 @@ reported in the stage summary.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from engine.compiler import Missing
 from engine.ir import StageInfo
@@ -38,7 +39,7 @@ class Ranking:
 
 
 def _compare(descending: Sequence[bool], a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
-    for desc, x, y in zip(descending, a, b):
+    for desc, x, y in zip(descending, a, b, strict=True):
         if x != y:
             before = x > y if desc else x < y
             return -1 if before else 1

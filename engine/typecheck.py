@@ -9,11 +9,11 @@ are errors.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from engine.diagnostics import Diagnostic, Span
-from engine.expr import Attr, Binary, BoolOp, Call, Comprehension, Compare, Const, IfExp, IsNone, ListLit, Name, Node, Unary
+from engine.expr import Attr, Binary, BoolOp, Call, Compare, Comprehension, Const, IfExp, IsNone, ListLit, Name, Node, Unary
 from engine.types import ANY, BOOL, DATE, NONE, NUM, STR, Choice, ListTy, ModelTy, Ty, compatible, describe, of_value
 
 __all__ = ["Use", "Resolver", "TypeChecker", "suggest"]

@@ -36,16 +36,16 @@ class Choice:
 class ModelTy:
     cls: type[BaseModel]
 
-    def fields(self) -> dict[str, "Ty"]:
+    def fields(self) -> dict[str, Ty]:
         return model_fields(self.cls)
 
 
 @dataclass(frozen=True)
 class ListTy:
-    item: "Ty"
+    item: Ty
 
 
-Ty = Union[Prim, Choice, ModelTy, ListTy]
+Ty = Prim | Choice | ModelTy | ListTy
 NUM, BOOL, STR, DATE, NONE, ANY = (Prim(n) for n in ("number", "boolean", "text", "date", "none", "any"))
 
 

@@ -8,9 +8,10 @@ in the user's file. Duplicate keys and syntax errors become diagnostics, never t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 

@@ -77,7 +77,7 @@ class Weights(_Fact):
     share_of_parameters: Share | None = None
 
     @model_validator(mode="after")
-    def _upstream_named(self) -> "Weights":
+    def _upstream_named(self) -> Weights:
         if self.origin == "upstream" and (self.upstream is None or self.use is None):
             raise ValueError("pretrained upstream weights need `upstream` (model, owner, country) and `use` (frozen or fine_tuned)")
         if self.origin == "team" and (self.upstream is not None or self.use is not None):
@@ -92,7 +92,7 @@ class CodeOrigin(_Fact):
     upstream: Upstream | None = None
 
     @model_validator(mode="after")
-    def _upstream_named(self) -> "CodeOrigin":
+    def _upstream_named(self) -> CodeOrigin:
         if self.origin == "open_source" and self.upstream is None:
             raise ValueError("open-source code needs `upstream` (project, owner, country, licence, credited)")
         return self
@@ -160,7 +160,7 @@ class Panel(_Fact):
     findings: list[PanelFinding] = []
 
     @model_validator(mode="after")
-    def _votes_within_panel(self) -> "Panel":
+    def _votes_within_panel(self) -> Panel:
         if self.votes_for is not None and self.votes_for > self.members:
             raise ValueError(f"`votes_for` ({self.votes_for}) cannot exceed `members` ({self.members})")
         return self
@@ -206,7 +206,7 @@ class Cohort(_Fact):
     note: str | None = None
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Cohort":
+    def _unique_ids(self) -> Cohort:
         ids = [c.id for c in self.consortia]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:

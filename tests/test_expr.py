@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.diagnostics import Span
-from engine.expr import Attr, BoolOp, Comprehension, Compare, IsNone, ParseError, parse_expression, render
+from engine.expr import Attr, BoolOp, Compare, Comprehension, IsNone, ParseError, parse_expression, render
 from engine.yamlsource import parse_yaml
 
 ORIGIN = Span("rules.yaml", 3, 11)

@@ -71,8 +71,8 @@ def test_wildcard_selects_motif_technologies_only(wildcard: Result) -> None:
 
 
 def test_additional_call_without_a_panel_majority_selects_no_one(policy: Policy) -> None:
-    from tests.conftest import EXAMPLES
     from engine.facts import load_facts
+    from tests.conftest import EXAMPLES
 
     cohort = policy.load_cohort(EXAMPLES / "wildcard.yaml").model_dump()
     for consortium in cohort["consortia"]:
