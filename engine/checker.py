@@ -60,6 +60,8 @@ class _State:
     graph: nx.DiGraph = field(default_factory=nx.DiGraph)
     types: dict[str, Ty] = field(default_factory=dict)
     exprs: dict[tuple[str, Path_], Node] = field(default_factory=dict)
+    templates: dict[str, tuple[Template | None, Template | None]] = field(default_factory=dict)
+    mentioned: set[str] = field(default_factory=set)  # names used only in messages
 
     def error(self, code: str, message: str, span: Span, help: str | None = None, severity: str = "error") -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help, severity))  # type: ignore[arg-type]
@@ -71,12 +73,18 @@ def _import_model(target: str, root: Path) -> type[BaseModel]:
     sys.path[len(sys.path):] = extra  # fall back to the package's own folders
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ImportError(f"no module named `{error.name or module_name}`") from None
     finally:
         for entry in extra:
             sys.path.remove(entry)
     cls = getattr(module, class_name, None)
+    if cls is None:
+        models = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, BaseModel)]
+        hint = suggest(class_name, models)
+        raise ImportError(f"`{module_name}` has no `{class_name}`" + (f"; {hint}" if hint else ""))
     if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-        raise ImportError(f"`{class_name}` in `{module_name}` is not a pydantic model")
+        raise ImportError(f"`{module_name}:{class_name}` is not a pydantic model")
     return cls
 
 
@@ -235,26 +243,39 @@ def _parameter_type(state: _State, d: _Def) -> Ty:
     return types.pop()
 
 
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
+
+
 def _template(state: _State, checker: _Checker, d: _Def, key: str) -> Template | None:
+    """Parse and check a message's `{expression}` placeholders, each located in the file."""
     text = getattr(d.item.message, key)
     if text is None:
         return None
-    span = d.file.source.span(d.path + ("message", key))
+    path = d.path + ("message", key)
+    locate = d.file.source.locator(path, text)
     parts: list[str | Node] = []
-    for i, chunk in enumerate(re.split(r"(?<!\{)\{([^{}]+)\}(?!\})", text)):
-        if i % 2 == 0:
-            parts.append(chunk.replace("{{", "{").replace("}}", "}"))
-            continue
+    end = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts.append(_literal(text[end : match.start()]))
+        end = match.end()
+        start = match.start(1)
+        line, col = text.count("\n", 0, start), start - (text.rfind("\n", 0, start) + 1)
         try:
-            node = parse_expression(chunk, span)
+            node = parse_expression(match.group(1), locate(line, col), lambda ln, c, line=line, col=col: locate(line + ln, (col if ln == 0 else 0) + c))
         except ParseError as error:
             state.diagnostics.append(error.diagnostic)
             continue
         checker_ = TypeChecker(checker.resolver)
         checker_.infer(node)
         state.diagnostics.extend(checker_.diagnostics)
+        state.mentioned.update(use.name for use in checker_.uses)
         parts.append(node)
-    return Template(tuple(parts))
+    parts.append(_literal(text[end:]))
+    return Template(tuple(p for p in parts if p != ""))
+
+
+def _literal(text: str) -> str:
+    return text.replace("{{", "{").replace("}}", "}")
 
 
 def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
@@ -322,7 +343,7 @@ def _graph_checks(state: _State) -> tuple[tuple[str, ...], frozenset[str]]:
 def _unused(state: _State) -> None:
     for name, d in state.defs.items():
         users = list(state.graph.successors(node_id(d.kind, name)))
-        if not users:
+        if not users and name not in state.mentioned:
             state.error(f"unused-{d.kind}", f"{d.kind} `{name}` is not used by any rule, value or stage", d.span, severity="warning")
 
 
@@ -336,7 +357,7 @@ def _lower(state: _State, checker: _Checker, schema: FactSchema, stages: dict[st
         elif d.kind == "value":
             values[name] = Value(name, d.item.title, checker.nodes[name], state.types.get(name, ANY), d.item.reference, d.item.unit, d.span)
         else:
-            held, failed = _template(state, checker, d, "held"), _template(state, checker, d, "failed")
+            held, failed = state.templates[name]
             rules[name] = Rule(name, d.item.title, d.item.reference, checker.nodes[name], held, failed, d.item.description, d.span)
     manifest = state.source.manifest
     files = tuple(str(f.path) for f in state.source.files)
@@ -354,7 +375,7 @@ def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
     """Check `source` and lower it to IR; raise PolicyError if any error is found."""
     state = _State(source)
     schema = _schema(state)
-    if schema is None:
+    if schema is None or state.diagnostics:  # names cannot be resolved against a broken fact model
         raise PolicyError(state.diagnostics)
     _collect(state, schema)
     _annotate(state)
@@ -367,13 +388,15 @@ def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
             checker._value_type(name)
         elif d.kind == "rule":
             checker.definition(d)
+            state.templates[name] = (_template(state, checker, d, "held"), _template(state, checker, d, "failed"))
     stages = {name: _lower_stage(state, checker, d) for name, d in state.stages.items()}
     for n, attrs in state.graph.nodes(data=True):
         attrs.setdefault("kind", n.split(":", 1)[0])
         attrs.setdefault("name", n.split(":", 1)[1])
     order, dependent = _graph_checks(state)
-    _unused(state)
     errors = [d for d in state.diagnostics if d.severity == "error"]
+    if not errors:  # after an error, "unused" is often only a consequence of it
+        _unused(state)
     if errors or None in stages.values():
         raise PolicyError(state.diagnostics)
     ir = _lower(state, checker, schema, {k: v for k, v in stages.items() if v is not None}, order, dependent)

@@ -7,6 +7,7 @@ or unreadable/invalid input. No traceback reaches a user unless `--debug` is giv
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -33,7 +34,8 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 
 def _evaluate(args: argparse.Namespace) -> Result:
-    return _policy(args).evaluate(args.facts, as_of=args.as_of, stage=args.stage)
+    as_of = _date(args.as_of)
+    return _policy(args).evaluate(args.facts, as_of=as_of, stage=args.stage)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -126,6 +128,15 @@ def _diag_json(d: Any) -> dict[str, Any]:
     return {"code": d.code, "severity": d.severity, "message": d.message, "span": where, "help": d.help}
 
 
+def _date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"`{text}` is not a date (YYYY-MM-DD)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policy", description="Decide, explain and check public-programme policies written as YAML rules.")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
@@ -177,10 +188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(str(error), file=sys.stderr)
         return _exit_code(error)
+    except BrokenPipeError:
+        return 0
     except (OSError, ImportError) as error:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
+    except Exception as error:  # a bug of ours: say so plainly, no traceback without --debug
+        if args.debug:
+            raise
+        print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -9,7 +9,6 @@ and Mermaid.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,9 +63,9 @@ class Explanation:
     def to_dot(self) -> str:
         lines = ["digraph explanation {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
         for node, attrs in self.graph.nodes(data=True):
-            lines.append(f"  {json.dumps(node)} [label={json.dumps(_short_label(attrs))}];")
+            lines.append(f"  {_dot(node)} [label={_dot(_short_label(attrs))}];")
         for a, b in self.graph.edges:
-            lines.append(f"  {json.dumps(a)} -> {json.dumps(b)};")
+            lines.append(f"  {_dot(a)} -> {_dot(b)};")
         return "\n".join(lines + ["}"])
 
     def to_mermaid(self) -> str:
@@ -80,6 +79,11 @@ class Explanation:
 
     def to_text(self) -> str:
         return "\n".join(_TextTree(self).lines())
+
+
+def _dot(text: str) -> str:
+    """A DOT quoted string (DOT files are UTF-8: symbols stay as they are)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _short_label(attrs: dict[str, Any]) -> str:

@@ -232,6 +232,8 @@ class _Lowering:
     _Tuple = _List
 
     def _Call(self, node: ast.Call) -> Node:
+        if not isinstance(node.func, ast.Name):
+            self.lower(node.func)  # what is called is refused at its own place (e.g. a lambda)
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             name = ast.unparse(node.func)
             raise self.fail(node, f"function `{name}` is not available", f"available: {', '.join(sorted(FUNCTIONS))}")

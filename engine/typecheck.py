@@ -126,7 +126,7 @@ class TypeChecker:
         left, right = self.infer(node.left), self.infer(node.right)
         if node.op == "+" and STR in (_family(left), _family(right)):
             if not compatible(left, right):
-                self.error("type-mismatch", f"cannot add {describe(left)} and {describe(right)}", node.span)
+                return self.error("type-mismatch", f"cannot add {describe(left)} and {describe(right)}", node.span)
             return STR
         for side, ty in ((node.left, left), (node.right, right)):
             if ty != ANY and ty != NUM:
@@ -146,6 +146,11 @@ class TypeChecker:
         left, right = self.infer(node.left), self.infer(node.right)
         if node.op in ("in", "not in"):
             return self._membership(node, left, right)
+        if NONE in (left, right):
+            ordering = node.op in ("<", "<=", ">", ">=")
+            message = f"`{node.op}` needs numbers, dates or text, not none" if ordering else f"`{node.op} None` is never how a missing value is tested"
+            self.error("type-mismatch", message, node.span, "use `x is None` or `x is not None` to test for a missing value")
+            return BOOL
         if ANY in (left, right):
             return BOOL
         if not compatible(left, right):

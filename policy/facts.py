@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = [
     "Organisation",
@@ -207,8 +208,13 @@ class Cohort(_Fact):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Cohort:
-        ids = [c.id for c in self.consortia]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"consortium ids must be unique: {', '.join(repeated)} repeated")
+        seen: set[str] = set()
+        errors = []
+        for index, consortium in enumerate(self.consortia):
+            if consortium.id in seen:  # reported at the repeat, with its path
+                error = PydanticCustomError("value_error", "consortium ids must be unique: {id} repeated", {"id": consortium.id})
+                errors.append(InitErrorDetails(type=error, loc=("consortia", index, "id"), input=consortium.id))
+            seen.add(consortium.id)
+        if errors:
+            raise ValidationError.from_exception_data("Cohort", errors)
         return self

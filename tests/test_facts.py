@@ -254,11 +254,6 @@ def test_fact_file_error_names_path_line_and_column(tmp_path: Path, old: str, ne
     assert found.render() == f"{path}:{line}:{column}: error[invalid-field]: {message}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy/facts.py Cohort._unique_ids raises at the cohort level: the error reads `(top level)` at the first line "
-    "of the file instead of naming and pointing at the repeated `consortia[1].id`",
-)
 def test_repeated_id_in_a_file_points_at_the_repeat(tmp_path: Path) -> None:
     path = _edited_file(tmp_path, "  - id: sk-telecom", "  - id: lg-ai-research")
     found = _only(Cohort, path)
