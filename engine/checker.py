@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import networkx as nx
 from pydantic import BaseModel
@@ -261,7 +261,7 @@ def _template(state: _State, checker: _Checker, d: _Def, key: str) -> Template |
         start = match.start(1)
         line, col = text.count("\n", 0, start), start - (text.rfind("\n", 0, start) + 1)
         try:
-            node = parse_expression(match.group(1), locate(line, col), lambda ln, c, line=line, col=col: locate(line + ln, (col if ln == 0 else 0) + c))
+            node = parse_expression(match.group(1), locate(line, col), _shifted(locate, line, col))
         except ParseError as error:
             state.diagnostics.append(error.diagnostic)
             continue
@@ -272,6 +272,11 @@ def _template(state: _State, checker: _Checker, d: _Def, key: str) -> Template |
         parts.append(node)
     parts.append(_literal(text[end:]))
     return Template(tuple(p for p in parts if p != ""))
+
+
+def _shifted(locate: Callable[[int, int], Span], line: int, col: int) -> Callable[[int, int], Span]:
+    """A locator for text that starts at (line, col) of the text `locate` knows."""
+    return lambda ln, c: locate(line + ln, (col if ln == 0 else 0) + c)
 
 
 def _literal(text: str) -> str:
@@ -336,8 +341,8 @@ def _graph_checks(state: _State) -> tuple[tuple[str, ...], frozenset[str]]:
         order = tuple(graph.nodes[n]["name"] for n in nx.lexicographical_topological_sort(sub))
     stage_uses = [n for n in graph if n.startswith("ranking:")]
     dependent = set().union(*(nx.descendants(graph, n) for n in stage_uses)) if stage_uses else set()
-    names = frozenset(graph.nodes[n]["name"] for n in dependent if graph.nodes[n].get("kind") in ("value", "rule"))
-    return order, names
+    users = frozenset(graph.nodes[n]["name"] for n in dependent if graph.nodes[n].get("kind") in ("value", "rule"))
+    return order, users
 
 
 def _unused(state: _State) -> None:

@@ -177,8 +177,7 @@ def evaluate_cohort(policy: CompiledPolicy, backend: Backend, subjects: Sequence
         info: StageInfo = ranking.infos[entry.id]
         scope.stage = info
         conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
-        keys = ranking.keys.get(entry.id)
-        placement = Placement(info.in_pool, info.rank, info.pool_size, info.slots, keys)
+        placement = Placement(info.in_pool, info.rank, info.pool_size, info.slots, ranking.keys.get(entry.id))
         decisions[entry.id] = _decide(policy, stage, scope, conditions, as_of, placement, owner)
     summary = _summary(stage, slots, decisions, ranking)
     identity = PolicyIdentity(policy.ir.name, policy.ir.version, policy.ir.digest)

@@ -43,8 +43,8 @@ __all__ = [
 Locator = Callable[[int, int], Span]
 FUNCTIONS = frozenset({"len", "min", "max", "sum", "abs", "round", "count", "any", "all"})
 AGGREGATES = frozenset({"any", "all", "sum", "count", "min", "max"})
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
-_CMPOPS = {
+_BINOPS: dict[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_CMPOPS: dict[type[ast.cmpop], str] = {
     ast.Eq: "==",
     ast.NotEq: "!=",
     ast.Lt: "<",
@@ -181,7 +181,7 @@ class _Lowering:
     def _Attribute(self, node: ast.Attribute) -> Node:
         if node.attr.startswith("_"):
             raise self.fail(node, f"attribute `{node.attr}` is not allowed: names cannot start with `_`")
-        end = ast.Constant(0, lineno=node.end_lineno, col_offset=(node.end_col_offset or 0) - len(node.attr))
+        end = ast.Constant(0, lineno=node.end_lineno or node.lineno, col_offset=(node.end_col_offset or 0) - len(node.attr))
         return Attr(self.span(node), self.lower(node.value), node.attr, self.span(end))
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Node:
@@ -339,19 +339,19 @@ def _to_ast(node: Node) -> ast.expr:  # noqa: C901 - one case per node type
     if isinstance(node, Attr):
         return ast.Attribute(_to_ast(node.obj), node.attr)
     if isinstance(node, Unary):
-        op = {"not": ast.Not(), "-": ast.USub(), "+": ast.UAdd()}[node.op]
-        return ast.UnaryOp(op, _to_ast(node.operand))
+        unary: ast.unaryop = {"not": ast.Not(), "-": ast.USub(), "+": ast.UAdd()}[node.op]
+        return ast.UnaryOp(unary, _to_ast(node.operand))
     if isinstance(node, Binary):
-        op = {v: k for k, v in _BINOPS.items()}[node.op]()
-        return ast.BinOp(_to_ast(node.left), op, _to_ast(node.right))
+        binary: ast.operator = {v: k for k, v in _BINOPS.items()}[node.op]()
+        return ast.BinOp(_to_ast(node.left), binary, _to_ast(node.right))
     if isinstance(node, BoolOp):
         return ast.BoolOp(ast.And() if node.op == "and" else ast.Or(), [_to_ast(o) for o in node.operands])
     if isinstance(node, Compare):
-        op = {v: k for k, v in _CMPOPS.items()}[node.op]()
-        return ast.Compare(_to_ast(node.left), [op], [_to_ast(node.right)])
+        comparison: ast.cmpop = {v: k for k, v in _CMPOPS.items()}[node.op]()
+        return ast.Compare(_to_ast(node.left), [comparison], [_to_ast(node.right)])
     if isinstance(node, IsNone):
-        op = ast.IsNot() if node.negated else ast.Is()
-        return ast.Compare(_to_ast(node.operand), [op], [ast.Constant(None)])
+        test: ast.cmpop = ast.IsNot() if node.negated else ast.Is()
+        return ast.Compare(_to_ast(node.operand), [test], [ast.Constant(None)])
     if isinstance(node, ListLit):
         return ast.List([_to_ast(i) for i in node.items])
     if isinstance(node, Call):

@@ -36,7 +36,7 @@ class Reason:
     depth: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        data = {"rule": self.rule, "title": self.title, "reference": self.reference, "message": self.message}
+        data: dict[str, Any] = {"rule": self.rule, "title": self.title, "reference": self.reference, "message": self.message}
         data.update({"status": self.status, "role": self.role, "depth": self.depth})
         if self.missing:
             data["missing"] = list(self.missing)

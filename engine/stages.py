@@ -54,8 +54,10 @@ def rank_pool(stage_id: str, entries: Sequence[Entry], descending: Sequence[bool
     ranks: dict[str, int | None] = {}
     ordered: list[Entry] = []
     if not undecided:
-        compare = functools.cmp_to_key(lambda a, b: _compare(descending, a.keys, b.keys) or (a.id > b.id) - (a.id < b.id))
-        ordered = sorted(pool, key=compare)
+        def by_keys(a: Entry, b: Entry) -> int:
+            return _compare(descending, a.keys, b.keys) or (a.id > b.id) - (a.id < b.id)  # type: ignore[arg-type]
+
+        ordered = sorted(pool, key=functools.cmp_to_key(by_keys))
         for position, entry in enumerate(ordered):
             previous = ordered[position - 1] if position else None
             same = previous is not None and previous.keys == entry.keys

@@ -73,7 +73,7 @@ def validation_diagnostics(
     found = []
     for item in error.errors():
         path = base + _data_path(data, tuple(item["loc"]))
-        code, message = _message(item, path)
+        code, message = _message(dict(item), path)
         if source is None:
             span = Span(file)
         elif code == "missing-field":
