@@ -14,7 +14,12 @@ Defects worked around (measured; see shared/notes/durable-rules.md):
 * Registration deletes ``run`` from the caller's dict: the wrapper deep-copies the rules.
 * At most 1,024 live sessions per ruleset: each :meth:`DurableRuleset.run` uses a fresh sid and
   always deletes its state.
-* 513+ rules hang inside C ``create_ruleset``: refused up front (:data:`MAX_RULES`).
+* The notes say 513 rules hang in ``create_ruleset``; measured here, the real limit is on the
+  total number of conditions (entries of all ``all``/``any`` lists): 512 single-fact rules, or
+  256 two-alias rules, register but the first assert hangs (or aborts in ``delete_state``).
+  More than :data:`MAX_CONDITIONS` (511) conditions are refused up front.
+* One fact may match at most 64 rule conditions at once; beyond that the assert fails with
+  code 303, reported as a readable :class:`DurableEngineError`.
 * Actions are not told the rule name: one action is bound per rule.
 * Exceptions raised in actions are swallowed into ``state["exception"]``: they are recorded and
   re-raised as :class:`DurableEngineError`.
@@ -37,40 +42,52 @@ import sys
 import threading
 import uuid
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = [
-    "MAX_RULES",
+    "MAX_CONDITIONS",
     "DurableEngineError",
     "DurableRuleset",
     "DurableUnavailable",
     "Firing",
+    "OnFire",
     "available",
 ]
 
-MAX_RULES = 512
+MAX_CONDITIONS = 511  # conditions (aliases) over all rules; 512 hangs the C engine
 _LOCK = threading.RLock()
 _import_result: tuple[bool, str] | None = None
 _engine: ModuleType | None = None  # durable.engine
 _c: ModuleType | None = None  # durable_rules_engine (the C extension)
 _host: Any = None
 
-_CODES = {
-    1: "fact not handled by any rule", 2: "fact already observed (same content or same 'id')",
-    101: "out of memory", 102: "unexpected type in rule definition",
-    103: "identifier too long", 104: "unexpected value in rule definition",
+_CODES = {  # from durable_rules 2.0.x src/rules/rules.h
+    1: "fact not handled by any rule",
+    2: "fact already observed (same content or same 'id')",
+    101: "out of memory",
+    102: "unexpected type in rule definition",
+    103: "identifier too long",
+    104: "unexpected value in rule definition",
     105: "unexpected name in rule definition (a rule needs 'all' or 'any')",
-    106: "rule limit exceeded", 107: "rule 'exists' limit exceeded",
-    108: "rule beta (join) limit exceeded", 109: "rule without qualifier",
-    111: "invalid handle (ruleset already deleted)", 112: "ruleset handle limit exceeded",
-    113: "expression limit exceeded", 201: "cannot parse value", 202: "cannot parse string "
-    "(e.g. unknown operator)", 203: "cannot parse number", 204: "cannot parse object "
-    "(a condition must be an object)", 205: "cannot parse array",
-    302: "too many properties in one fact (about 253 at most)", 303: "maximum stack size reached",
-    304: "too many messages in one frame", 309: "session id not found",
-    311: "property not found", 312: "operation not supported", 501: "cannot parse regex",
+    106: "rule limit exceeded",
+    108: "rule beta (join) limit exceeded",
+    111: "invalid handle (ruleset already deleted)",
+    112: "ruleset handle limit exceeded",
+    113: "expression limit exceeded",
+    201: "cannot parse value",
+    202: "cannot parse string (e.g. unknown operator)",
+    203: "cannot parse number",
+    204: "cannot parse object (a condition must be an object)",
+    205: "cannot parse array",
+    302: "too many properties in one fact (about 253 at most)",
+    303: "maximum stack size reached (one fact may match at most 64 rule conditions)",
+    309: "session id not found",
+    311: "property not found",
+    312: "operation not supported",
+    501: "cannot parse regex",
 }
 
 
@@ -135,16 +152,24 @@ def _get_host() -> Any:
     return _host
 
 
-def _validate(rules: dict[str, dict]) -> None:
+def _conditions(rule: dict[str, Any]) -> Any:
+    return rule.get("all", rule.get("any"))
+
+
+def _validate(rules: dict[str, dict[str, Any]]) -> None:
     if not isinstance(rules, dict) or not rules:
         raise DurableEngineError("a ruleset needs at least one rule (a dict of rule_name -> rule)")
-    if len(rules) > MAX_RULES:
-        raise DurableEngineError(
-            f"{len(rules)} rules: durable_rules supports at most {MAX_RULES} rules per ruleset "
-            "(more hangs inside its C create_ruleset); split the ruleset")
     for name, rule in rules.items():
         if not isinstance(rule, dict) or ("all" in rule) == ("any" in rule) or "run" in rule:
             raise DurableEngineError(f"rule {name!r}: expected a dict with exactly one of 'all'/'any' and no 'run'")
+        if not isinstance(_conditions(rule), list):
+            raise DurableEngineError(f"rule {name!r}: 'all'/'any' must be a list of conditions")
+    count = sum(len(_conditions(rule)) for rule in rules.values())
+    if count > MAX_CONDITIONS:
+        raise DurableEngineError(
+            f"{len(rules)} rules with {count} conditions: durable_rules supports at most "
+            f"{MAX_CONDITIONS} conditions (aliases) per ruleset, e.g. 511 single-fact rules "
+            "(more hangs its C engine); split the ruleset")
 
 
 @dataclass
@@ -162,7 +187,7 @@ class DurableRuleset:
     without ``run``. Call :meth:`close` when done (or use it as a context manager).
     """
 
-    def __init__(self, rules: dict[str, dict]) -> None:
+    def __init__(self, rules: dict[str, dict[str, Any]]) -> None:
         ok, reason = available()
         if not ok:
             raise DurableUnavailable(reason)
@@ -261,7 +286,7 @@ class DurableRuleset:
             raise DurableEngineError("the field 'sid' is reserved for the engine's session id")
         assert _engine is not None
         try:
-            return self._ruleset.assert_fact({**fact, "sid": sid})
+            return int(self._ruleset.assert_fact({**fact, "sid": sid}))
         except (_engine.MessageNotHandledException, _engine.MessageObservedException):
             return None
         except Exception as exc:

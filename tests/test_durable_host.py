@@ -5,25 +5,29 @@ See shared/notes/durable-rules.md for the defects these tests guard against.
 
 from __future__ import annotations
 
+import sys
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 pytest.importorskip("durable")
 
 from engine._durable_host import (  # noqa: E402
-    MAX_RULES,
+    MAX_CONDITIONS,
     DurableEngineError,
     DurableRuleset,
+    DurableUnavailable,
     Firing,
     available,
 )
 
-THRESHOLD = {"all": [{"m": {"$and": [{"kind": "subject"}, {"$gt": {"x": 3}}]}}]}
+THRESHOLD: dict[str, Any] = {"all": [{"m": {"$and": [{"kind": "subject"}, {"$gt": {"x": 3}}]}}]}
 
 # Rule B joins a subject with the conclusion about it: {"subj": {"first": "pid"}} is the dict
 # form of `m.subj == c.first.pid` (lang.py: avalue.define() -> {alias: field}).
-CHAIN = {
+CHAIN: dict[str, dict[str, Any]] = {
     "A": THRESHOLD,
     "B": {"all": [
         {"first": {"kind": "subject"}},
@@ -32,14 +36,14 @@ CHAIN = {
 }
 
 
-def conclude(firing: Firing) -> list[dict]:
+def conclude(firing: Firing) -> list[dict[str, Any]]:
     if firing.rule == "A":
         return [{"kind": "conclusion", "rule": "A", "value": True, "subj": firing.facts["m"]["pid"]}]
     return []
 
 
 @pytest.fixture
-def chain():
+def chain() -> Iterator[DurableRuleset]:
     rs = DurableRuleset(CHAIN)
     yield rs
     rs.close()
@@ -66,7 +70,7 @@ def test_single_fact_and_fires_and_missing_field_never_matches() -> None:
     ({"$gte": {"x": 5}}, [5, 6]), ({"x": 5}, [5]), ({"$eq": {"x": 5}}, [5]),
     ({"$neq": {"x": 5}}, [4, 6]), ({"$or": [{"x": 4}, {"x": 6}]}, [4, 6]),
 ])
-def test_comparison_operators(cond: dict, hits: list[int]) -> None:
+def test_comparison_operators(cond: dict[str, Any], hits: list[int]) -> None:
     with DurableRuleset({"r": {"all": [{"m": cond}]}}) as rs:
         assert [x for x in (4, 5, 6, None) if rs.run([{} if x is None else {"x": x}])] == hits
 
@@ -118,7 +122,7 @@ def test_create_close_cycles() -> None:
 
 
 def test_exception_in_on_fire_reaches_caller(chain: DurableRuleset) -> None:
-    def boom(firing: Firing) -> list[dict]:
+    def boom(firing: Firing) -> list[dict[str, Any]]:
         raise ValueError("boom in callback")
 
     with pytest.raises(DurableEngineError, match="boom in callback") as info:
@@ -157,23 +161,48 @@ def test_no_background_threads() -> None:
         assert threading.active_count() == before
 
 
-def test_rule_limit() -> None:
-    many = {f"r{i}": {"all": [{"m": {"x": i}}]} for i in range(MAX_RULES)}
+def test_condition_limit() -> None:
+    """511 conditions work; 512 (single-fact rules or 256 two-alias rules) hang the C engine."""
+    many = {f"r{i}": {"all": [{"m": {"x": i}}]} for i in range(MAX_CONDITIONS)}
     with DurableRuleset(many) as rs:
-        assert rs.run([{"x": 511}]) == [Firing("r511", {"m": {"x": 511}})]
+        assert rs.run([{"x": 510}]) == [Firing("r510", {"m": {"x": 510}})]
     many["one_more"] = {"all": [{"m": {"x": -1}}]}
-    with pytest.raises(DurableEngineError, match="at most 512 rules"):
+    with pytest.raises(DurableEngineError, match="at most 511 conditions"):
         DurableRuleset(many)
+    joins = {f"j{i}": {"all": [{"a": {"x": i}}, {"b": {"y": {"a": "x"}}}]} for i in range(256)}
+    with pytest.raises(DurableEngineError, match="256 rules with 512 conditions"):
+        DurableRuleset(joins)
+
+
+def test_one_fact_matches_at_most_64_conditions() -> None:
+    rules = {f"r{i}": {"all": [{"m": {"$gt": {"x": i}}}]} for i in range(65)}
+    with DurableRuleset(rules) as rs:
+        assert len(rs.run([{"x": 64}])) == 64  # matches r0..r63
+        with pytest.raises(DurableEngineError, match="at most 64 rule conditions"):
+            rs.run([{"x": 65}])
+        assert len(rs.run([{"x": 64}])) == 64  # still usable afterwards
 
 
 def test_bad_definitions_give_readable_errors() -> None:
     with pytest.raises(DurableEngineError, match=r"202 \(cannot parse string"):
         DurableRuleset({"r": {"all": [{"m": {"$foo": {"x": 1}}}]}})
     with pytest.raises(DurableEngineError, match="no 'run'"):
-        DurableRuleset({"r": {"all": [{"m": {"x": 1}}], "run": print}})
+        with_run: dict[str, Any] = {"all": [{"m": {"x": 1}}], "run": print}
+        DurableRuleset({"r": with_run})
     with DurableRuleset({"r": {"all": [{"m": {"x": 1}}]}}) as rs:
         with pytest.raises(DurableEngineError, match="too many properties"):
             rs.run([{"x": 1, **{f"p{i}": i for i in range(300)}}])
         with pytest.raises(DurableEngineError, match="'sid' is reserved"):
             rs.run([{"x": 1, "sid": "s"}])
         assert rs.run([{"x": 1}]) == [Firing("r", {"m": {"x": 1}})]
+
+
+def test_unavailable_is_reported_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import _durable_host as host
+
+    monkeypatch.setattr(host, "_import_result", None)
+    monkeypatch.setitem(sys.modules, "durable_rules_engine", None)  # import now raises
+    ok, reason = available()
+    assert not ok and reason.startswith("durable_rules cannot be imported on Python 3.")
+    with pytest.raises(DurableUnavailable, match="cannot be imported"):
+        DurableRuleset(CHAIN)
