@@ -82,7 +82,7 @@ _CODES = {  # from durable_rules 2.0.x src/rules/rules.h
     203: "cannot parse number",
     204: "cannot parse object (a condition must be an object)",
     205: "cannot parse array",
-    302: "too many properties in one fact (about 253 at most)",
+    302: "too many properties in one fact (about 253 at most)", 304: "too many facts asserted inside one frame of actions",
     303: "maximum stack size reached (one fact may match at most 64 rule conditions)",
     309: "session id not found",
     311: "property not found",
@@ -178,6 +178,7 @@ class _RunContext:
     on_fire: OnFire | None
     firings: list[Firing] = field(default_factory=list)
     error: BaseException | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)  # facts from on_fire, asserted after the frame
 
 
 class DurableRuleset:
@@ -227,12 +228,12 @@ class DurableRuleset:
                 raise DurableEngineError(f"ruleset {self.name} is closed")
             ctx = self._ctx = _RunContext(str(next(self._sids)), on_fire)
             try:
-                state_handle = None
-                for fact in facts:
-                    handle = self._assert(ctx.sid, fact)
-                    state_handle = handle if handle is not None else state_handle
-                if state_handle is not None:
-                    self._fire(state_handle)
+                while facts:  # facts returned by on_fire are asserted after the frame (chaining)
+                    for fact in facts:  # fire after each: queued actions overflow otherwise (304)
+                        handle = self._assert(ctx.sid, fact)
+                        if handle is not None:
+                            self._fire(handle)
+                    facts, ctx.pending = ctx.pending, []
                 state = self._ruleset.get_state(ctx.sid) if ctx.firings else {}
             finally:
                 self._ctx = None
@@ -271,9 +272,8 @@ class DurableRuleset:
         ctx.firings.append(firing)
         if ctx.on_fire is None or ctx.error is not None:
             return
-        try:
-            for fact in ctx.on_fire(firing) or ():
-                self._assert(ctx.sid, fact)
+        try:  # asserting inside the frame fails past a few dozen facts (error 304): queue them
+            ctx.pending.extend(ctx.on_fire(firing) or ())
         except BaseException as exc:
             ctx.error = exc
             raise  # durable also stores it in state["exception"]

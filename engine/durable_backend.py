@@ -13,7 +13,10 @@ only one that touches the library itself. Lowering keeps to the subset that meas
 - values, per-item quantifiers and anything else that is not a single-field comparison are
   computed in Python and asserted as fields of the subject fact; parameters are constants of
   the ruleset, so a ruleset is built per set of parameter values in force (and cached);
-- the stage's pool and outcome rows are lowered the same way as pseudo-rules.
+- the stage's pool and outcome rows are lowered the same way as pseudo-rules;
+- one fact may match at most 64 conditions (error 303, measured): the subject's fields are
+  asserted as several "part" facts, each tested by at most `PART_SIZE` conditions; a rule that
+  joins many conclusions (error 304) joins them in groups of `MAX_JOIN`, each group a rule.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from engine.expr import Binary, BoolOp, Compare, Const, Name, Node, Unary
 __all__ = ["DurableBackend", "MAX_CONJUNCTIONS"]
 
 MAX_CONJUNCTIONS = 64
+PART_SIZE = 60  # conditions per subject part fact (durable_rules fails above 64 matches per fact)
+MAX_JOIN = 8  # conclusions joined by one durable rule; wider joins are built up in groups (error 304 otherwise)
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 _DURABLE_OP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
@@ -71,6 +76,8 @@ class _Lowering:
         self._names: dict[int, str] = {}
         self.rules: dict[str, dict[str, Any]] = {}
         self.meaning: dict[str, tuple[str, bool]] = {}  # durable rule -> (conclusion, value)
+        self.parts: list[set[str]] = []  # fields each subject part fact must carry
+        self._subject_conditions = 0
 
     def lower(self, name: str, node: Node) -> None:
         for value in (True, False):
@@ -153,8 +160,21 @@ class _Lowering:
             self.fields[name] = node
         return self._names[key]
 
+    def _grouped(self, conjunction: Conjunction) -> Conjunction:
+        """The conjunction with its conclusion joins folded into groups of at most MAX_JOIN."""
+        refs = sorted((lit for lit in conjunction if isinstance(lit, _Ref)), key=repr)
+        while len(refs) > MAX_JOIN:
+            chunk, refs = refs[:MAX_JOIN], refs[MAX_JOIN:]
+            group = f"#group{len(self.rules)}"
+            self.rules[group.lstrip("#")] = {"all": self._conditions(frozenset(chunk))}
+            self.meaning[group.lstrip("#")] = (group, True)
+            refs.append(_Ref(group, True))
+        kept: list[Literal_] = [lit for lit in conjunction if isinstance(lit, _Cmp)]
+        return frozenset(kept + refs)
+
     def _conditions(self, conjunction: Conjunction) -> list[dict[str, Any]]:
-        tests: list[dict[str, Any]] = [{"kind": "subject"}]
+        conjunction = self._grouped(conjunction)
+        tests: list[dict[str, Any]] = []
         conditions: list[dict[str, Any]] = []
         for literal in sorted(conjunction, key=repr):
             if isinstance(literal, _Cmp):
@@ -164,7 +184,18 @@ class _Lowering:
                 alias = f"c{len(conditions)}"
                 conclusion = {"$and": [{"kind": "conclusion"}, {"rule": literal.rule}, {"value": literal.value}]}
                 conditions.append({alias: conclusion})
-        return [{"s": {"$and": tests}}] + conditions
+        if tests or not conditions:  # a test on the subject's fields, or nothing else to wait for
+            conditions.insert(0, {"s": {"$and": [{"kind": "subject"}, {"part": self._part(conjunction)}] + tests}})
+        return conditions
+
+    def _part(self, conjunction: Conjunction) -> int:
+        used = self._subject_conditions
+        self._subject_conditions = used + 1
+        index = used // PART_SIZE
+        while len(self.parts) <= index:
+            self.parts.append(set())
+        self.parts[index].update(lit.field for lit in conjunction if isinstance(lit, _Cmp))
+        return index
 
 
 def _contradicts(conjunction: Conjunction) -> bool:
@@ -188,15 +219,16 @@ class _Compiled:
             lowering.lower(f"pool:{stage_name}", stage.stage.pool)
             for row, _ in stage.rows:
                 lowering.lower(f"row:{stage_name}:{row.index}", row.when)
-        self.fields, self.meaning = lowering.fields, lowering.meaning
+        self.fields, self.meaning, self.parts = lowering.fields, lowering.meaning, lowering.parts
         self.fns = {name: policy.fn(node) for name, node in self.fields.items()}
         try:
             self.ruleset = DurableRuleset(lowering.rules)
         except DurableEngineError as error:
             raise BackendError(f"durable_rules refused this policy: {error}") from None
 
-    def subject_fact(self, scope: Scope) -> dict[str, Any]:
-        fact: dict[str, Any] = {"kind": "subject"}
+    def subject_facts(self, scope: Scope) -> list[dict[str, Any]]:
+        """The subject as part facts, each with the fields its conditions test."""
+        values: dict[str, Any] = {}
         for name, fn in self.fns.items():
             value = settle(fn, scope)
             if isinstance(value, Missing):
@@ -204,8 +236,8 @@ class _Compiled:
             value = _plain(value)
             if not isinstance(value, _SCALAR):
                 raise BackendError(f"durable_rules can compare only numbers, text and booleans, not {type(value).__name__}")
-            fact[name] = value
-        return fact
+            values[name] = value
+        return [{"kind": "subject", "part": i, **{f: values[f] for f in sorted(fields) if f in values}} for i, fields in enumerate(self.parts)]
 
     def conclusions(self, scope: Scope) -> dict[str, bool]:
         found: dict[str, bool] = {}
@@ -218,7 +250,7 @@ class _Compiled:
             return [{"kind": "conclusion", "rule": name, "value": value}]
 
         try:
-            self.ruleset.run([self.subject_fact(scope)], on_fire=on_fire)
+            self.ruleset.run(self.subject_facts(scope), on_fire=on_fire)
         except DurableEngineError as error:
             if isinstance(error.__cause__, BackendError):
                 raise error.__cause__ from None

@@ -113,3 +113,22 @@ def test_message_placeholders_are_filled_from_the_evaluation(grants: Policy) -> 
     decision = grants.evaluate(batch(applicant("rich", income=90000.0))).decisions["rich"]
     messages = {r.rule: r.message for r in decision.reasons}
     assert messages["low_income"] == "income 90000.0 is above the cap of 30000"
+
+
+def test_durable_backend_decides_a_policy_whose_subject_matches_more_than_64_conditions(tmp_path: Path) -> None:
+    """durable_rules fails when one fact matches over 64 conditions: the adapter splits the subject."""
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    import shutil
+
+    package = tmp_path / "grants"
+    shutil.copytree(GRANTS, package)
+    rules = "".join(f"  - id: above_{i}\n    title: income above {i}\n    reference: test\n    when: income >= {i * 100}\n" for i in range(70))
+    uses = " and ".join(f"above_{i}" for i in range(70))
+    text = (package / "policy.yaml").read_text().replace("rules:\n", "rules:\n" + rules, 1)
+    text = text.replace("when: adult and low_income and documents_verified", f"when: adult and low_income and documents_verified and ({uses})")
+    (package / "policy.yaml").write_text(text)
+    people = [applicant("rich", income=9000.0), applicant("poor", income=50.0)]
+    durable = load_policy(package, backend="durable").evaluate(batch(*people))
+    python = load_policy(package).evaluate(batch(*people))
+    assert durable.outcomes() == python.outcomes() == {"rich": "granted", "poor": "refused"}
+    assert {i: dict(d.trace) for i, d in durable.decisions.items()} == {i: dict(d.trace) for i, d in python.decisions.items()}
