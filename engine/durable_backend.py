@@ -169,8 +169,7 @@ class _Lowering:
             self.rules[group.lstrip("#")] = {"all": self._conditions(frozenset(chunk))}
             self.meaning[group.lstrip("#")] = (group, True)
             refs.append(_Ref(group, True))
-        kept: list[Literal_] = [lit for lit in conjunction if isinstance(lit, _Cmp)]
-        return frozenset(kept + refs)
+        return frozenset([*(lit for lit in conjunction if isinstance(lit, _Cmp)), *refs])
 
     def _conditions(self, conjunction: Conjunction) -> list[dict[str, Any]]:
         conjunction = self._grouped(conjunction)
