@@ -7,6 +7,7 @@ or unreadable/invalid input. No traceback reaches a user unless `--debug` is giv
 from __future__ import annotations
 
 import argparse
+import importlib
 import datetime as dt
 import json
 import sys
@@ -20,7 +21,11 @@ from engine.loader import MANIFEST, load_sources
 from engine.policy import Policy, load_policy
 from engine.result import Decision, Result
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
+
+# Modules that add subcommands: each has `register(commands)` taking the argparse subparsers
+# and setting `handler` (a function of the parsed arguments returning the exit code).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 _INPUT_CODES = {"no-manifest", "unreadable-file", "yaml-syntax", "json-syntax"}
 
@@ -164,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("rules", nargs="?", help="the rule package (default: the only one under ./rules)")
     schema.add_argument("--subject", action="store_true", help="the schema of one subject instead of a cohort file")
     schema.set_defaults(handler=cmd_schema)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
     return parser
 
 
