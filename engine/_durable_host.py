@@ -29,6 +29,9 @@ Defects worked around (measured; see shared/notes/durable-rules.md):
 * Bare numeric error codes ("error code: 202") are translated into readable messages.
 * Python 3.12 emits a ``utcfromtimestamp`` DeprecationWarning per action: silenced during runs.
 
+* A fork (a process pool with the ``fork`` start method) while another thread holds the lock
+  would leave the child's copy of the lock held forever: the child gets a fresh lock.
+
 Measured here too: the field ``id`` is the fact identity (two facts with the same ``id`` are one
 fact) and cannot be used as a join key; ``sid`` is the session key and is reserved.
 """
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import re
 import sys
 import threading
@@ -55,6 +59,7 @@ __all__ = [
     "Firing",
     "OnFire",
     "available",
+    "live_rulesets",
 ]
 
 MAX_CONDITIONS = 511  # conditions (aliases) over all rules; 512 hangs the C engine
@@ -124,6 +129,21 @@ def available() -> tuple[bool, str]:
             else:
                 _engine, _c, _import_result = engine_module, c_module, (True, "")
         return _import_result
+
+
+def live_rulesets() -> int:
+    """How many rulesets are registered in the private host now (to check that none leak)."""
+    with _LOCK:
+        return len(_host._ruleset_directory) if _host is not None else 0
+
+
+def _fresh_lock_after_fork() -> None:
+    global _LOCK
+    _LOCK = threading.RLock()  # only the forking thread exists in the child: no one holds it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 
 
 def _readable(action: str, exc: BaseException) -> DurableEngineError:

@@ -8,7 +8,7 @@ file with `changes` to some consortia), an optional as-of date and stage, and ex
       - name: Naver Cloud is disqualified for its Qwen2.5-VL encoders
         facts: ../../../examples/stage1.yaml
         changes:
-          nc-ai: {scores.expert: 31.0}
+          nc-ai: {scores.expert: 31.0, "model.components[1].weights.use": fine_tuned}
         expect:
           - id: naver-cloud
             outcome: disqualified
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from engine.policy import Policy
 from engine.validation import validation_diagnostics
 from engine.yamlsource import SourceMap, read_document
 
-__all__ = ["CaseFile", "Case", "Expectation", "CaseResult", "load_cases", "run_case"]
+__all__ = ["CaseFile", "Case", "Expectation", "CaseResult", "load_cases", "run_case", "run_file", "case_cohort", "compare"]
 
 
 class _Model(BaseModel):
@@ -64,14 +65,28 @@ class Case(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> Case:
-        if (self.facts is None) == (self.cohort is None):
-            raise ValueError("give exactly one of `facts` (a file) or `cohort` (inline facts)")
+        if self.facts is not None and self.cohort is not None:
+            raise ValueError("give one of `facts` (a file) or `cohort` (inline facts), not both")
         return self
 
 
 class CaseFile(_Model):
+    """A file of cases; `facts` here is the default fact file of cases that name none."""
+
     description: str | None = None
+    facts: str | None = None
     cases: list[Case] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _every_case_has_facts(self) -> CaseFile:
+        if self.facts is None and any(c.facts is None and c.cohort is None for c in self.cases):
+            raise ValueError("a case needs `facts` (a file) or `cohort` (inline facts), or the file a default `facts`")
+        return self
+
+    def with_defaults(self) -> CaseFile:
+        """The cases with the file's default `facts` filled in."""
+        cases = [c if c.facts or c.cohort is not None else c.model_copy(update={"facts": self.facts}) for c in self.cases]
+        return self.model_copy(update={"cases": cases})
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class CaseResult:
     name: str
     span: Span
     failures: tuple[str, ...]
+    result: Any = field(default=None, compare=False, repr=False)  # the evaluation's Result, if it ran
 
     @property
     def passed(self) -> bool:
@@ -92,7 +108,7 @@ def load_cases(path: Path) -> tuple[CaseFile, SourceMap]:
     if document.diagnostics:
         raise FactError(document.diagnostics)
     try:
-        return CaseFile.model_validate(document.data or {}), document.source
+        return CaseFile.model_validate(document.data or {}).with_defaults(), document.source
     except ValidationError as error:
         raise FactError(validation_diagnostics(error, document.data, document.source)) from None
 
@@ -108,22 +124,63 @@ def _cohort(policy: Policy, case: Case, base: Path) -> dict[str, Any]:
         if subject_id not in by_id:
             raise FactError([Diagnostic("unknown-subject", f"`changes` names `{subject_id}`, which is not in the facts", Span(str(base)))])
         for path, value in changes.items():
-            _set(by_id[subject_id], path.split("."), value)
+            try:
+                _set(by_id[subject_id], _steps(path), value)
+            except ValueError as error:
+                raise FactError([Diagnostic("bad-change", f"cannot change `{path}` of `{subject_id}`: {error}", Span(str(base)))]) from None
     return data
 
 
-def _set(target: dict[str, Any], path: list[str], value: Any) -> None:
-    for step in path[:-1]:
-        target = target.setdefault(step, {}) if isinstance(target.get(step), dict) or target.get(step) is None else target[step]
-    target[path[-1]] = value
+_STEP = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
 
 
-def run_case(policy: Policy, case: Case, file: Path, span: Span) -> CaseResult:
-    """Evaluate one case and compare with what it expects."""
+def _steps(path: str) -> list[str | int]:
+    """`model.components[1].weights` → ["model", "components", 1, "weights"]."""
+    steps: list[str | int] = []
+    for part in path.split("."):
+        match = _STEP.match(part)
+        if match is None:
+            raise ValueError(f"`{path}` is not a fact path (e.g. `scores.expert` or `model.components[1].kind`)")
+        steps.append(match.group(1))
+        steps += [int(i) for i in re.findall(r"\d+", match.group(2))]
+    return steps
+
+
+def _set(target: Any, path: list[str | int], value: Any) -> None:
+    for step, following in zip(path[:-1], path[1:], strict=True):
+        if isinstance(step, int):
+            if not isinstance(target, list) or step >= len(target):
+                raise ValueError(f"there is no item {step} to change")
+            target = target[step]
+        else:
+            if target.get(step) is None:
+                target[step] = [] if isinstance(following, int) else {}
+            target = target[step]
+    if isinstance(path[-1], int) and (not isinstance(target, list) or path[-1] > len(target)):
+        raise ValueError(f"there is no item {path[-1]} to change (or to add after the last)")
+    if isinstance(path[-1], int) and path[-1] == len(target):
+        target.append(value)  # one past the last item adds an item
+    else:
+        target[path[-1]] = value
+
+
+def case_cohort(policy: Policy, case: Case, file: Path) -> Any:
+    """The validated cohort a case decides (its facts with its changes applied)."""
+    return policy.load_cohort(_cohort(policy, case, file.parent))
+
+
+def run_case(policy: Policy, case: Case, file: Path, span: Span, cohort: Any = None) -> CaseResult:
+    """Evaluate one case (or its `cohort`, already built) and compare with what it expects."""
     try:
-        result = policy.evaluate(_cohort(policy, case, file.parent), as_of=case.as_of, stage=case.stage)
+        facts = cohort if cohort is not None else _cohort(policy, case, file.parent)
+        result = policy.evaluate(facts, as_of=case.as_of, stage=case.stage)
     except EngineError as error:
         return CaseResult(file, case.name, span, (f"evaluation failed: {error}",))
+    return CaseResult(file, case.name, span, tuple(compare(case, result)), result)
+
+
+def compare(case: Case, result: Any) -> list[str]:
+    """What differs between a case's expectations and a result."""
     failures: list[str] = []
     for want in case.expect:
         decision = result.decisions.get(want.id)
@@ -144,7 +201,7 @@ def run_case(policy: Policy, case: Case, file: Path, span: Span) -> CaseResult:
             wanted, got = getattr(case.summary, key), getattr(result.summary, key)
             if wanted is not None and wanted != got:
                 failures.append(f"summary: expected {key} = {wanted}, got {got}")
-    return CaseResult(file, case.name, span, tuple(failures))
+    return failures
 
 
 def run_file(policy: Policy, path: Path) -> list[CaseResult]:

@@ -8,6 +8,7 @@ Errors raise `PolicyError`; warnings (unused definitions) are returned with the 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 import sys
@@ -19,10 +20,12 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel
 
+from engine.analysis import dated_value_findings, static_findings
 from engine.diagnostics import Diagnostic, Span
 from engine.errors import PolicyError
 from engine.expr import Node, ParseError, parse_expression
-from engine.ir import RESERVED, FactSchema, OpenSlots, OutcomeRow, Parameter, PolicyIR, RankKey, Rule, Stage, StageInfo, Template, Value
+from engine.invariants import InvariantScope, lower_invariants
+from engine.ir import RESERVED, FactSchema, Invariant, OpenSlots, OutcomeRow, Parameter, PolicyIR, RankKey, Rule, Stage, StageInfo, Template, Value
 from engine.loader import PackageSource, SourceFile
 from engine.model import ParameterFile, StageFile, ValueFile
 from engine.typecheck import Resolver, TypeChecker, Use, suggest
@@ -63,6 +66,7 @@ class _State:
     exprs: dict[tuple[str, Path_], Node] = field(default_factory=dict)
     templates: dict[str, tuple[Template | None, Template | None]] = field(default_factory=dict)
     mentioned: set[str] = field(default_factory=set)  # names used only in messages
+    invariant_defs: list[tuple[Any, SourceFile, Path_]] = field(default_factory=list)
 
     def error(self, code: str, message: str, span: Span, help: str | None = None, severity: str = "error") -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help, severity))  # type: ignore[arg-type]
@@ -140,6 +144,7 @@ def _collect(state: _State, schema: FactSchema) -> None:
             if stage.id in state.stages:
                 state.error("duplicate-name", f"stage `{stage.id}` is defined twice", definition.span)
             state.stages[stage.id] = definition
+        state.invariant_defs += [(item, file, ("invariants", i)) for i, item in enumerate(sections.invariants)]
 
 
 def _define(state: _State, definition: _Def, subject_fields: set[str]) -> None:
@@ -314,7 +319,8 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
         return None
     rank_by = tuple(RankKey(k, spec.order == "descending", spec.title) for k, spec in zip(keys, item.rank_by, strict=True) if k is not None)
     open_slots = OpenSlots(item.open_slots.to, item.open_slots.title, item.open_slots.reference) if item.open_slots else None
-    return Stage(item.id, item.title, item.reference, pool, rank_by, slots, item.fills_slot, open_slots, tuple(rows), d.span)
+    dates = (item.dates.from_, item.dates.until) if item.dates else None
+    return Stage(item.id, item.title, item.reference, pool, rank_by, slots, item.fills_slot, open_slots, tuple(rows), d.span, dates)
 
 
 def _stage_restrictions(state: _State, checker: _Checker, stage: str, path: Path_, uses: list[Use]) -> None:
@@ -377,6 +383,17 @@ def _annotate(state: _State) -> None:
         state.graph.add_node(node_id(d.kind, name), **attrs)
 
 
+def _invariants(state: _State, checker: _Checker, schema: FactSchema) -> list[Invariant]:
+    stages = {name: tuple(r.outcome for r in d.item.outcomes) for name, d in state.stages.items()}
+    rules = tuple(n for n, d in state.defs.items() if d.kind == "rule")
+    values = tuple((n, state.types.get(n, ANY)) for n, d in state.defs.items() if d.kind == "value")
+    scope = InvariantScope(checker.resolver, schema.subject, stages, rules, values, lambda file, path, text: _parse(state, file, path, text))
+    invariants, found = lower_invariants(state.invariant_defs, scope)
+    state.diagnostics.extend(found)
+    state.mentioned.update(use.split(":", 1)[1] for invariant in invariants for use in invariant.uses if not use.startswith(("fact:", "context:")))
+    return invariants
+
+
 def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
     """Check `source` and lower it to IR; raise PolicyError if any error is found."""
     state = _State(source)
@@ -396,6 +413,8 @@ def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
             checker.definition(d)
             state.templates[name] = (_template(state, checker, d, "held"), _template(state, checker, d, "failed"))
     stages = {name: _lower_stage(state, checker, d) for name, d in state.stages.items()}
+    invariants = _invariants(state, checker, schema)
+    state.diagnostics.extend(dated_value_findings((f.sections, f.source) for f in source.files))
     for n, attrs in state.graph.nodes(data=True):
         attrs.setdefault("kind", n.split(":", 1)[0])
         attrs.setdefault("name", n.split(":", 1)[1])
@@ -406,6 +425,10 @@ def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
     if errors or None in stages.values():
         raise PolicyError(state.diagnostics)
     ir = _lower(state, checker, schema, {k: v for k, v in stages.items() if v is not None}, order, dependent)
+    ir = dataclasses.replace(ir, invariants=tuple(invariants))
+    state.diagnostics.extend(static_findings(ir))
+    if any(d.severity == "error" for d in state.diagnostics):
+        raise PolicyError(state.diagnostics)
     warnings = [d for d in state.diagnostics if d.severity == "warning"]
     return ir, warnings
 

@@ -1,4 +1,4 @@
-"""The `policy` command line: evaluate, explain, check, schema.
+"""The `policy` command line: evaluate, explain (why, why not, the stage), report, graph, check, schema.
 
 The only module that prints. Exit codes: 0 success, 1 evaluation or check failure, 2 bad usage
 or unreadable/invalid input. No traceback reaches a user unless `--debug` is given.
@@ -7,25 +7,26 @@ or unreadable/invalid input. No traceback reaches a user unless `--debug` is giv
 from __future__ import annotations
 
 import argparse
-import importlib
 import datetime as dt
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from engine.diagnostics import render_all
+from engine.cohort_explain import explain_cohort
 from engine.errors import EngineError, FactError, PolicyError
+from engine.graph import graph_dot, graph_json, graph_mermaid, graph_text
 from engine.loader import MANIFEST, load_sources
 from engine.policy import Policy, load_policy
+from engine.report import render_report
 from engine.result import Decision, Result
 
 __all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
 
 # Modules that add subcommands: each has `register(commands)` taking the argparse subparsers
 # and setting `handler` (a function of the parsed arguments returning the exit code).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("engine.cli_serve", "engine.cli_consistency")
 
 _INPUT_CODES = {"no-manifest", "unreadable-file", "yaml-syntax", "json-syntax"}
 
@@ -39,8 +40,7 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 
 def _evaluate(args: argparse.Namespace) -> Result:
-    as_of = _date(args.as_of)
-    return _policy(args).evaluate(args.facts, as_of=as_of, stage=args.stage)
+    return _policy(args).evaluate(args.facts, as_of=_date(args.as_of), stage=args.stage)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -80,11 +80,22 @@ def _decisive(decision: Decision) -> list[str]:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    result = _evaluate(args)
+    policy = _policy(args)
+    result = policy.evaluate(args.facts, as_of=_date(args.as_of), stage=args.stage)
+    if args.id is None:
+        if args.why_not:
+            raise UsageError("--why-not needs the id of a subject")
+        cohort = explain_cohort(policy, result)
+        print(json.dumps(cohort.to_json(), indent=2, ensure_ascii=False) if args.format == "json" else cohort.to_text())
+        return 0
     decision = result.decisions.get(args.id)
     if decision is None:
         known = ", ".join(result.decisions)
-        raise UsageError(f"no consortium `{args.id}` in {args.facts}; ids: {known}")
+        raise UsageError(f"no subject `{args.id}` in {args.facts}; ids: {known}")
+    if args.why_not:
+        answer = decision.why_not(args.why_not)
+        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False, default=str) if args.format == "json" else answer.to_text())
+        return 0
     explanation = decision.explain()
     if args.format == "json":
         print(json.dumps({"decision": decision.to_json(), "graph": explanation.to_json()}, indent=2, ensure_ascii=False, default=str))
@@ -97,16 +108,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    policy = _policy(args)
+    result = policy.evaluate(args.facts, as_of=_date(args.as_of), stage=args.stage)
+    page = render_report(policy, result)  # built whole before writing: no partial file on error
+    Path(args.output).write_text(page, encoding="utf-8")
+    print(f"wrote {args.output}: {len(result.decisions)} decision(s) of stage {result.stage}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    ir = load_policy(args.rules).ir
+    if args.format == "json":
+        print(json.dumps(graph_json(ir), indent=2, ensure_ascii=False))
+    else:
+        print({"text": graph_text, "dot": graph_dot, "mermaid": graph_mermaid}[args.format](ir))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     policy = load_policy(args.rules)
-    if args.format == "json":
-        print(json.dumps({"ok": True, "diagnostics": [_diag_json(d) for d in policy.warnings]}, indent=2))
-    else:
-        if policy.warnings:
-            print(render_all(policy.warnings))
-        ir = policy.ir
-        print(f"ok: {ir.name} {ir.version}: {len(ir.parameters)} parameters, {len(ir.values)} values, {len(ir.rules)} rules, {len(ir.stages)} stages")
-    return 0
+    from engine.cli_consistency import check_package  # the invariant search and the analyses it feeds
+
+    return check_package(policy, args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -125,12 +149,6 @@ def _default_rules() -> Path:
     if len(found) != 1:
         raise UsageError("give the rule package: `policy schema RULES`")
     return found[0]
-
-
-def _diag_json(d: Any) -> dict[str, Any]:
-    span = d.span
-    where = {"file": span.file, "line": span.line, "column": span.column} if span else None
-    return {"code": d.code, "severity": d.severity, "message": d.message, "span": where, "help": d.help}
 
 
 def _date(text: str | None) -> dt.date | None:
@@ -158,9 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     facts_command("evaluate", "decide every consortium of a cohort", cmd_evaluate).add_argument("--format", choices=["table", "json"], default="table")
-    explain = facts_command("explain", "explain one decision as a chain from facts to outcome", cmd_explain)
-    explain.add_argument("id", help="the consortium id, e.g. naver-cloud")
+    explain = facts_command("explain", "explain one decision as a chain from facts to outcome (or, without ID, the stage)", cmd_explain)
+    explain.add_argument("id", nargs="?", help="the subject's id, e.g. naver-cloud; without it, the stage over the cohort is explained")
+    explain.add_argument("--why-not", metavar="OUTCOME", help="what stands between the decision and OUTCOME, and the smallest changes of facts that reach it")
     explain.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
+    report = facts_command("report", "write a self-contained HTML report of every decision of a cohort", cmd_report)
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write, e.g. report.html")
+    graph = commands.add_parser("graph", help="print the static dependency graph of a rule package", description="print the static dependency graph of a rule package")
+    graph.add_argument("rules")
+    graph.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
+    graph.set_defaults(handler=cmd_graph)
     check = commands.add_parser("check", help="check a rule package and report every problem", description="check a rule package and report every problem")
     check.add_argument("rules")
     check.add_argument("--format", choices=["text", "json"], default="text")

@@ -4,7 +4,8 @@ Each expression becomes `fn(scope) -> value`. Missing data raises `Undetermined`
 that were missing; `and`/`or`/`any`/`all` follow three-valued (Kleene) logic, so `False and ?` is
 False and `True or ?` is True, while `? and True` stays undetermined. `x is None` is always
 decided. `all` over an empty list is True, `any` is False. Closures hold no shared mutable
-state: every evaluation has its own `Scope`.
+state: every evaluation has its own `Scope`. Arithmetic results are rounded to 10 decimal places,
+so sums of scores compare as a person expects (no binary floating-point noise).
 """
 
 from __future__ import annotations
@@ -62,7 +63,19 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "in": lambda a, b: a in b,
     "not in": lambda a, b: a not in b,
 }
-_ARITH: dict[str, Callable[[Any, Any], Any]] = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+PLACES = 10  # arithmetic results are rounded to this many decimal places
+
+
+def _exact(value: Any) -> Any:
+    """Drop binary floating-point noise: 31.8 + 28.6 + 19.4 is 79.8, as a person computes it."""
+    return round(value, PLACES) if isinstance(value, float) else value
+
+
+def _rounded(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda a, b: _exact(op(a, b))
+
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {"+": _rounded(operator.add), "-": _rounded(operator.sub), "*": _rounded(operator.mul)}
 
 
 def _missing(*errors: Undetermined) -> Undetermined:
@@ -150,7 +163,7 @@ class ExpressionCompiler:
             denominator = right(scope)
             if denominator == 0:
                 raise EvaluationError(f"{span}: division by zero in `{text}`")
-            return left(scope) / denominator
+            return _exact(left(scope) / denominator)
 
         return divide
 
@@ -291,7 +304,7 @@ _AGGREGATE: dict[str, Callable[[_Loop], Fn]] = {
     "all": _quantifier(False),
     "list": _collect(list),
     "count": _collect(lambda values: sum(1 for v in values if v)),
-    "sum": _collect(sum),
+    "sum": _collect(lambda values: _exact(sum(values))),
     "min": _collect(_extreme(min)),
     "max": _collect(_extreme(max)),
 }
@@ -306,7 +319,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
     "min": _many(min),
     "max": _many(max),
-    "sum": sum,
+    "sum": lambda values: _exact(sum(values)),
     "abs": abs,
     "round": round,
 }

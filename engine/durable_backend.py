@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine._durable_host import DurableEngineError, DurableRuleset, DurableUnavailable, Firing, available
+from engine._durable_host import DurableEngineError, DurableRuleset, Firing, available
 from engine.compiler import Missing, Scope, Undetermined
 from engine.errors import BackendError, BackendUnavailable
 from engine.evaluate import CompiledPolicy, CompiledStage, Params, settle
@@ -287,7 +287,7 @@ class DurableBackend:
     def __del__(self) -> None:
         try:
             self.close()
-        except (DurableUnavailable, DurableEngineError, AttributeError, TypeError):
+        except Exception:  # a finalizer must not raise (at exit, module globals may be gone)
             pass
 
     def run(self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool) -> dict[str, Any]:

@@ -139,17 +139,40 @@ def _subject_id(policy: CompiledPolicy, subject: BaseModel) -> str:
     return str(getattr(subject, policy.ir.schema.id_field))
 
 
-def _decide(policy: CompiledPolicy, stage: CompiledStage, scope: Scope, conditions: dict[str, Any], as_of: dt.date, placement: Placement | None, owner: Any) -> Decision:
-    row, missing = _choose(stage, conditions)
+def _decide(
+    policy: CompiledPolicy,
+    stage: CompiledStage,
+    scope: Scope,
+    conditions: dict[str, Any],
+    as_of: dt.date,
+    placement: Placement | None,
+    owner: Any,
+    cohort: Any = None,
+    traced: bool = True,
+    ranking_missing: tuple[str, ...] = (),
+) -> Decision:
+    row, gaps = _choose(stage, conditions)
+    missing = _own_terms(gaps, scope.subject and _subject_id(policy, scope.subject), ranking_missing)
     outcome = row.outcome if row else UNDETERMINED
     reasons = decision_reasons(policy, stage, scope, conditions, row)
     params = scope.params
-    used = {n: (params[n], params.since.get(n)) for n in policy.ir.parameters if n in params} if isinstance(params, Params) else {}
-    trace = dict(scope.known)
-    trace.update({f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows})
+    used = {n: (params[n], params.since.get(n)) for n in policy.ir.parameters if n in params} if isinstance(params, Params) and traced else {}
+    trace = dict(scope.known) if traced else {}
+    if traced:
+        trace.update({f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows})
     subject_id = _subject_id(policy, scope.subject) if scope.subject is not None else "?"
     row_index = row.index if row else None
-    return Decision(subject_id, outcome, stage.stage.id, row_index, reasons, tuple(sorted(missing)), placement, as_of, trace, used, owner, scope.subject, scope.context)
+    return Decision(subject_id, outcome, stage.stage.id, row_index, reasons, tuple(sorted(missing)), placement, as_of, trace, used, owner, scope.subject, scope.context, cohort)
+
+
+def _own_terms(missing: frozenset[str], subject_id: Any, ranking_missing: tuple[str, ...]) -> frozenset[str]:
+    """`stage.rank` is missing because some subject's ranking key is: name those facts instead
+    (another subject's as `id: path`, this subject's as its own path)."""
+    if "stage.rank" not in missing or not ranking_missing:
+        return missing
+    own = f"{subject_id}: "
+    named = {m[len(own) :] if m.startswith(own) else m for m in ranking_missing}
+    return (missing - {"stage.rank"}) | named
 
 
 def evaluate_subject(policy: CompiledPolicy, backend: Backend, subject: BaseModel, as_of: dt.date, stage_id: str, context: BaseModel | None = None, owner: Any = None) -> Decision:
@@ -160,7 +183,17 @@ def evaluate_subject(policy: CompiledPolicy, backend: Backend, subject: BaseMode
     return _decide(policy, stage, scope, conditions, as_of, None, owner)
 
 
-def evaluate_cohort(policy: CompiledPolicy, backend: Backend, subjects: Sequence[BaseModel], context: BaseModel | None, as_of: dt.date, stage_id: str, owner: Any = None) -> Result:
+def evaluate_cohort(
+    policy: CompiledPolicy,
+    backend: Backend,
+    subjects: Sequence[BaseModel],
+    context: BaseModel | None,
+    as_of: dt.date,
+    stage_id: str,
+    owner: Any = None,
+    cohort: Any = None,
+    trace: bool = True,
+) -> Result:
     """Decide every subject of a cohort at one stage; no partial result on error."""
     stage = policy.stages[stage_id]
     params = policy.parameters_on(as_of)
@@ -178,7 +211,7 @@ def evaluate_cohort(policy: CompiledPolicy, backend: Backend, subjects: Sequence
         scope.stage = info
         conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
         placement = Placement(info.in_pool, info.rank, info.pool_size, info.slots, ranking.keys.get(entry.id))
-        decisions[entry.id] = _decide(policy, stage, scope, conditions, as_of, placement, owner)
+        decisions[entry.id] = _decide(policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, ranking.missing)
     summary = _summary(stage, slots, decisions, ranking)
     identity = PolicyIdentity(policy.ir.name, policy.ir.version, policy.ir.digest)
     return Result(identity, as_of, stage_id, backend.name, decisions, summary)

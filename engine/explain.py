@@ -19,12 +19,13 @@ from engine.checker import node_id
 from engine.compiler import Missing
 from engine.expr import render
 from engine.reasons import format_value
+from engine.render import to_dot, to_mermaid, to_svg
 from engine.result import Decision, to_jsonable
 
 if TYPE_CHECKING:
     from engine.policy import Policy
 
-__all__ = ["Explanation", "explain_decision", "resolve_path"]
+__all__ = ["Explanation", "explain_decision", "resolve_path", "short_label"]
 
 _MARK = {"held": "✓", "failed": "✗", "undetermined": "?"}
 
@@ -61,38 +62,29 @@ class Explanation:
         return to_jsonable(data)  # type: ignore[no-any-return]
 
     def to_dot(self) -> str:
-        lines = ["digraph explanation {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
-        for node, attrs in self.graph.nodes(data=True):
-            lines.append(f"  {_dot(node)} [label={_dot(_short_label(attrs))}];")
-        for a, b in self.graph.edges:
-            lines.append(f"  {_dot(a)} -> {_dot(b)};")
-        return "\n".join(lines + ["}"])
+        return to_dot(self.graph, short_label, "explanation")
 
     def to_mermaid(self) -> str:
-        ids = {node: f"n{i}" for i, node in enumerate(self.graph.nodes)}
-        lines = ["flowchart LR"]
-        for node, attrs in self.graph.nodes(data=True):
-            label = _short_label(attrs).replace('"', "'")
-            lines.append(f'  {ids[node]}["{label}"]')
-        lines += [f"  {ids[a]} --> {ids[b]}" for a, b in self.graph.edges]
-        return "\n".join(lines)
+        return to_mermaid(self.graph, short_label)
+
+    def to_svg(self) -> str:
+        return to_svg(self.graph, short_label)
 
     def to_text(self) -> str:
         return "\n".join(_TextTree(self).lines())
 
 
-def _dot(text: str) -> str:
-    """A DOT quoted string (DOT files are UTF-8: symbols stay as they are)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _short_label(attrs: dict[str, Any]) -> str:
+def short_label(attrs: dict[str, Any]) -> str:
+    """The one-line label of a node in pictures: `✗ sovereign`, `fact: scores.expert = 26.4`."""
     kind, name = attrs.get("kind", ""), attrs.get("name", "")
     if kind == "rule":
         return f"{_MARK.get(attrs.get('status', ''), '')} {name}"
     if kind in ("decision", "outcome"):
         return f"{kind}: {attrs.get('outcome', name)}"
-    return f"{kind}: {name} = {format_value(attrs.get('value'))}"[:120]
+    value = attrs.get("value")
+    if kind == "fact" and isinstance(value, dict):  # concrete path -> value
+        value = next(iter(value.values())) if len(value) == 1 else f"{len(value)} items"
+    return f"{kind}: {name} = {format_value(value)}"[:120]
 
 
 class _Builder:

@@ -37,6 +37,7 @@ __all__ = [
     "FUNCTIONS",
     "AGGREGATES",
     "walk",
+    "children",
     "render",
 ]
 
@@ -298,12 +299,12 @@ def parse_expression(text: str | bool, origin: Span, locate: Locator | None = No
 def walk(node: Node) -> list[Node]:
     """`node` and every node below it, parents first."""
     found: list[Node] = [node]
-    for child in _children(node):
+    for child in children(node):
         found.extend(walk(child))
     return found
 
 
-def _children(node: Node) -> tuple[Node, ...]:
+def children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Attr):
         return (node.obj,)
     if isinstance(node, Unary):

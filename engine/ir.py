@@ -29,6 +29,7 @@ __all__ = [
     "Stage",
     "FactSchema",
     "StageInfo",
+    "Invariant",
     "PolicyIR",
     "RESERVED",
 ]
@@ -121,6 +122,7 @@ class Stage:
     open_slots: OpenSlots | None
     outcomes: tuple[OutcomeRow, ...]
     span: Span = field(default=Span(""), compare=False)
+    dates: tuple[dt.date, dt.date | None] | None = None  # the period it applies to (from, until), if declared
 
     @property
     def outcome_names(self) -> tuple[str, ...]:
@@ -149,6 +151,23 @@ class StageInfo(BaseModel):
 
 
 @dataclass(frozen=True)
+class Invariant:
+    """A statement checked by search: `holds` (and `when`) over the views its `kind` provides."""
+
+    id: str
+    title: str
+    reference: str
+    kind: str  # subject | cohort | monotonic | permutation
+    stages: tuple[str, ...]  # the stages it applies to
+    when: Node | None = None
+    holds: Node | None = None
+    change: tuple[str, ...] = ()  # monotonic: numeric fact paths of one subject that change
+    direction: str = "increase"
+    uses: frozenset[str] = frozenset()  # what it reads, as graph node ids: `rule:sovereign`, `fact:scores.expert`
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True)
 class PolicyIR:
     name: str
     version: str
@@ -163,6 +182,7 @@ class PolicyIR:
     stage_dependent: frozenset[str]  # values and rules that use `stage.*`
     graph: nx.DiGraph = field(compare=False, hash=False)
     files: tuple[str, ...] = ()
+    invariants: tuple[Invariant, ...] = ()
 
     def kind_of(self, name: str) -> str | None:
         """What a bare name in an expression refers to (outside comprehension variables)."""

@@ -21,6 +21,9 @@ __all__ = [
     "OpenSlotsFile",
     "OutcomeRowFile",
     "StageFile",
+    "StageDatesFile",
+    "ChangeFile",
+    "InvariantFile",
     "FactsFile",
     "SectionsFile",
     "ManifestFile",
@@ -103,6 +106,20 @@ class OutcomeRowFile(_Model):
     title: str | None = None
 
 
+class StageDatesFile(_Model):
+    """The period a stage applies to: every parameter it uses must be in force throughout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    from_: dt.date = Field(alias="from")
+    until: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StageDatesFile:
+        if self.until is not None and self.until < self.from_:
+            raise ValueError("`until` comes before `from`")
+        return self
+
+
 class StageFile(_Model):
     """A decision over a cohort: who is ranked, by what, how many slots, what each subject gets."""
 
@@ -115,6 +132,7 @@ class StageFile(_Model):
     fills_slot: Name | None = None
     open_slots: OpenSlotsFile | None = None
     outcomes: list[OutcomeRowFile] = Field(min_length=1)
+    dates: StageDatesFile | None = None
 
     @model_validator(mode="after")
     def _slots_need_ranking(self) -> StageFile:
@@ -122,6 +140,45 @@ class StageFile(_Model):
             raise ValueError("`slots` and `fills_slot` go together")
         if self.slots is not None and not self.rank_by:
             raise ValueError("a stage with `slots` needs `rank_by`")
+        return self
+
+
+class ChangeFile(_Model):
+    """What a metamorphic invariant changes: numeric fact paths of one subject, up or down."""
+
+    facts: list[str] = Field(min_length=1)
+    direction: Literal["increase", "decrease"] = "increase"
+
+
+class InvariantFile(_Model):
+    """A statement that must hold for every possible cohort, checked by search in `policy check`.
+
+    `subject` (default): `holds` for every decision (facts, values, rules, `stage`, `outcome`);
+    `cohort`: `holds` over `decisions` and `summary`; `monotonic`: after `change` to one
+    subject's facts, `holds` over `before` and `after` (its two decisions); `permutation`: the
+    decisions do not depend on the order of the subjects in the file.
+    """
+
+    id: Name
+    title: str
+    reference: str
+    kind: Literal["subject", "cohort", "monotonic", "permutation"] = "subject"
+    stages: list[Name] = []
+    when: Expression | None = None
+    holds: Expression | None = None
+    change: ChangeFile | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _parts_of_kind(self) -> InvariantFile:
+        if self.kind == "permutation":
+            if self.holds is not None or self.when is not None or self.change is not None:
+                raise ValueError("a `permutation` invariant takes no `when`, `holds` or `change`")
+            return self
+        if self.holds is None:
+            raise ValueError(f"a `{self.kind}` invariant needs `holds`")
+        if (self.kind == "monotonic") != (self.change is not None):
+            raise ValueError("`change` goes with `kind: monotonic`, and only with it")
         return self
 
 
@@ -151,6 +208,7 @@ class SectionsFile(_Model):
     values: dict[Name, ValueFile] = {}
     rules: list[RuleFile] = []
     stages: list[StageFile] = []
+    invariants: list[InvariantFile] = []
 
 
 class ManifestFile(SectionsFile):

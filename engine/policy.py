@@ -5,11 +5,16 @@
     result.decisions["naver-cloud"].outcome      # "disqualified"
 
 A `Policy` is immutable and safe to share between threads; every evaluation has its own state.
+`reload()` loads the package again into a new `Policy` (the old one keeps answering); `close()`
+frees backend resources (the durable backend's rulesets) once the evaluations in flight finish.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +53,9 @@ class Policy:
         self.warnings = warnings
         self.backend_name = backend
         self._backend = _backend(backend, compiled)
+        self._guard = threading.Lock()
+        self._running = 0  # evaluations in flight
+        self._closed = False
 
     @property
     def ir(self) -> PolicyIR:
@@ -65,6 +73,53 @@ class Policy:
     def with_backend(self, backend: BackendName) -> Policy:
         """The same compiled policy on another backend."""
         return Policy(self.path, self.compiled, self.warnings, backend)
+
+    def reload(self) -> Policy:
+        """Load the package again from disk, as a new `Policy` on the same backend.
+
+        Raises `PolicyError` with every diagnostic if the files on disk are broken; this policy
+        is unchanged either way (close it when it is no longer needed).
+        """
+        return load_policy(self.path, backend=self.backend_name)
+
+    def close(self) -> None:
+        """Free backend resources (durable rulesets) now, or when the evaluations in flight finish.
+
+        Idempotent. A closed policy still answers: a caller that picked it up just before a swap
+        does not fail; what the backend then builds is freed again after each evaluation.
+        """
+        with self._guard:
+            self._closed = True
+            if self._running == 0:
+                self._free()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+    def __enter__(self) -> Policy:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _free(self) -> None:
+        close = getattr(self._backend, "close", None)
+        if close is not None:
+            close()
+
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._guard:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._running -= 1
+                if self._closed and self._running == 0:
+                    self._free()
 
     def load_cohort(self, cohort: Any) -> BaseModel:
         """Validate a cohort (model instance, dict, or file path) against the fact model."""
@@ -98,19 +153,25 @@ class Policy:
             return getattr(context, field)  # type: ignore[no-any-return]
         raise EvaluationError("no as-of date: pass one, or give the cohort's context a date")
 
-    def evaluate(self, cohort: Any, as_of: dt.date | str | None = None, stage: str | None = None) -> Result:
-        """Decide every subject of a cohort (model, dict or file path) as of a date."""
+    def evaluate(self, cohort: Any, as_of: dt.date | str | None = None, stage: str | None = None, trace: bool = True) -> Result:
+        """Decide every subject of a cohort (model, dict or file path) as of a date.
+
+        With `trace=False` decisions keep their outcome and reasons but not the values needed to
+        build an explanation graph (less memory for large batches); the decisions are the same.
+        """
         model = self.load_cohort(cohort)
         context = self._context(model)
         subjects = getattr(model, self.ir.schema.subjects_field)
         date, stage_id = self._as_of(context, as_of), self._stage(context, stage)
-        return evaluate_cohort(self.compiled, self._backend, subjects, context, date, stage_id, owner=self)
+        with self._in_flight():
+            return evaluate_cohort(self.compiled, self._backend, subjects, context, date, stage_id, owner=self, cohort=model, trace=trace)
 
     def decide(self, subject: Any, as_of: dt.date | str | None = None, stage: str | None = None, context: Any = None) -> Decision:
         """Decide one subject outside a cohort; rules that need a ranking are undetermined."""
         model = load_facts(self.ir.schema.subject, subject)
         date, stage_id = self._as_of(context, as_of), self._stage(context, stage)
-        return evaluate_subject(self.compiled, self._backend, model, date, stage_id, context, owner=self)
+        with self._in_flight():
+            return evaluate_subject(self.compiled, self._backend, model, date, stage_id, context, owner=self)
 
 
 def load_policy(path: str | Path, backend: BackendName = "python") -> Policy:

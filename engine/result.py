@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from engine.explain import Explanation
     from engine.policy import Policy
+    from engine.whynot import WhyNot
 
 __all__ = ["Reason", "Placement", "StageSummary", "Decision", "Result", "PolicyIdentity", "UNDETERMINED", "to_jsonable"]
 
@@ -109,6 +110,7 @@ class Decision:
     policy: Policy | None = field(default=None, repr=False, compare=False)
     subject: Any = field(default=None, repr=False, compare=False)
     context: Any = field(default=None, repr=False, compare=False)
+    cohort: Any = field(default=None, repr=False, compare=False)  # the facts it was decided with
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -121,12 +123,24 @@ class Decision:
         shown = [r for r in self.reasons if r.role == "decisive"]
         return tuple(r for i, r in enumerate(shown) if i + 1 == len(shown) or shown[i + 1].depth <= r.depth)
 
+    def why_not(self, outcome: str) -> WhyNot:
+        """What stands between this decision and `outcome`, and the smallest changes of facts that reach it."""
+        from engine.whynot import why_not
+
+        if self.policy is None:
+            raise ValueError("this decision is not attached to a policy")
+        if not self.trace:
+            raise ValueError("this decision was evaluated with trace=False: evaluate again with the trace to ask why not")
+        return why_not(self.policy, self, outcome)
+
     def explain(self) -> Explanation:
         """The explanation graph of this decision (built now, from the trace)."""
         from engine.explain import explain_decision
 
         if self.policy is None:
             raise ValueError("this decision is not attached to a policy")
+        if not self.trace:
+            raise ValueError("this decision was evaluated with trace=False: evaluate again with the trace to explain it")
         return explain_decision(self.policy, self)
 
     def to_json(self) -> dict[str, Any]:

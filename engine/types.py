@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ NUM, BOOL, STR, DATE, NONE, ANY = (Prim(n) for n in ("number", "boolean", "text"
 
 def model_fields(cls: type[BaseModel]) -> dict[str, Ty]:
     """Field name → type, for the fields and computed fields of a pydantic model."""
+    return dict(_model_fields(cls))
+
+
+@functools.lru_cache(maxsize=512)
+def _model_fields(cls: type[BaseModel]) -> dict[str, Ty]:  # a class's annotations do not change: resolve them once
     hints = typing.get_type_hints(cls, include_extras=False)
     found = {name: from_annotation(hints.get(name, info.annotation)) for name, info in cls.model_fields.items()}
     for name, computed in cls.model_computed_fields.items():

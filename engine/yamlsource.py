@@ -17,7 +17,7 @@ import yaml
 
 from engine.diagnostics import Diagnostic, Span
 
-__all__ = ["Path_", "SourceMap", "Document", "parse_yaml", "read_document"]
+__all__ = ["Path_", "SourceMap", "Document", "parse_yaml", "read_document", "dump_yaml"]
 
 Path_ = tuple[str | int, ...]
 
@@ -104,18 +104,44 @@ def _span(file: str, mark: yaml.Mark) -> Span:
     return Span(file, mark.line + 1, mark.column + 1)
 
 
+MAX_NODES = 200_000  # aliases may repeat nodes: a document expanding beyond this is refused
+
+
+class _TooLarge(Exception):
+    """Aliases that refer to themselves, or expand a document beyond `MAX_NODES`."""
+
+    def __init__(self, message: str, mark: yaml.Mark) -> None:
+        super().__init__(message)
+        self.mark = mark
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, source: SourceMap) -> None:
         self.loader = loader
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        self.open: set[int] = set()  # nodes being built: meeting one again is an alias to itself
+        self.count = 0
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.count += 1
+        if id(node) in self.open:
+            raise _TooLarge("an alias refers to the node that contains it", node.start_mark)
+        if self.count > MAX_NODES:
+            raise _TooLarge(f"aliases expand the document beyond {MAX_NODES} nodes", node.start_mark)
         self.source.values[path] = _span(self.source.file, node.start_mark)
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
+            self.open.add(id(node))
+            try:
+                return self._mapping(node, path)
+            finally:
+                self.open.discard(id(node))
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            self.open.add(id(node))
+            try:
+                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
         self.source.styles[path] = node.style
         return self.loader.construct_object(node, deep=True)
 
@@ -156,6 +182,10 @@ def parse_yaml(text: str, file: str) -> Document:
         span = _span(file, mark) if mark else Span(file, 1, 1)
         message = f"invalid YAML: {error.problem or error.context}"
         return Document(None, source, [Diagnostic("yaml-syntax", message, span)])
+    except _TooLarge as error:
+        return Document(None, source, [Diagnostic("yaml-syntax", f"invalid YAML: {error}", _span(file, error.mark))])
+    except RecursionError:
+        return Document(None, source, [Diagnostic("yaml-syntax", "invalid YAML: nested too deeply", Span(file, 1, 1))])
     except yaml.YAMLError as error:
         return Document(None, source, [Diagnostic("yaml-syntax", f"invalid YAML: {error}", Span(file, 1, 1))])
     finally:
@@ -177,3 +207,8 @@ def read_document(path: Path) -> Document:
             span = Span(file, error.lineno, error.colno)
             return Document(None, SourceMap(file), [Diagnostic("json-syntax", f"invalid JSON: {error.msg}", span)])
     return parse_yaml(text, file)  # JSON is YAML: parsing it as YAML keeps the spans
+
+
+def dump_yaml(data: Any) -> str:
+    """Plain data as block YAML that `read_document` reads back to the same data (keys in order)."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)

@@ -7,6 +7,9 @@ maxima, the expert panel's findings and votes, and its history in the programme.
 
 Numbers and booleans are strict: `"33.6"` or `"yes"` are rejected, not coerced. A missing
 optional fact is `None`, and a rule that needs it is *undetermined*, never silently false.
+
+Facts a consortium cannot change (who it is, its history, the panel's size, what a component
+is) carry `json_schema_extra={"fixed": True}`: "why not" answers never propose changing them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "Cohort",
 ]
 
+FIXED: dict[str, JsonValue] = {"fixed": True}  # a fact the subject cannot change
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. KR")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="lower-case id, e.g. naver-cloud")]
 Points = Annotated[float, Field(strict=True, ge=0)]
@@ -58,9 +62,9 @@ class Organisation(_Fact):
 class Upstream(_Fact):
     """A model, or a code base, made by someone other than the team."""
 
-    model: str = Field(min_length=1, description="e.g. Qwen2.5-VL")
-    owner: str = Field(min_length=1, description="e.g. Alibaba Cloud")
-    country: CountryCode
+    model: str = Field(min_length=1, description="e.g. Qwen2.5-VL", json_schema_extra=FIXED)
+    owner: str = Field(min_length=1, description="e.g. Alibaba Cloud", json_schema_extra=FIXED)
+    country: CountryCode = Field(json_schema_extra=FIXED)
     licence: str | None = None
     licence_restricted: StrictBool | None = Field(None, description="does the licence restrict use, modification or operation?")
     credited: StrictBool | None = Field(None, description="is the source credited (notices kept, attribution given)?")
@@ -100,8 +104,8 @@ class CodeOrigin(_Fact):
 
 
 class Component(_Fact):
-    name: str = Field(min_length=1)
-    kind: ComponentKind
+    name: str = Field(min_length=1, json_schema_extra=FIXED)
+    kind: ComponentKind = Field(json_schema_extra=FIXED)
     weights: Weights | None = None
     code: CodeOrigin | None = None
 
@@ -155,7 +159,7 @@ class PanelFinding(_Fact):
 class Panel(_Fact):
     """The expert panel's review: size, approving votes, score, findings."""
 
-    members: Annotated[int, Field(strict=True, ge=1)]
+    members: Annotated[int, Field(strict=True, ge=1, json_schema_extra=FIXED)]
     votes_for: Annotated[int, Field(strict=True, ge=0)] | None = None
     score: Annotated[Points, Field(le=100)] | None = None
     findings: list[PanelFinding] = []
@@ -181,14 +185,14 @@ class History(_Fact):
 
 
 class Consortium(_Fact):
-    id: Slug
-    name: str = Field(min_length=1)
-    lead: Organisation
-    members: list[Organisation] = []
+    id: Slug = Field(json_schema_extra=FIXED)
+    name: str = Field(min_length=1, json_schema_extra=FIXED)
+    lead: Organisation = Field(json_schema_extra=FIXED)
+    members: list[Organisation] = Field([], json_schema_extra=FIXED)
     model: Model | None = None
     scores: Scores | None = None
     panel: Panel | None = None
-    history: History
+    history: History = Field(json_schema_extra=FIXED)
 
 
 class StageContext(_Fact):

@@ -11,7 +11,26 @@ import pytest
 import engine
 from tests.conftest import ROOT
 
-PUBLIC_MODULES = ["engine", "engine.errors", "engine.diagnostics", "engine.result", "engine.policy", "engine.explain", "policy", "policy.facts"]
+PUBLIC_MODULES = [
+    "engine",
+    "engine.errors",
+    "engine.diagnostics",
+    "engine.result",
+    "engine.policy",
+    "engine.explain",
+    "engine.whynot",
+    "engine.cohort_explain",
+    "engine.report",
+    "engine.graph",
+    "engine.batch",
+    "engine.store",
+    "engine.server",
+    "engine.invariants",
+    "engine.testing",
+    "engine.mutate",
+    "policy",
+    "policy.facts",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

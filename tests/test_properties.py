@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import Policy, Result, load_policy
 from tests.conftest import RULES
 from tests.strategies import cohorts
+from tests.test_explain import apply_changes
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +64,26 @@ def test_no_more_teams_take_places_than_there_are_places(policy: Policy, cohort:
     assert summary is not None and summary.slots is not None
     if not summary.tie_at_cut_off:
         assert summary.filled <= summary.slots
+
+
+@given(cohort=cohorts())
+def test_turning_the_trace_off_never_changes_a_decision(policy: Policy, cohort: dict[str, Any]) -> None:
+    """Evaluating without the trace gives the same outcomes, reasons, missing facts and ranks."""
+    traced, untraced = policy.evaluate(cohort), policy.evaluate(cohort, trace=False)
+    strip = {i: (d.outcome, d.row, d.missing, d.reasons, d.placement) for i, d in traced.decisions.items()}
+    assert {i: (d.outcome, d.row, d.missing, d.reasons, d.placement) for i, d in untraced.decisions.items()} == strip
+    assert all(not d.trace for d in untraced.decisions.values())
+
+
+@settings(max_examples=15)  # each example verifies every suggestion by evaluating again
+@given(cohort=cohorts(), pick=st.integers(0, 5), other=st.integers(0, 2))
+def test_every_why_not_suggestion_really_reaches_the_outcome(policy: Policy, cohort: dict[str, Any], pick: int, other: int) -> None:
+    """Applying the changes of any why-not suggestion to the facts and evaluating again gives the asked outcome."""
+    result = policy.evaluate(cohort)
+    decision = list(result.decisions.values())[pick % len(result.decisions)]
+    outcomes = [o for o in policy.ir.stages[result.stage or ""].outcome_names if o != decision.outcome]
+    target = outcomes[other % len(outcomes)]
+    answer = decision.why_not(target).to_json()
+    for suggestion in answer["suggestions"]:
+        changed = apply_changes(copy.deepcopy(cohort), decision.id, suggestion["changes"])
+        assert policy.evaluate(changed).decisions[decision.id].outcome == target

@@ -1,0 +1,227 @@
+"""Explanations an official can read: static graph, decision graphs, the stage, why not, report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+
+from engine import EvaluationError, Policy, Result
+from engine.cli import main
+from engine.cohort_explain import explain_cohort
+from engine.graph import graph_json, policy_graph
+from tests.conftest import EXAMPLES, RULES
+
+STAGE1, WILDCARD = str(EXAMPLES / "stage1.yaml"), str(EXAMPLES / "wildcard.yaml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+# --- the static graph -------------------------------------------------------------------------
+
+
+def test_static_graph_has_every_kind_of_node_and_edges_labelled_with_the_span_of_the_use(policy: Policy) -> None:
+    graph = policy_graph(policy.ir)
+    kinds = {a["kind"] for _, a in graph.nodes(data=True)}
+    assert {"fact", "parameter", "value", "rule", "outcome", "stage", "ranking", "context"} <= kinds
+    span = graph.edges["value:pretrained_components", "rule:weights_trained_by_team"]["span"]
+    assert span.startswith(str(RULES / "sovereignty.yaml") + ":")
+    assert nx.is_directed_acyclic_graph(graph)
+
+
+def test_graph_command_prints_text_json_dot_and_mermaid(capsys: pytest.CaptureFixture[str], policy: Policy) -> None:
+    code, out, _ = run(capsys, "graph", str(RULES))
+    assert code == 0 and "rule:weights_trained_by_team" in out and "uses value:pretrained_components at" in out
+    _, out, _ = run(capsys, "graph", str(RULES), "--format", "json")
+    assert json.loads(out) == graph_json(policy.ir)
+    _, out, _ = run(capsys, "graph", str(RULES), "--format", "mermaid")
+    assert out.startswith("flowchart LR") and "-->" in out
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (Debian package graphviz)")
+@pytest.mark.parametrize("command", [["graph", str(RULES)], ["explain", str(RULES), STAGE1, "naver-cloud"]])
+def test_dot_output_renders_with_graphviz(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    _, out, _ = run(capsys, *command, "--format", "dot")
+    rendered = subprocess.run(["dot", "-Tsvg"], input=out, capture_output=True, text=True, timeout=60)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "<svg" in rendered.stdout
+
+
+# --- a decision's explanation graph ------------------------------------------------------------
+
+
+def test_explanation_nodes_carry_their_values_titles_references_and_dates(stage1: Result) -> None:
+    graph = stage1.decisions["nc-ai"].explain().graph
+    minimum = graph.nodes["parameter:minimum_total_score"]
+    assert (minimum["kind"], minimum["value"], minimum["since"]) == ("parameter", 70.0, "2026-01-15")
+    rule = graph.nodes["rule:meets_minimum_total"]
+    assert rule["status"] == "failed" and rule["title"] and "Seed article" in rule["reference"]
+    assert graph.nodes["value:total_score"]["value"] == pytest.approx(69.0)
+    assert graph.nodes["fact:scores.expert"]["value"] == {"scores.expert": 26.4}
+    assert graph.nodes["ranking:stage.rank"]["value"] == 5
+
+
+def test_undetermined_outcome_names_exactly_the_missing_facts(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump()
+    cohort["consortia"][2]["scores"]["expert"] = None
+    decision = policy.evaluate(cohort).decisions["upstage"]
+    assert decision.outcome == "undetermined" and decision.missing == ("scores.expert",)
+    text = decision.explain().to_text()
+    assert "undetermined: missing scores.expert" in text
+
+
+# --- the stage over the cohort ------------------------------------------------------------------
+
+
+def test_stage_explanation_gives_ranks_keys_cut_off_and_why_a_place_stayed_open(policy: Policy, stage1: Result) -> None:
+    cohort = explain_cohort(policy, stage1)
+    assert cohort.cut_off == "78.4, 27.6, 29.8"
+    assert [r.id for r in sorted(cohort.rows, key=lambda r: r.rank or 0)][:4] == ["lg-ai-research", "sk-telecom", "upstage", "naver-cloud"]
+    assert cohort.open_places[0].startswith("1 place(s) left open → additional_call")
+    assert "place 4 was ranked to `naver-cloud`, which is `disqualified`" in cohort.open_places[1]
+
+
+def test_stage_explanation_reports_tie_breaks_that_decided(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump()
+    sk = cohort["consortia"][1]["scores"]  # SK Telecom: same total as Upstage (79.8), higher expert score
+    sk.update(expert=28.6, user=19.4, benchmark={"nia": 8.0, "global_common": 15.8, "global_individual": 8.0})
+    text = explain_cohort(policy, policy.evaluate(cohort)).to_text()
+    assert "tie-break: `sk-telecom` ranks above `upstage` on expert review score (tie-break) (28.6 vs 28.4)" in text
+
+
+def test_additional_call_explains_who_was_in_the_pool_and_no_majority(policy: Policy) -> None:
+    cohort = policy.load_cohort(WILDCARD).model_dump()
+    for consortium in cohort["consortia"]:
+        consortium["panel"]["votes_for"] = 3
+    explained = explain_cohort(policy, policy.evaluate(cohort))
+    assert all(r.in_pool is False for r in explained.rows)
+    assert all("no majority of the panel" in r.why for r in explained.rows)
+    assert "only 0 subject(s) qualified for 1 place(s)" in explained.open_places
+
+
+def test_explain_without_id_explains_the_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", str(RULES), WILDCARD)
+    assert code == 0 and "ranked by: expert panel's evaluation score" in out and "motif-technologies" in out
+    _, out, _ = run(capsys, "explain", str(RULES), STAGE1, "--format", "json")
+    assert json.loads(out)["cut_off"] == "78.4, 27.6, 29.8"
+
+
+# --- why not -----------------------------------------------------------------------------------
+
+
+def test_why_not_advanced_gives_the_gaps_in_numbers_and_a_verified_change(stage1: Result) -> None:
+    answer = stage1.decisions["nc-ai"].why_not("advanced")
+    assert [o.row for o in answer.obstacles] == [2]
+    assert any("is 69.0; it needs ≥ 70.0: +1.0" in n for n in answer.needs)
+    assert any("needs > 78.4 to take the last of 4 place(s), held by `naver-cloud`: +9.4" in n for n in answer.needs)
+    assert answer.suggestions and all(s.reaches == "advanced" for s in answer.suggestions)
+
+
+def test_why_not_for_sovereignty_names_the_component_and_what_must_be_true(stage1: Result) -> None:
+    answer = stage1.decisions["naver-cloud"].why_not("advanced")
+    text = answer.to_text()
+    assert "HyperCLOVA X SEED vision encoder" in text and "origin upstream → team" in text
+    assert [c.path for c in answer.suggestions[0].changes] == ["model.components[1].weights", "model.components[2].weights"]
+
+
+def test_why_not_never_proposes_facts_the_subject_cannot_change(policy: Policy) -> None:
+    cohort = policy.load_cohort(WILDCARD).model_dump()
+    cohort["consortia"][0]["history"] = {"entry": "selected_2025", "stages": [{"stage": "stage1", "outcome": "advanced"}]}
+    answer = policy.evaluate(cohort).decisions["motif-technologies"].why_not("selected")
+    assert answer.suggestions == ()
+    assert answer.note is not None and "cannot change" in answer.note
+    assert any(r[0] == "eligible_for_additional_call" for o in answer.obstacles for r in o.rules)
+
+
+def test_why_not_an_outcome_the_stage_does_not_have_is_a_clear_error(stage1: Result) -> None:
+    with pytest.raises(EvaluationError, match="`selected` is not an outcome of stage `stage1`"):
+        stage1.decisions["nc-ai"].why_not("selected")
+
+
+def test_why_not_cli_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", str(RULES), STAGE1, "nc-ai", "--why-not", "advanced")
+    assert code == 0 and "why not `advanced`" in out and "+1.0" in out
+    _, out, _ = run(capsys, "explain", str(RULES), STAGE1, "nc-ai", "--why-not", "advanced", "--format", "json")
+    data = json.loads(out)
+    assert data["target"] == "advanced" and data["suggestions"][0]["changes"]
+    code, _, err = run(capsys, "explain", str(RULES), STAGE1, "--why-not", "advanced")
+    assert code == 2 and "needs the id" in err
+
+
+def apply_changes(cohort: dict[str, Any], subject_id: str, changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply a why-not suggestion's changes to cohort data, independently of the engine's own code."""
+    import re
+
+    subject = next(s for s in cohort["consortia"] if s["id"] == subject_id)
+    for change in changes:
+        steps = re.findall(r"([A-Za-z_]\w*)(?:\[(\d+)\])?", change["path"])
+        target = subject
+        for name, index in steps[:-1]:
+            target = target[name] if not index else target[name][int(index)]
+        name, index = steps[-1]
+        if index:
+            target[name][int(index)] = change["after"]
+        else:
+            target[name] = change["after"]
+    return cohort
+
+
+def test_applying_a_suggestion_by_hand_really_flips_the_outcome(policy: Policy, stage1: Result) -> None:
+    answer = stage1.decisions["nc-ai"].why_not("advanced").to_json()
+    cohort = apply_changes(policy.load_cohort(STAGE1).model_dump(), "nc-ai", answer["suggestions"][0]["changes"])
+    assert policy.evaluate(cohort).decisions["nc-ai"].outcome == "advanced"
+
+
+# --- the HTML report ------------------------------------------------------------------------------
+
+
+def test_report_is_one_self_contained_page(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    code, out, _ = run(capsys, "report", str(RULES), STAGE1, "-o", str(target))
+    assert code == 0 and "5 decision(s)" in out
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 5
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+    for consortium in ("lg-ai-research", "sk-telecom", "upstage", "naver-cloud", "nc-ai"):
+        assert f'id="{consortium}"' in page
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (Debian package chromium)")
+def test_report_renders_in_headless_chromium_with_every_consortium(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    run(capsys, "report", str(RULES), STAGE1, "-o", str(target))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    profile = tmp_path / "profile"
+    dom = subprocess.run([_chromium(), *flags, f"--user-data-dir={profile}", "--dump-dom", target.as_uri()], capture_output=True, text=True, timeout=120)  # type: ignore[list-item]
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for consortium, outcome in [("lg-ai-research", "advanced"), ("naver-cloud", "disqualified"), ("nc-ai", "eliminated")]:
+        assert f'<section class="subject" id="{consortium}"><h2>{consortium}: <span class="outcome">{outcome}</span></h2>' in dom.stdout
+    assert dom.stdout.count("<svg") == 5 and "Qwen2.5-VL" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([_chromium(), *flags, f"--user-data-dir={profile}", "--window-size=1200,1600", f"--screenshot={shot}", target.as_uri()], capture_output=True, timeout=120)  # type: ignore[list-item]
+    assert shot.exists() and shot.stat().st_size > 20_000  # a real picture, not a blank page
+
+
+@pytest.mark.parametrize("facts", [STAGE1, WILDCARD])
+def test_cli_json_of_every_decision_is_a_dag_whose_leaves_are_facts_or_parameters(capsys: pytest.CaptureFixture[str], policy: Policy, facts: str) -> None:
+    for subject_id in policy.evaluate(facts).decisions:
+        code, out, _ = run(capsys, "explain", str(RULES), facts, subject_id, "--format", "json")
+        assert code == 0
+        graph = nx.node_link_graph(json.loads(out)["graph"], edges="links")
+        assert nx.is_directed_acyclic_graph(graph)
+        leaves = [n for n in graph if graph.in_degree(n) == 0]
+        assert leaves and {graph.nodes[n]["kind"] for n in leaves} <= {"fact", "parameter"}, subject_id
