@@ -209,6 +209,13 @@ def read_document(path: Path) -> Document:
     return parse_yaml(text, file)  # JSON is YAML: parsing it as YAML keeps the spans
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes every value out in full: no `&anchor`/`*alias` a reader would have to follow."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump_yaml(data: Any) -> str:
     """Plain data as block YAML that `read_document` reads back to the same data (keys in order)."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
