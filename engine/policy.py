@@ -135,8 +135,10 @@ class Policy:
             stage = str(getattr(context, schema.stage_field))
         if stage is None and len(self.ir.stages) == 1:
             stage = next(iter(self.ir.stages))
+        known = ", ".join(f"`{s}`" for s in self.ir.stages)
+        if stage is None:
+            raise EvaluationError(f"which stage? this policy defines {known}: pass one (`stage=`, `--stage`) or give the cohort's context a stage")
         if stage not in self.ir.stages:
-            known = ", ".join(f"`{s}`" for s in self.ir.stages)
             raise EvaluationError(f"unknown stage `{stage}`: this policy defines {known}")
         return stage
 
@@ -167,9 +169,13 @@ class Policy:
             return evaluate_cohort(self.compiled, self._backend, subjects, context, date, stage_id, owner=self, cohort=model, trace=trace)
 
     def decide(self, subject: Any, as_of: dt.date | str | None = None, stage: str | None = None, context: Any = None) -> Decision:
-        """Decide one subject outside a cohort; rules that need a ranking are undetermined."""
+        """Decide one subject outside a cohort; rules that need a ranking are undetermined.
+
+        `as_of` defaults to the context's date, else today; `stage` to the context's stage, else
+        the policy's only stage.
+        """
         model = load_facts(self.ir.schema.subject, subject)
-        date, stage_id = self._as_of(context, as_of), self._stage(context, stage)
+        date, stage_id = self._as_of(context, as_of or (None if context is not None else dt.date.today())), self._stage(context, stage)
         with self._in_flight():
             return evaluate_subject(self.compiled, self._backend, model, date, stage_id, context, owner=self)
 

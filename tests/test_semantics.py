@@ -132,3 +132,18 @@ def test_durable_backend_decides_a_policy_whose_subject_matches_more_than_64_con
     python = load_policy(package).evaluate(batch(*people))
     assert durable.outcomes() == python.outcomes() == {"rich": "granted", "poor": "refused"}
     assert {i: dict(d.trace) for i, d in durable.decisions.items()} == {i: dict(d.trace) for i, d in python.decisions.items()}
+
+
+def test_decide_defaults_to_today_and_the_only_stage(grants: Policy) -> None:
+    decision = grants.decide(applicant("a"))
+    assert (decision.as_of, decision.stage) == (dt.date.today(), "award")
+    assert decision.trace["eligible"] is True
+
+
+def test_decide_asks_which_stage_when_there_are_several(policy: Policy) -> None:
+    from tests.conftest import EXAMPLES
+
+    consortium = policy.load_cohort(EXAMPLES / "stage1.yaml").model_dump()["consortia"][3]
+    with pytest.raises(EvaluationError, match="which stage\\? this policy defines `stage1`, `additional_call`"):
+        policy.decide(consortium)
+    assert policy.decide(consortium, stage="stage1").outcome == "disqualified"
