@@ -93,7 +93,7 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
     if args.format == "json":
         violations = [{"invariant": v.invariant.id, "stage": v.stage, "as_of": v.as_of.isoformat(), "subject": v.subject, "message": v.message, "facts": counterexample_file(v), "explanation": _explanation(policy, v)} for v in report.violations]
         search = None if getattr(args, "no_search", False) else {"examples": report.examples, "seed": args.seed, "invariants": len(ir.invariants)}
-        print(json.dumps({"ok": not failed, "diagnostics": [_diag_json(d) for d in diagnostics], "search": search, "violations": violations}, indent=2, ensure_ascii=False))
+        print(json.dumps({"ok": not failed, "diagnostics": [d.to_json() for d in diagnostics], "search": search, "violations": violations}, indent=2, ensure_ascii=False))
         return 1 if failed else 0
     if diagnostics:
         print(render_all(diagnostics))
@@ -107,11 +107,6 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
     status = "failed" if failed else "ok"
     print(f"{status}: {ir.name} {ir.version}: {len(ir.parameters)} parameters, {len(ir.values)} values, {len(ir.rules)} rules, {len(ir.stages)} stages, {len(ir.invariants)} invariants")
     return 1 if failed else 0
-
-
-def _diag_json(d: Diagnostic) -> dict[str, Any]:
-    where = {"file": d.span.file, "line": d.span.line, "column": d.span.column} if d.span else None
-    return {"code": d.code, "severity": d.severity, "message": d.message, "span": where, "help": d.help}
 
 
 def _coverage_lines(policy: Policy, coverage: Coverage) -> list[str]:
@@ -142,7 +137,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     report = run_tests(policy, prepared, problems)
     mutation = run_mutants(policy, prepared, examples=args.examples, seeds=seed_subjects(policy, prepared)) if args.mutate else None
     if args.format == "json":
-        data: dict[str, Any] = {"passed": report.passed, "failed": report.failed, "problems": [_diag_json(d) for d in report.problems]}
+        data: dict[str, Any] = {"passed": report.passed, "failed": report.failed, "problems": [d.to_json() for d in report.problems]}
         data["failures"] = [{"file": str(r.span), "case": r.name, "failures": list(r.failures)} for r in report.results if not r.passed]
         data["coverage"] = {n: sorted(report.coverage.rules.get(n, set())) for n in policy.ir.rules}
         if mutation is not None:

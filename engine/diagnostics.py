@@ -58,6 +58,11 @@ class Diagnostic:
             text += f"\n  = help: {self.help}"
         return text
 
+    def to_json(self) -> dict[str, object]:
+        """The diagnostic as JSON data (`--format json`)."""
+        where = {"file": self.span.file, "line": self.span.line, "column": self.span.column} if self.span else None
+        return {"code": self.code, "severity": self.severity, "message": self.message, "span": where, "help": self.help}
+
     def sort_key(self) -> tuple[str, int, int, str]:
         span = self.span or Span("")
         return (span.file, span.line, span.column, self.code)

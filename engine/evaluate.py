@@ -22,7 +22,7 @@ from engine.reasons import decision_reasons
 from engine.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Result, StageSummary
 from engine.stages import Entry, rank_pool
 
-__all__ = ["CompiledPolicy", "CompiledStage", "Backend", "PythonBackend", "Params", "compile_policy", "evaluate_cohort", "evaluate_subject", "settle"]
+__all__ = ["CompiledPolicy", "CompiledStage", "Backend", "PythonBackend", "Params", "compile_policy", "evaluate_cohort", "evaluate_subject", "settle", "scope_of"]
 
 
 class Params(dict[str, Any]):
@@ -173,6 +173,15 @@ def _own_terms(missing: frozenset[str], subject_id: Any, ranking_missing: tuple[
     own = f"{subject_id}: "
     named = {m[len(own) :] if m.startswith(own) else m for m in ranking_missing}
     return (missing - {"stage.rank"}) | named
+
+
+def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None = None) -> Scope:
+    """The state a decision was made in, rebuilt from its trace: for why-not and invariants."""
+    place = decision.placement
+    stage = StageInfo(id=decision.stage or "", in_pool=place.in_pool, rank=place.rank, pool_size=place.pool_size, slots=place.slots) if place and decision.stage else None
+    scope = Scope(decision.subject, decision.context, params if params is not None else policy.parameters_on(decision.as_of), stage)
+    scope.known.update({k: v for k, v in decision.trace.items() if not k.startswith("row:")})
+    return scope
 
 
 def evaluate_subject(policy: CompiledPolicy, backend: Backend, subject: BaseModel, as_of: dt.date, stage_id: str, context: BaseModel | None = None, owner: Any = None) -> Decision:

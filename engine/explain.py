@@ -18,7 +18,7 @@ import networkx as nx
 from engine.checker import node_id
 from engine.compiler import Missing
 from engine.expr import render
-from engine.reasons import format_value
+from engine.reasons import format_value, status_of
 from engine.render import to_dot, to_mermaid, to_svg
 from engine.result import Decision, to_jsonable
 
@@ -104,7 +104,7 @@ class _Builder:
                 break
             row_node = node_id("outcome", f"{stage.id}.{row.index}")  # type: ignore[union-attr]
             value = d.trace.get(f"row:{row.index}")
-            status = "undetermined" if isinstance(value, Missing) else ("held" if value else "failed")
+            status = status_of(value)
             self.graph.add_node(row_node, kind="outcome", name=f"row {row.index}", outcome=row.outcome, condition=render(row.when), status=status, span=str(row.span))
             self.graph.add_edge(row_node, root)
             if previous is not None:  # a row is reached only because the rows above it did not hold
@@ -140,7 +140,7 @@ class _Builder:
         if kind in ("value", "rule"):
             value = d.trace.get(name)
             if kind == "rule":
-                attrs["status"] = "undetermined" if isinstance(value, Missing) else ("held" if value else "failed")
+                attrs["status"] = status_of(value)
             attrs["value"] = value
             definition = self.policy.ir.values.get(name) or self.policy.ir.rules.get(name)
             attrs["formula"] = render(definition.expr if kind == "value" else definition.when)  # type: ignore[union-attr]

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from engine.compiler import ExpressionCompiler, Fn, Missing, Scope
-from engine.evaluate import settle
+from engine.evaluate import scope_of, settle
 from engine.expr import render
 from engine.invariants import VIEW_NAMES
-from engine.ir import Invariant, StageInfo
+from engine.ir import Invariant
 from engine.result import Decision, Result
 
 if TYPE_CHECKING:
@@ -99,10 +99,8 @@ class InvariantRunner:
         found: list[Breach] = []
         for invariant in self.of_kind(result.stage, "subject"):
             for d in result.decisions.values():
-                scope = self._scope(result, d, params)
-                place = d.placement
-                scope.stage = StageInfo(id=d.stage or "", in_pool=place.in_pool, rank=place.rank, pool_size=place.pool_size, slots=place.slots) if place else None
-                scope.known, scope.locals = dict(d.trace), {"outcome": d.outcome}
+                scope = scope_of(self.policy.compiled, d, params)
+                scope.locals = {"outcome": d.outcome}
                 breach = self._judge(invariant, scope, d.id, f"`{d.id}` is `{d.outcome}`")
                 found += [breach] if breach else []
         cohort = self.of_kind(result.stage, "cohort")

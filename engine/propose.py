@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from engine.compiler import Missing, Scope
-from engine.evaluate import PythonBackend, settle
+from engine.evaluate import PythonBackend, scope_of, settle
 from engine.expr import Attr, BoolOp, Call, Compare, Comprehension, Const, ListLit, Name, Node, Unary, children, render
 from engine.factpaths import bounds, field_info, get_path, set_path
 from engine.reasons import format_value
@@ -65,7 +65,7 @@ class Proposer:
         self.compiled = policy.compiled
         self.ir = policy.ir
         self.model = self.ir.schema.subject
-        self.scope = _scope(policy, decision)
+        self.scope = scope_of(policy.compiled, decision)
         self.data = decision.subject.model_dump()
         self.needs: list[str] = []  # the gaps found on the way, in numbers
 
@@ -319,19 +319,6 @@ def _round_towards(value: float, step: float, up: bool) -> float:
     scaled = value / step
     rounded = math.ceil(scaled - 1e-9) if up else math.floor(scaled + 1e-9)
     return round(rounded * step, 4)
-
-
-def _scope(policy: Policy, decision: Decision) -> Scope:
-    from engine.ir import StageInfo
-
-    params = policy.compiled.parameters_on(decision.as_of)
-    stage = None
-    if decision.placement is not None and decision.stage:
-        p = decision.placement
-        stage = StageInfo(id=decision.stage, in_pool=p.in_pool, rank=p.rank, pool_size=p.pool_size, slots=p.slots)
-    scope = Scope(decision.subject, decision.context, params, stage)
-    scope.known.update({k: v for k, v in decision.trace.items() if not k.startswith("row:")})
-    return scope
 
 
 def _evaluate_with(proposer: Proposer, node: Node, changes: dict[str, Any]) -> Any:

@@ -20,7 +20,7 @@ from engine.result import Reason
 if TYPE_CHECKING:
     from engine.evaluate import CompiledPolicy, CompiledStage
 
-__all__ = ["decision_reasons", "causes", "format_value", "render_message"]
+__all__ = ["decision_reasons", "causes", "format_value", "render_message", "status_of"]
 
 
 def _value(policy: CompiledPolicy, node: Node, scope: Scope) -> Any:
@@ -52,7 +52,8 @@ def causes(policy: CompiledPolicy, node: Node, value: Any, scope: Scope) -> list
     return [n.name for n in walk(node) if isinstance(n, Name) and n.name in policy.ir.rules]
 
 
-def _status(value: Any) -> str:
+def status_of(value: Any) -> str:
+    """A rule's or row's result in words: `held`, `failed` or `undetermined` (missing facts)."""
     return "undetermined" if isinstance(value, Missing) else ("held" if value else "failed")
 
 
@@ -93,7 +94,7 @@ def _expand(policy: CompiledPolicy, name: str, scope: Scope, role: str, depth: i
     seen.add(name)
     rule, value = policy.ir.rules[name], scope.known.get(name)
     missing = tuple(sorted(value.paths)) if isinstance(value, Missing) else ()
-    out.append(Reason(name, rule.title, rule.reference, _status(value), _message(policy, rule, value, scope), role, missing, depth))  # type: ignore[arg-type]
+    out.append(Reason(name, rule.title, rule.reference, status_of(value), _message(policy, rule, value, scope), role, missing, depth))  # type: ignore[arg-type]
     if role == "decisive":
         for child in causes(policy, rule.when, value, scope):
             _expand(policy, child, scope, role, depth + 1, seen, out)

@@ -23,7 +23,7 @@ from engine.compiler import Missing, Scope
 from engine.errors import EngineError, EvaluationError
 from engine.factpaths import get_path, set_path
 from engine.propose import Plan, Proposer, product
-from engine.reasons import causes, format_value
+from engine.reasons import causes, format_value, status_of
 
 if TYPE_CHECKING:
     from engine.policy import Policy
@@ -210,14 +210,14 @@ def _obstacles(policy: Policy, decision: Decision, row_index: int, scope: Scope)
             break
         value = decision.trace.get(f"row:{row.index}")
         must_hold = row.index == row_index
-        status = "undetermined" if isinstance(value, Missing) else ("held" if value else "failed")
+        status = status_of(value)
         if (status == "held") is must_hold and status != "undetermined":
             continue
         rules = []
         for name in _chain(policy, causes(policy.compiled, row.when, value, scope), decision, scope):
             rule, rule_value = policy.ir.rules[name], decision.trace.get(name)
             reason = next((r for r in decision.reasons if r.rule == name), None)
-            rule_status = "undetermined" if isinstance(rule_value, Missing) else ("held" if rule_value else "failed")
+            rule_status = status_of(rule_value)
             message = reason.message if reason else (f"missing {', '.join(sorted(rule_value.paths))}" if isinstance(rule_value, Missing) else rule.title)
             rules.append((name, rule_status, message, rule.reference))
         found.append(Obstacle(row.index, row.outcome, must_hold, status, tuple(rules)))
