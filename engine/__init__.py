@@ -10,13 +10,13 @@ The pipeline runs one way: load (YAML with spans) → check (names, types, depen
 compile (closures) → evaluate (per subject, then the stage over the cohort) → explain.
 """
 
-from engine.batch import evaluate_many
-from engine.diagnostics import Diagnostic, Span
-from engine.errors import BackendError, BackendUnavailable, EngineError, EvaluationError, FactError, PolicyError
-from engine.explain import Explanation
-from engine.policy import BackendName, Policy, load_policy
-from engine.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Reason, Result, StageSummary
-from engine.store import PolicyStore, ReloadReport
+from engine.core.diagnostics import Diagnostic, Span
+from engine.core.errors import BackendError, BackendUnavailable, EngineError, EvaluationError, FactError, PolicyError
+from engine.embedding.batch import evaluate_many
+from engine.embedding.policy import BackendName, Policy, load_policy
+from engine.embedding.store import PolicyStore, ReloadReport
+from engine.evaluation.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Reason, Result, StageSummary
+from engine.explanation.explain import Explanation
 
 __all__ = [
     "load_policy",

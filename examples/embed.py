@@ -1,6 +1,6 @@
 """Embedding the engine in another service: load once, decide many times, explain on demand.
 
-    .venv/bin/python examples/embed.py
+.venv/bin/python examples/embed.py
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def main() -> None:
         print(f"why: [{cause.rule}] {cause.message}")
 
     explanation = naver.explain()  # built only now, from the decision's trace
-    print(f"explanation graph: {explanation.graph.number_of_nodes()} nodes, {explanation.graph.number_of_edges()} edges")
+    print(
+        f"explanation graph: {explanation.graph.number_of_nodes()} nodes, {explanation.graph.number_of_edges()} edges"
+    )
 
     # Facts arrive from other systems as dicts; bad facts raise FactError naming each field.
     cohort = policy.load_cohort(ROOT / "examples" / "stage1.yaml").model_dump()

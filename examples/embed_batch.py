@@ -39,7 +39,12 @@ def main() -> None:
 
     broken = {**base, "consortia": base["consortia"][:1] + [{"id": "Not An Id"}]}
     answers = evaluate_many(policy, [broken, base], return_exceptions=True)
-    print("first cohort rejected:", isinstance(answers[0], FactError), "- second decided:", answers[1].outcomes()["lg-ai-research"])  # type: ignore[union-attr]
+    print(
+        "first cohort rejected:",
+        isinstance(answers[0], FactError),
+        "- second decided:",
+        answers[1].outcomes()["lg-ai-research"],
+    )  # type: ignore[union-attr]
 
 
 if __name__ == "__main__":  # needed: spawned worker processes import this module

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from engine import PolicyStore
-from engine.diagnostics import render_all
+from engine.core.diagnostics import render_all
 
 ROOT = Path(__file__).resolve().parent.parent
 COHORT = ROOT / "examples" / "stage1.yaml"
@@ -40,7 +40,11 @@ def main() -> None:
             edit(package / "parameters.yaml", "      2026-01-15: 70.0", "      2026-01-15: 65.0")
             edit(package / "parameters.yaml", "      2026-01-15: 4\n", "      2026-01-15: 5\n")
             store.reload()
-            print(f"{store.last_report.status}: generation {store.generation},", store.current.identity.version, store.current.evaluate(COHORT).outcomes()["nc-ai"])
+            print(
+                f"{store.last_report.status}: generation {store.generation},",
+                store.current.identity.version,
+                store.current.evaluate(COHORT).outcomes()["nc-ai"],
+            )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,9 @@ class Upstream(_Fact):
     owner: str = Field(min_length=1, description="e.g. Alibaba Cloud", json_schema_extra=FIXED)
     country: CountryCode = Field(json_schema_extra=FIXED)
     licence: str | None = None
-    licence_restricted: StrictBool | None = Field(None, description="does the licence restrict use, modification or operation?")
+    licence_restricted: StrictBool | None = Field(
+        None, description="does the licence restrict use, modification or operation?"
+    )
     credited: StrictBool | None = Field(None, description="is the source credited (notices kept, attribution given)?")
 
     def __str__(self) -> str:
@@ -76,7 +78,9 @@ class Upstream(_Fact):
 class Weights(_Fact):
     """Where a component's weights came from."""
 
-    origin: Literal["team", "upstream"] = Field(description="team: initialised and trained by the team; upstream: taken pretrained")
+    origin: Literal["team", "upstream"] = Field(
+        description="team: initialised and trained by the team; upstream: taken pretrained"
+    )
     upstream: Upstream | None = None
     use: Literal["frozen", "fine_tuned"] | None = Field(None, description="how pretrained upstream weights were used")
     share_of_parameters: Share | None = None
@@ -84,7 +88,9 @@ class Weights(_Fact):
     @model_validator(mode="after")
     def _upstream_named(self) -> Weights:
         if self.origin == "upstream" and (self.upstream is None or self.use is None):
-            raise ValueError("pretrained upstream weights need `upstream` (model, owner, country) and `use` (frozen or fine_tuned)")
+            raise ValueError(
+                "pretrained upstream weights need `upstream` (model, owner, country) and `use` (frozen or fine_tuned)"
+            )
         if self.origin == "team" and (self.upstream is not None or self.use is not None):
             raise ValueError("weights trained by the team take no `upstream` or `use`")
         return self
@@ -128,8 +134,12 @@ class Model(_Fact):
     target_share_of_global: Annotated[float, Field(strict=True, ge=0, le=2)] | None = Field(
         None, description="targeted performance as a share of the latest global models (0.95 = 95%)"
     )
-    team_controls_development: StrictBool | None = Field(None, description="can the team develop and improve the model at any time?")
-    team_controls_operation: StrictBool | None = Field(None, description="does the team control its operation and use in all circumstances?")
+    team_controls_development: StrictBool | None = Field(
+        None, description="can the team develop and improve the model at any time?"
+    )
+    team_controls_operation: StrictBool | None = Field(
+        None, description="does the team control its operation and use in all circumstances?"
+    )
 
 
 class BenchmarkScores(_Fact):
@@ -216,7 +226,9 @@ class Cohort(_Fact):
         errors = []
         for index, consortium in enumerate(self.consortia):
             if consortium.id in seen:  # reported at the repeat, with its path
-                error = PydanticCustomError("value_error", "consortium ids must be unique: {id} repeated", {"id": consortium.id})
+                error = PydanticCustomError(
+                    "value_error", "consortium ids must be unique: {id} repeated", {"id": consortium.id}
+                )
                 errors.append(InitErrorDetails(type=error, loc=("consortia", index, "id"), input=consortium.id))
             seen.add(consortium.id)
         if errors:

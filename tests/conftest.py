@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "sovereign_ai"
 EXAMPLES = ROOT / "examples"
 
-settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("dev", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -31,14 +31,23 @@ def present(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def upstreams() -> st.SearchStrategy[dict[str, Any]]:
-    base = {"model": st.sampled_from(["Qwen2.5-VL", "Llama 3", "GLM-4.5"]), "owner": st.just("someone"), "country": countries}
-    flags = {"licence_restricted": mostly(st.sampled_from([False, False, True])), "credited": mostly(st.sampled_from([True, True, False]))}
+    base = {
+        "model": st.sampled_from(["Qwen2.5-VL", "Llama 3", "GLM-4.5"]),
+        "owner": st.just("someone"),
+        "country": countries,
+    }
+    flags = {
+        "licence_restricted": mostly(st.sampled_from([False, False, True])),
+        "credited": mostly(st.sampled_from([True, True, False])),
+    }
     return st.fixed_dictionaries({**base, **flags}).map(present)
 
 
 def weights() -> st.SearchStrategy[dict[str, Any] | None]:
     team = st.just({"origin": "team"})
-    upstream = st.fixed_dictionaries({"origin": st.just("upstream"), "upstream": upstreams(), "use": st.sampled_from(["frozen", "fine_tuned"])})
+    upstream = st.fixed_dictionaries(
+        {"origin": st.just("upstream"), "upstream": upstreams(), "use": st.sampled_from(["frozen", "fine_tuned"])}
+    )
     return st.one_of(team, st.none(), team, team, team, team, upstream)
 
 
@@ -49,7 +58,9 @@ def code() -> st.SearchStrategy[dict[str, Any] | None]:
 
 def components() -> st.SearchStrategy[dict[str, Any]]:
     kinds = st.sampled_from(["language_backbone", "vision_encoder", "audio_encoder", "tokenizer", "architecture_code"])
-    return st.fixed_dictionaries({"name": st.sampled_from(["lm", "vision", "audio", "tok"]), "kind": kinds, "weights": weights(), "code": code()})
+    return st.fixed_dictionaries(
+        {"name": st.sampled_from(["lm", "vision", "audio", "tok"]), "kind": kinds, "weights": weights(), "code": code()}
+    )
 
 
 def models() -> st.SearchStrategy[dict[str, Any]]:
@@ -65,8 +76,12 @@ def models() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def scores() -> st.SearchStrategy[dict[str, Any]]:
-    benchmark = st.fixed_dictionaries({"nia": _points(10), "global_common": _points(20), "global_individual": _points(10)})
-    return st.fixed_dictionaries({"benchmark": benchmark, "expert": mostly(_points(35)), "user": mostly(_points(25))}).map(present)
+    benchmark = st.fixed_dictionaries(
+        {"nia": _points(10), "global_common": _points(20), "global_individual": _points(10)}
+    )
+    return st.fixed_dictionaries(
+        {"benchmark": benchmark, "expert": mostly(_points(35)), "user": mostly(_points(25))}
+    ).map(present)
 
 
 def panels() -> st.SearchStrategy[dict[str, Any]]:
@@ -82,7 +97,9 @@ def panels() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def histories() -> st.SearchStrategy[dict[str, Any]]:
-    record = st.fixed_dictionaries({"stage": st.just("stage1"), "outcome": st.sampled_from(["advanced", "eliminated", "disqualified"])})
+    record = st.fixed_dictionaries(
+        {"stage": st.just("stage1"), "outcome": st.sampled_from(["advanced", "eliminated", "disqualified"])}
+    )
     entry = st.sampled_from(["selected_2025", "applicant_2025_not_selected", "new_applicant"])
     return st.fixed_dictionaries({"entry": entry, "stages": st.lists(record, max_size=1)})
 
@@ -107,10 +124,17 @@ def cohorts(stage: str | None = None) -> st.SearchStrategy[dict[str, Any]]:
     stages = st.just(stage) if stage else st.sampled_from(["stage1", "additional_call"])
     return st.builds(
         lambda stage, slots, people: {
-            "context": {"programme": "test", "stage": stage, "date": "2026-01-15" if stage == "stage1" else "2026-02-20", "slots_planned": slots},
+            "context": {
+                "programme": "test",
+                "stage": stage,
+                "date": "2026-01-15" if stage == "stage1" else "2026-02-20",
+                "slots_planned": slots,
+            },
             "consortia": people,
         },
         stages,
         st.integers(0, 2),
-        st.lists(ids, min_size=1, max_size=6, unique=True).flatmap(lambda names: st.tuples(*(consortia(n) for n in names)).map(list)),
+        st.lists(ids, min_size=1, max_size=6, unique=True).flatmap(
+            lambda names: st.tuples(*(consortia(n) for n in names)).map(list)
+        ),
     )

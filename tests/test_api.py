@@ -13,21 +13,21 @@ from tests.conftest import ROOT
 
 PUBLIC_MODULES = [
     "engine",
-    "engine.errors",
-    "engine.diagnostics",
-    "engine.result",
-    "engine.policy",
-    "engine.explain",
-    "engine.whynot",
-    "engine.cohort_explain",
-    "engine.report",
-    "engine.graph",
-    "engine.batch",
-    "engine.store",
-    "engine.server",
-    "engine.invariants",
-    "engine.testing",
-    "engine.mutate",
+    "engine.core.errors",
+    "engine.core.diagnostics",
+    "engine.evaluation.result",
+    "engine.embedding.policy",
+    "engine.explanation.explain",
+    "engine.explanation.whynot",
+    "engine.explanation.cohort_explain",
+    "engine.explanation.report",
+    "engine.explanation.graph",
+    "engine.embedding.batch",
+    "engine.embedding.store",
+    "engine.service.server",
+    "engine.language.invariants",
+    "engine.verification.testing",
+    "engine.verification.mutate",
     "policy",
     "policy.facts",
 ]
@@ -42,7 +42,17 @@ def test_every_public_module_lists_its_surface_and_every_name_exists(name: str) 
 
 
 def test_engine_exports_the_documented_entry_points() -> None:
-    assert {"load_policy", "Policy", "Result", "Decision", "Reason", "Explanation", "PolicyError", "FactError", "EvaluationError"} <= set(engine.__all__)
+    assert {
+        "load_policy",
+        "Policy",
+        "Result",
+        "Decision",
+        "Reason",
+        "Explanation",
+        "PolicyError",
+        "FactError",
+        "EvaluationError",
+    } <= set(engine.__all__)
 
 
 def test_every_error_derives_from_engine_error() -> None:
@@ -57,7 +67,18 @@ def _tool(name: str) -> list[str]:
 
 
 def test_ruff_finds_nothing() -> None:
-    result = subprocess.run(_tool("ruff") + ["check", "engine", "policy", "tests", "examples", "dev.py"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        _tool("ruff") + ["check", "engine", "policy", "tests", "examples", "dev.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_leaves_every_line_as_it_is() -> None:
+    """Lines of at most 120 characters, formatted one way (`ruff format`, line-length in pyproject.toml)."""
+    result = subprocess.run(_tool("ruff") + ["format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

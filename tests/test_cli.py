@@ -82,7 +82,9 @@ def test_evaluate_table_reports_slots_left_open_for_the_additional_call(capsys: 
 
 
 @pytest.mark.parametrize("facts", [STAGE1, WILDCARD], ids=["stage1", "wildcard"])
-def test_evaluate_json_has_policy_as_of_and_decisions_with_reasons(capsys: pytest.CaptureFixture[str], facts: str) -> None:
+def test_evaluate_json_has_policy_as_of_and_decisions_with_reasons(
+    capsys: pytest.CaptureFixture[str], facts: str
+) -> None:
     code, out, _ = run(capsys, "evaluate", RULES, facts, "--format", "json")
     assert code == 0
     data = json.loads(out)
@@ -102,7 +104,13 @@ def test_evaluate_json_stage1_outcomes_and_date(capsys: pytest.CaptureFixture[st
     data = json.loads(out)
     assert data["as_of"] == "2026-01-15"
     outcomes = {d["id"]: d["outcome"] for d in data["decisions"]}
-    assert outcomes == {"lg-ai-research": "advanced", "sk-telecom": "advanced", "upstage": "advanced", "naver-cloud": "disqualified", "nc-ai": "eliminated"}
+    assert outcomes == {
+        "lg-ai-research": "advanced",
+        "sk-telecom": "advanced",
+        "upstage": "advanced",
+        "naver-cloud": "disqualified",
+        "nc-ai": "eliminated",
+    }
     naver = next(d for d in data["decisions"] if d["id"] == "naver-cloud")
     assert any(r["rule"] == "weights_trained_by_team" and "Qwen2.5-VL" in r["message"] for r in naver["reasons"])
 
@@ -184,7 +192,10 @@ def test_explain_unknown_id_exits_2_listing_known_ids(capsys: pytest.CaptureFixt
 def test_check_of_the_package_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "check", RULES)
     assert code == 0 and err == ""
-    assert out.strip().splitlines()[-1] == "ok: sovereign-ai 2026.2.0: 8 parameters, 6 values, 14 rules, 2 stages, 11 invariants"
+    assert (
+        out.strip().splitlines()[-1]
+        == "ok: sovereign-ai 2026.2.0: 8 parameters, 6 values, 14 rules, 2 stages, 11 invariants"
+    )
 
 
 def test_check_json_of_the_package_is_ok_without_diagnostics(capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,11 +204,15 @@ def test_check_json_of_the_package_is_ok_without_diagnostics(capsys: pytest.Capt
     assert code == 0 and data["ok"] is True and data["diagnostics"] == [] and data["violations"] == []
 
 
-def test_check_of_a_broken_package_exits_1_with_a_located_diagnostic(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_check_of_a_broken_package_exits_1_with_a_located_diagnostic(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     package = tmp_path / "pkg"
     shutil.copytree(RULES, package)
     scores = package / "scores.yaml"
-    scores.write_text(scores.read_text(encoding="utf-8").replace("scores.benchmark.nia +", "scores.benchmrk.nia +"), encoding="utf-8")
+    scores.write_text(
+        scores.read_text(encoding="utf-8").replace("scores.benchmark.nia +", "scores.benchmrk.nia +"), encoding="utf-8"
+    )
     code, out, err = run(capsys, "check", str(package))
     assert code == 1 and out == ""
     assert f"{scores}:7:18: error[unknown-field]: `Scores` has no field `benchmrk`" in err
@@ -213,11 +228,16 @@ def test_check_of_a_folder_without_manifest_exits_2(capsys: pytest.CaptureFixtur
 # --- invalid facts and arguments ---------------------------------------------------------------
 
 
-def test_score_above_its_maximum_exits_2_naming_field_and_position(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_score_above_its_maximum_exits_2_naming_field_and_position(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     facts = _stage1_with(tmp_path, "      expert: 31.6", "      expert: 36.0")
     code, out, err = run(capsys, "evaluate", RULES, facts)
     assert code == 2 and out == ""
-    assert f"{facts}:45:15: error[invalid-field]: `consortia[0].scores.expert`: input should be less than or equal to 35" in err
+    assert (
+        f"{facts}:45:15: error[invalid-field]: `consortia[0].scores.expert`: input should be less than or equal to 35"
+        in err
+    )
 
 
 def test_missing_required_fact_exits_2_naming_the_field(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -266,11 +286,15 @@ def test_unknown_command_line_option_exits_2(capsys: pytest.CaptureFixture[str])
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_internal_evaluation_error_is_reported_without_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_internal_evaluation_error_is_reported_without_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     package = tmp_path / "pkg"
     shutil.copytree(RULES, package)
     stage1 = package / "stage1.yaml"
-    text = stage1.read_text(encoding="utf-8").replace("when: total_score >= minimum_total_score", "when: total_score >= None and minimum_total_score > 0")
+    text = stage1.read_text(encoding="utf-8").replace(
+        "when: total_score >= minimum_total_score", "when: total_score >= None and minimum_total_score > 0"
+    )
     stage1.write_text(text, encoding="utf-8")
     code, _, err = run(capsys, "evaluate", str(package), STAGE1)
     assert code in (1, 2) and err
@@ -293,7 +317,9 @@ def test_schema_subject_prints_the_consortium_schema(capsys: pytest.CaptureFixtu
     assert schema["title"] == "Consortium" and "scores" in schema["properties"]
 
 
-def test_schema_defaults_to_the_only_package_under_rules(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schema_defaults_to_the_only_package_under_rules(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     code, out, _ = run(capsys, "schema")
     assert code == 0 and "consortia" in json.loads(out)["properties"]
@@ -315,7 +341,9 @@ class _ClosedPipe:
         raise BrokenPipeError(32, "Broken pipe")
 
 
-def test_closed_output_pipe_exits_0_quietly(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_closed_output_pipe_exits_0_quietly(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
     code = main(["check", RULES])
     err = capsys.readouterr().err
@@ -323,7 +351,13 @@ def test_closed_output_pipe_exits_0_quietly(capsys: pytest.CaptureFixture[str], 
 
 
 def test_python_dash_m_engine_runs_the_cli() -> None:
-    good = subprocess.run([sys.executable, "-m", "engine", "evaluate", RULES, STAGE1], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    good = subprocess.run(
+        [sys.executable, "-m", "engine", "evaluate", RULES, STAGE1],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert good.returncode == 0, good.stderr
     assert "naver-cloud" in good.stdout and "disqualified" in good.stdout
     assert "Traceback" not in good.stderr

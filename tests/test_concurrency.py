@@ -16,7 +16,7 @@ import pytest
 
 import engine
 from engine import EngineError, EvaluationError, FactError, Policy, Result, evaluate_many, load_policy
-from engine.batch import __all__ as batch_all
+from engine.embedding.batch import __all__ as batch_all
 from tests.conftest import EXAMPLES, RULES
 
 BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
@@ -59,7 +59,11 @@ def jobs() -> list[tuple[Any, str | None]]:
 
 def _same(a: Result, b: Result) -> bool:
     """Every outcome and reason, placement, summary and identity (dataclass equality)."""
-    return a.outcomes() == b.outcomes() and all(a.decisions[i].reasons == b.decisions[i].reasons for i in a.decisions) and a == b
+    return (
+        a.outcomes() == b.outcomes()
+        and all(a.decisions[i].reasons == b.decisions[i].reasons for i in a.decisions)
+        and a == b
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -69,7 +73,9 @@ def test_eight_threads_times_200_evaluations_equal_the_sequential_results(backen
     work = jobs()
     expected = [policy.evaluate(cohort, as_of=as_of) for cohort, as_of in work]
     assert len({(str(r.outcomes()), r.as_of, r.stage) for r in expected}) == len(work)  # the jobs differ
-    assert {"advanced", "eliminated", "disqualified", "selected", "undetermined"} <= {d.outcome for r in expected for d in r.decisions.values()}
+    assert {"advanced", "eliminated", "disqualified", "selected", "undetermined"} <= {
+        d.outcome for r in expected for d in r.decisions.values()
+    }
     start = threading.Barrier(THREADS)
     got: list[list[tuple[int, Result]]] = [[] for _ in range(THREADS)]
     failures: list[BaseException] = []
@@ -91,7 +97,9 @@ def test_eight_threads_times_200_evaluations_equal_the_sequential_results(backen
         t.join(timeout=300)
     assert failures == []
     assert sum(len(g) for g in got) == THREADS * PER_THREAD
-    wrong = [(n, index) for n, results in enumerate(got) for index, result in results if not _same(result, expected[index])]
+    wrong = [
+        (n, index) for n, results in enumerate(got) for index, result in results if not _same(result, expected[index])
+    ]
     assert wrong == []
     policy.close()
 
@@ -99,7 +107,7 @@ def test_eight_threads_times_200_evaluations_equal_the_sequential_results(backen
 @pytest.mark.durable
 def test_threads_racing_on_new_dates_build_one_durable_ruleset_per_parameter_set() -> None:
     _needs("durable")
-    from engine._durable_host import live_rulesets
+    from engine.evaluation.durable._host import live_rulesets
 
     policy = load_policy(RULES, backend="durable")
     before = live_rulesets()
@@ -169,10 +177,14 @@ def test_a_worker_refuses_a_package_that_changed_since_it_was_loaded(tmp_path: P
     package = tmp_path / "sovereign_ai"
     shutil.copytree(RULES, package)
     policy = load_policy(package)
-    (package / "policy.yaml").write_text((package / "policy.yaml").read_text().replace('version: "2026.2.0"', 'version: "2026.2.9"'))
+    (package / "policy.yaml").write_text(
+        (package / "policy.yaml").read_text().replace('version: "2026.2.0"', 'version: "2026.2.9"')
+    )
     with pytest.raises(EvaluationError, match="changed since it was loaded"):
         evaluate_many(policy, [EXAMPLES / "stage1.yaml"], executor=PicklingExecutor())
-    assert evaluate_many(policy, [EXAMPLES / "stage1.yaml"])[0].policy.version == "2026.2.0"  # the caller's copy still answers
+    assert (
+        evaluate_many(policy, [EXAMPLES / "stage1.yaml"])[0].policy.version == "2026.2.0"
+    )  # the caller's copy still answers
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Pins the behaviour of engine._durable_host against durable_rules 2.0.28.
+"""Pins the behaviour of engine.evaluation.durable._host against durable_rules 2.0.28.
 
 See shared/notes/durable-rules.md for the defects these tests guard against.
 """
@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("durable")
 
-from engine._durable_host import (  # noqa: E402
+from engine.evaluation.durable._host import (  # noqa: E402
     MAX_CONDITIONS,
     DurableEngineError,
     DurableRuleset,
@@ -29,10 +29,12 @@ THRESHOLD: dict[str, Any] = {"all": [{"m": {"$and": [{"kind": "subject"}, {"$gt"
 # form of `m.subj == c.first.pid` (lang.py: avalue.define() -> {alias: field}).
 CHAIN: dict[str, dict[str, Any]] = {
     "A": THRESHOLD,
-    "B": {"all": [
-        {"first": {"kind": "subject"}},
-        {"second": {"$and": [{"kind": "conclusion"}, {"subj": {"first": "pid"}}]}},
-    ]},
+    "B": {
+        "all": [
+            {"first": {"kind": "subject"}},
+            {"second": {"$and": [{"kind": "conclusion"}, {"subj": {"first": "pid"}}]}},
+        ]
+    },
 }
 
 
@@ -54,43 +56,53 @@ def test_available() -> None:
 
 
 def test_single_fact_and_fires_and_missing_field_never_matches() -> None:
-    with DurableRuleset({
-        "in_range": {"all": [{"m": {"$and": [{"$gte": {"x": 3}}, {"$lt": {"x": 10}}]}}]},
-        "not_five": {"all": [{"m": {"$neq": {"x": 5}}}]},
-    }) as rs:
-        assert rs.run([{"x": 4}]) == [Firing("in_range", {"m": {"x": 4}}),
-                                      Firing("not_five", {"m": {"x": 4}})]
+    with DurableRuleset(
+        {
+            "in_range": {"all": [{"m": {"$and": [{"$gte": {"x": 3}}, {"$lt": {"x": 10}}]}}]},
+            "not_five": {"all": [{"m": {"$neq": {"x": 5}}}]},
+        }
+    ) as rs:
+        assert rs.run([{"x": 4}]) == [Firing("in_range", {"m": {"x": 4}}), Firing("not_five", {"m": {"x": 4}})]
         assert rs.run([{"x": 12}]) == [Firing("not_five", {"m": {"x": 12}})]
         assert rs.run([{"y": 4}]) == []  # missing field: no match, $neq included; no exception
         assert rs.run([]) == []
 
 
-@pytest.mark.parametrize("cond, hits", [
-    ({"$lt": {"x": 5}}, [4]), ({"$lte": {"x": 5}}, [4, 5]), ({"$gt": {"x": 5}}, [6]),
-    ({"$gte": {"x": 5}}, [5, 6]), ({"x": 5}, [5]), ({"$eq": {"x": 5}}, [5]),
-    ({"$neq": {"x": 5}}, [4, 6]), ({"$or": [{"x": 4}, {"x": 6}]}, [4, 6]),
-])
+@pytest.mark.parametrize(
+    "cond, hits",
+    [
+        ({"$lt": {"x": 5}}, [4]),
+        ({"$lte": {"x": 5}}, [4, 5]),
+        ({"$gt": {"x": 5}}, [6]),
+        ({"$gte": {"x": 5}}, [5, 6]),
+        ({"x": 5}, [5]),
+        ({"$eq": {"x": 5}}, [5]),
+        ({"$neq": {"x": 5}}, [4, 6]),
+        ({"$or": [{"x": 4}, {"x": 6}]}, [4, 6]),
+    ],
+)
 def test_comparison_operators(cond: dict[str, Any], hits: list[int]) -> None:
     with DurableRuleset({"r": {"all": [{"m": cond}]}}) as rs:
         assert [x for x in (4, 5, 6, None) if rs.run([{} if x is None else {"x": x}])] == hits
 
 
 def test_chaining_join_on_shared_field(chain: DurableRuleset) -> None:
-    firings = chain.run([{"kind": "subject", "pid": "p1", "x": 5},
-                         {"kind": "subject", "pid": "p2", "x": 1}], on_fire=conclude)
+    firings = chain.run(
+        [{"kind": "subject", "pid": "p1", "x": 5}, {"kind": "subject", "pid": "p2", "x": 1}], on_fire=conclude
+    )
     assert [f.rule for f in firings] == ["A", "B"]
     assert firings[1].facts == {
         "first": {"kind": "subject", "pid": "p1", "x": 5},
         "second": {"kind": "conclusion", "rule": "A", "value": True, "subj": "p1"},
     }
     assert chain.run([{"kind": "subject", "pid": "p1", "x": 5}]) == [  # no on_fire: no chaining
-        Firing("A", {"m": {"kind": "subject", "pid": "p1", "x": 5}})]
+        Firing("A", {"m": {"kind": "subject", "pid": "p1", "x": 5}})
+    ]
 
 
 def test_join_on_id_field_does_not_work() -> None:
     """Surprise: `id` is durable's fact identity; a join on it never matches."""
-    rules = {"B": {"all": [{"first": {"kind": "s"}},
-                           {"second": {"$and": [{"kind": "c"}, {"subj": {"first": "id"}}]}}]}}
+    rules = {"B": {"all": [{"first": {"kind": "s"}}, {"second": {"$and": [{"kind": "c"}, {"subj": {"first": "id"}}]}}]}}
     with DurableRuleset(rules) as rs:
         assert rs.run([{"kind": "s", "id": "p1"}, {"kind": "c", "subj": "p1"}]) == []
 
@@ -198,7 +210,7 @@ def test_bad_definitions_give_readable_errors() -> None:
 
 
 def test_unavailable_is_reported_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import _durable_host as host
+    from engine.evaluation.durable import _host as host
 
     monkeypatch.setattr(host, "_import_result", None)
     monkeypatch.setitem(sys.modules, "durable_rules_engine", None)  # import now raises

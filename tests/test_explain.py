@@ -13,8 +13,8 @@ import pytest
 
 from engine import EvaluationError, Policy, Result
 from engine.cli import main
-from engine.cohort_explain import explain_cohort
-from engine.graph import graph_json, policy_graph
+from engine.explanation.cohort_explain import explain_cohort
+from engine.explanation.graph import graph_json, policy_graph
 from tests.conftest import EXAMPLES, RULES
 
 STAGE1, WILDCARD = str(EXAMPLES / "stage1.yaml"), str(EXAMPLES / "wildcard.yaml")
@@ -86,7 +86,12 @@ def test_undetermined_outcome_names_exactly_the_missing_facts(policy: Policy) ->
 def test_stage_explanation_gives_ranks_keys_cut_off_and_why_a_place_stayed_open(policy: Policy, stage1: Result) -> None:
     cohort = explain_cohort(policy, stage1)
     assert cohort.cut_off == "78.4, 27.6, 29.8"
-    assert [r.id for r in sorted(cohort.rows, key=lambda r: r.rank or 0)][:4] == ["lg-ai-research", "sk-telecom", "upstage", "naver-cloud"]
+    assert [r.id for r in sorted(cohort.rows, key=lambda r: r.rank or 0)][:4] == [
+        "lg-ai-research",
+        "sk-telecom",
+        "upstage",
+        "naver-cloud",
+    ]
     assert cohort.open_places[0].startswith("1 place(s) left open → additional_call")
     assert "place 4 was ranked to `naver-cloud`, which is `disqualified`" in cohort.open_places[1]
 
@@ -131,12 +136,18 @@ def test_why_not_for_sovereignty_names_the_component_and_what_must_be_true(stage
     answer = stage1.decisions["naver-cloud"].why_not("advanced")
     text = answer.to_text()
     assert "HyperCLOVA X SEED vision encoder" in text and "origin upstream → team" in text
-    assert [c.path for c in answer.suggestions[0].changes] == ["model.components[1].weights", "model.components[2].weights"]
+    assert [c.path for c in answer.suggestions[0].changes] == [
+        "model.components[1].weights",
+        "model.components[2].weights",
+    ]
 
 
 def test_why_not_never_proposes_facts_the_subject_cannot_change(policy: Policy) -> None:
     cohort = policy.load_cohort(WILDCARD).model_dump()
-    cohort["consortia"][0]["history"] = {"entry": "selected_2025", "stages": [{"stage": "stage1", "outcome": "advanced"}]}
+    cohort["consortia"][0]["history"] = {
+        "entry": "selected_2025",
+        "stages": [{"stage": "stage1", "outcome": "advanced"}],
+    }
     answer = policy.evaluate(cohort).decisions["motif-technologies"].why_not("selected")
     assert answer.suggestions == ()
     assert answer.note is not None and "cannot change" in answer.note
@@ -201,23 +212,59 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (Debian package chromium)")
-def test_report_renders_in_headless_chromium_with_every_consortium(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_report_renders_in_headless_chromium_with_every_consortium(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     target = tmp_path / "report.html"
     run(capsys, "report", str(RULES), STAGE1, "-o", str(target))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     profile = tmp_path / "profile"
-    dom = subprocess.run([_chromium(), *flags, f"--user-data-dir={profile}", "--dump-dom", target.as_uri()], capture_output=True, text=True, timeout=120)  # type: ignore[list-item]
+    dom = subprocess.run(
+        [_chromium(), *flags, f"--user-data-dir={profile}", "--dump-dom", target.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # type: ignore[list-item]
     assert dom.returncode == 0, dom.stderr[-2000:]
-    for consortium, outcome in [("lg-ai-research", "advanced"), ("naver-cloud", "disqualified"), ("nc-ai", "eliminated")]:
-        assert f'<section class="subject" id="{consortium}"><h2>{consortium}: <span class="outcome">{outcome}</span></h2>' in dom.stdout
+    for consortium, outcome in [
+        ("lg-ai-research", "advanced"),
+        ("naver-cloud", "disqualified"),
+        ("nc-ai", "eliminated"),
+    ]:
+        assert (
+            f'<section class="subject" id="{consortium}"><h2>{consortium}: <span class="outcome">{outcome}</span></h2>'
+            in dom.stdout
+        )
     assert dom.stdout.count("<svg") == 5 and "Qwen2.5-VL" in dom.stdout
     shot = tmp_path / "report.png"
-    subprocess.run([_chromium(), *flags, f"--user-data-dir={profile}", "--window-size=1200,1600", f"--screenshot={shot}", target.as_uri()], capture_output=True, timeout=120)  # type: ignore[list-item]
+    subprocess.run(
+        [
+            _chromium(),
+            *flags,
+            f"--user-data-dir={profile}",
+            "--window-size=1200,1600",
+            f"--screenshot={shot}",
+            target.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )  # type: ignore[list-item]
     assert shot.exists() and shot.stat().st_size > 20_000  # a real picture, not a blank page
 
 
 @pytest.mark.parametrize("facts", [STAGE1, WILDCARD])
-def test_cli_json_of_every_decision_is_a_dag_whose_leaves_are_facts_or_parameters(capsys: pytest.CaptureFixture[str], policy: Policy, facts: str) -> None:
+def test_cli_json_of_every_decision_is_a_dag_whose_leaves_are_facts_or_parameters(
+    capsys: pytest.CaptureFixture[str], policy: Policy, facts: str
+) -> None:
     for subject_id in policy.evaluate(facts).decisions:
         code, out, _ = run(capsys, "explain", str(RULES), facts, subject_id, "--format", "json")
         assert code == 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.diagnostics import Span
-from engine.expr import Attr, BoolOp, Compare, Comprehension, IsNone, ParseError, parse_expression, render
-from engine.yamlsource import parse_yaml
+from engine.core.diagnostics import Span
+from engine.language.expr import Attr, BoolOp, Compare, Comprehension, IsNone, ParseError, parse_expression, render
+from engine.source.yamlsource import parse_yaml
 
 ORIGIN = Span("rules.yaml", 3, 11)
 

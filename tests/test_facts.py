@@ -1,4 +1,4 @@
-"""Fact validation: `policy.facts` models through `engine.facts.load_facts`, from dicts and from files.
+"""Fact validation: `policy.facts` models through `engine.source.facts.load_facts`, from dicts and from files.
 
 Numbers and booleans are strict, scores stay within their published maxima, provenance is
 complete, and every error names the field path and, for files, the line and column.
@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from engine import Diagnostic, FactError
-from engine.facts import load_facts
+from engine.source.facts import load_facts
 from policy.facts import BenchmarkScores, Cohort, Consortium, Organisation, Panel, Scores, Weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,9 @@ def test_boolean_fact_given_as_yes_text_is_rejected() -> None:
 
 
 def test_integer_scores_are_accepted_as_numbers() -> None:
-    scores = load_facts(Scores, {"benchmark": {"nia": 10, "global_common": 20, "global_individual": 10}, "expert": 35, "user": 25})
+    scores = load_facts(
+        Scores, {"benchmark": {"nia": 10, "global_common": 20, "global_individual": 10}, "expert": 35, "user": 25}
+    )
     assert scores.expert == 35 and scores.benchmark.global_common == 20
 
 
@@ -191,7 +193,9 @@ def test_consortium_id_must_be_a_lower_case_slug() -> None:
 
 
 def test_every_bad_field_is_reported_at_once() -> None:
-    found = _errors(Scores, {"benchmark": {"nia": 11, "global_common": 21, "global_individual": 11}, "expert": 36, "user": 26})
+    found = _errors(
+        Scores, {"benchmark": {"nia": 11, "global_common": 21, "global_individual": 11}, "expert": 36, "user": 26}
+    )
     assert sorted(d.message.split(":")[0] for d in found) == sorted(
         ["`benchmark.nia`", "`benchmark.global_common`", "`benchmark.global_individual`", "`expert`", "`user`"]
     )
@@ -227,25 +231,88 @@ def test_unknown_fact_field_is_rejected_by_name() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "column", "message"),
     [
-        ("      expert: 31.6", "      expert: 36.0", 45, 15, "`consortia[0].scores.expert`: input should be less than or equal to 35"),
-        ("      expert: 31.6", '      expert: "33.6"', 45, 15, "`consortia[0].scores.expert`: input should be a valid number"),
-        ("      user: 25.0", "      user: 25.5", 46, 13, "`consortia[0].scores.user`: input should be less than or equal to 25"),
-        ("{nia: 8.4,", "{nia: 10.4,", 44, 24, "`consortia[0].scores.benchmark.nia`: input should be less than or equal to 10"),
-        ("global_common: 16.8,", "global_common: 20.8,", 44, 44, "`consortia[0].scores.benchmark.global_common`: input should be less than or equal to 20"),
-        ("global_individual: 8.4}", "global_individual: 10.4}", 44, 69, "`consortia[0].scores.benchmark.global_individual`: input should be less than or equal to 10"),
-        ("LG AI Research, country: KR,", "LG AI Research, country: Korea,", 23, 43, "`consortia[0].lead.country`: string should match pattern '^[A-Z]{2}$'"),
-        ("    panel:\n      members: 10\n", "    panel:\n      members: 10\n      votes_for: 11\n", 159, 7, "`consortia[3].panel`: `votes_for` (11) cannot exceed `members` (10)"),
+        (
+            "      expert: 31.6",
+            "      expert: 36.0",
+            45,
+            15,
+            "`consortia[0].scores.expert`: input should be less than or equal to 35",
+        ),
+        (
+            "      expert: 31.6",
+            '      expert: "33.6"',
+            45,
+            15,
+            "`consortia[0].scores.expert`: input should be a valid number",
+        ),
+        (
+            "      user: 25.0",
+            "      user: 25.5",
+            46,
+            13,
+            "`consortia[0].scores.user`: input should be less than or equal to 25",
+        ),
+        (
+            "{nia: 8.4,",
+            "{nia: 10.4,",
+            44,
+            24,
+            "`consortia[0].scores.benchmark.nia`: input should be less than or equal to 10",
+        ),
+        (
+            "global_common: 16.8,",
+            "global_common: 20.8,",
+            44,
+            44,
+            "`consortia[0].scores.benchmark.global_common`: input should be less than or equal to 20",
+        ),
+        (
+            "global_individual: 8.4}",
+            "global_individual: 10.4}",
+            44,
+            69,
+            "`consortia[0].scores.benchmark.global_individual`: input should be less than or equal to 10",
+        ),
+        (
+            "LG AI Research, country: KR,",
+            "LG AI Research, country: Korea,",
+            23,
+            43,
+            "`consortia[0].lead.country`: string should match pattern '^[A-Z]{2}$'",
+        ),
+        (
+            "    panel:\n      members: 10\n",
+            "    panel:\n      members: 10\n      votes_for: 11\n",
+            159,
+            7,
+            "`consortia[3].panel`: `votes_for` (11) cannot exceed `members` (10)",
+        ),
         (
             "            use: frozen\n            share_of_parameters: 0.12\n",
             "            share_of_parameters: 0.12\n",
             141,
             13,
-            "`consortia[3].model.components[1].weights`: pretrained upstream weights need `upstream` (model, owner, country) and `use` (frozen or fine_tuned)",
+            (
+                "`consortia[3].model.components[1].weights`: pretrained upstream weights need `upstream` "
+                "(model, owner, country) and `use` (frozen or fine_tuned)"
+            ),
         ),
     ],
-    ids=["expert-max", "expert-text", "user-max", "nia-max", "global-common-max", "global-individual-max", "country", "votes", "upstream-use"],
+    ids=[
+        "expert-max",
+        "expert-text",
+        "user-max",
+        "nia-max",
+        "global-common-max",
+        "global-individual-max",
+        "country",
+        "votes",
+        "upstream-use",
+    ],
 )
-def test_fact_file_error_names_path_line_and_column(tmp_path: Path, old: str, new: str, line: int, column: int, message: str) -> None:
+def test_fact_file_error_names_path_line_and_column(
+    tmp_path: Path, old: str, new: str, line: int, column: int, message: str
+) -> None:
     path = _edited_file(tmp_path, old, new)
     found = _only(Cohort, path)
     assert found.span is not None
@@ -278,4 +345,6 @@ def test_fact_file_with_bad_json_is_located(tmp_path: Path) -> None:
 
 def test_missing_fact_file_is_an_unreadable_file_error(tmp_path: Path) -> None:
     found = _only(Cohort, tmp_path / "absent.yaml")
-    assert found.code == "unreadable-file" and found.span is not None and found.span.file == str(tmp_path / "absent.yaml")
+    assert (
+        found.code == "unreadable-file" and found.span is not None and found.span.file == str(tmp_path / "absent.yaml")
+    )

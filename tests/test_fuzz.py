@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from engine import EvaluationError, FactError, Policy, PolicyError, load_policy
 from engine.cli import main
-from engine.loader import load_sources
-from engine.search import hints_of
-from engine.search_cohorts import cohort_data
-from engine.yamlsource import dump_yaml, parse_yaml
+from engine.source.loader import load_sources
+from engine.source.yamlsource import dump_yaml, parse_yaml
+from engine.verification.search import hints_of
+from engine.verification.search_cohorts import cohort_data
 from tests.conftest import EXAMPLES, ROOT, RULES
 
 GRANTS = ROOT / "tests" / "fixtures" / "grants"
@@ -58,50 +58,108 @@ def test_a_rule_package_dumped_to_yaml_loads_back_to_the_same_package(package: P
     before, after = load_sources(package), load_sources(tmp_path / "copy")
     assert [f.sections for f in after.files] == [f.sections for f in before.files]
     if package == RULES:
-        assert load_policy(tmp_path / "copy").evaluate(EXAMPLES / "stage1.yaml").outcomes() == load_policy(package).evaluate(EXAMPLES / "stage1.yaml").outcomes()
+        assert (
+            load_policy(tmp_path / "copy").evaluate(EXAMPLES / "stage1.yaml").outcomes()
+            == load_policy(package).evaluate(EXAMPLES / "stage1.yaml").outcomes()
+        )
 
 
-_NUMBERS = st.sampled_from(["income", "age", "len(documents)", "count(d.verified for d in documents)", "income_cap", "minimum_age", "grants"])
-_CONSTANTS = st.one_of(st.integers(-5, 50000).map(str), st.floats(-10, 50000, allow_nan=False).map(lambda v: repr(round(v, 2))))
+_NUMBERS = st.sampled_from(
+    ["income", "age", "len(documents)", "count(d.verified for d in documents)", "income_cap", "minimum_age", "grants"]
+)
+_CONSTANTS = st.one_of(
+    st.integers(-5, 50000).map(str), st.floats(-10, 50000, allow_nan=False).map(lambda v: repr(round(v, 2)))
+)
 
 
 def _numeric() -> st.SearchStrategy[str]:
     leaf = st.one_of(_NUMBERS, _CONSTANTS)
-    return st.recursive(leaf, lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-        st.tuples(st.sampled_from(["min", "max"]), inner, inner).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
-        inner.map(lambda x: f"abs({x})"),
-    ), max_leaves=4)  # fmt: skip
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            st.tuples(st.sampled_from(["min", "max"]), inner, inner).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+            inner.map(lambda x: f"abs({x})"),
+        ),
+        max_leaves=4,
+    )
 
 
 def _condition(rules: list[str]) -> st.SearchStrategy[str]:
-    compare = st.tuples(_numeric(), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), _numeric()).map(lambda t: f"{t[0]} {t[1]} {t[2]}")
-    facts = st.sampled_from(['region == "north"', "all(d.verified for d in documents)", 'any(d.kind == "tax_return" for d in documents)', "income is None", "age is not None", *rules])
+    compare = st.tuples(_numeric(), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), _numeric()).map(
+        lambda t: f"{t[0]} {t[1]} {t[2]}"
+    )
+    facts = st.sampled_from(
+        [
+            'region == "north"',
+            "all(d.verified for d in documents)",
+            'any(d.kind == "tax_return" for d in documents)',
+            "income is None",
+            "age is not None",
+            *rules,
+        ]
+    )
     leaf = st.one_of(compare, facts)
-    return st.recursive(leaf, lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-        inner.map(lambda x: f"not ({x})"),
-    ), max_leaves=4)  # fmt: skip
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            inner.map(lambda x: f"not ({x})"),
+        ),
+        max_leaves=4,
+    )
 
 
 @st.composite
 def grant_packages(draw: st.DrawFn) -> dict[str, Any]:
     """A small rule package over the grants fact model: parameters, values, chained rules, a stage."""
     parameters = {
-        "income_cap": {"title": "cap", "reference": "art. 2", "values": {"2026-01-01": draw(st.integers(0, 50000)), "2026-07-01": draw(st.integers(0, 50000))}},
+        "income_cap": {
+            "title": "cap",
+            "reference": "art. 2",
+            "values": {"2026-01-01": draw(st.integers(0, 50000)), "2026-07-01": draw(st.integers(0, 50000))},
+        },
         "minimum_age": {"title": "age", "reference": "art. 3", "value": draw(st.integers(0, 99))},
         "grants": {"title": "grants", "reference": "art. 5", "value": draw(st.integers(0, 4))},
     }
     rules: list[dict[str, Any]] = []
     for i in range(draw(st.integers(1, 4))):
-        rules.append({"id": f"r{i}", "title": f"rule {i}", "reference": "art. 9", "when": draw(_condition([r["id"] for r in rules]))})
+        rules.append(
+            {
+                "id": f"r{i}",
+                "title": f"rule {i}",
+                "reference": "art. 9",
+                "when": draw(_condition([r["id"] for r in rules])),
+            }
+        )
     last = rules[-1]["id"]
     stage = {
-        "id": "award", "title": "Award", "reference": "art. 5", "pool": last, "rank_by": [{"key": draw(_numeric())}], "slots": "grants", "fills_slot": "granted",
+        "id": "award",
+        "title": "Award",
+        "reference": "art. 5",
+        "pool": last,
+        "rank_by": [{"key": draw(_numeric())}],
+        "slots": "grants",
+        "fills_slot": "granted",
         "outcomes": [{"outcome": "refused", "when": f"not {last}"}, {"outcome": "granted", "when": True}],
-    }  # fmt: skip
-    facts = {"subject": "grants_facts:Applicant", "cohort": "grants_facts:Batch", "subjects_field": "applicants", "context_field": "context", "stage_field": "stage", "date_field": "date"}
-    return {"policy": "generated", "version": "1", "title": "generated", "facts": facts, "parameters": parameters, "rules": rules, "stages": [stage]}
+    }
+    facts = {
+        "subject": "grants_facts:Applicant",
+        "cohort": "grants_facts:Batch",
+        "subjects_field": "applicants",
+        "context_field": "context",
+        "stage_field": "stage",
+        "date_field": "date",
+    }
+    return {
+        "policy": "generated",
+        "version": "1",
+        "title": "generated",
+        "facts": facts,
+        "parameters": parameters,
+        "rules": rules,
+        "stages": [stage],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +174,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_generated_package_dumped_and_loaded_is_the_same_file_model(workspace: Path, package: dict[str, Any]) -> None:
     """For every generated package, loading its YAML dump gives exactly the file model of the data."""
     (workspace / "policy.yaml").write_text(dump_yaml(package), encoding="utf-8")
-    from engine.model import ManifestFile
+    from engine.source.model import ManifestFile
 
     assert load_sources(workspace).manifest == ManifestFile.model_validate(package)
 
@@ -135,7 +193,8 @@ def _decide_all(policy: Policy, stage: str, as_of: Any, data: dict[str, Any]) ->
 
 @pytest.mark.parametrize("package", [RULES, GRANTS], ids=["sovereign_ai", "grants"])
 def test_checked_rules_never_raise_on_generated_cohorts(package: Path) -> None:
-    """Every cohort drawn from a checked package's fact model is decided and explained, or refused with an engine error."""
+    """Every cohort drawn from a checked package's fact model is decided and explained, or refused
+    with an engine error."""
     policy = load_policy(package)
     cohorts = cohort_data(policy.ir, hints_of(policy.ir), policy.ir.stages)
 
@@ -149,8 +208,11 @@ def test_checked_rules_never_raise_on_generated_cohorts(package: Path) -> None:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], max_examples=30)
 @given(package=grant_packages(), data=st.data())
-def test_generated_packages_that_pass_check_never_raise_at_evaluation(workspace: Path, package: dict[str, Any], data: st.DataObject) -> None:
-    """A generated package either fails `check` with diagnostics or decides every generated cohort without an unexpected exception."""
+def test_generated_packages_that_pass_check_never_raise_at_evaluation(
+    workspace: Path, package: dict[str, Any], data: st.DataObject
+) -> None:
+    """A generated package either fails `check` with diagnostics or decides every generated cohort
+    without an unexpected exception."""
     (workspace / "policy.yaml").write_text(dump_yaml(package), encoding="utf-8")
     try:
         policy = load_policy(workspace)
@@ -163,7 +225,36 @@ def test_generated_packages_that_pass_check_never_raise_at_evaluation(workspace:
 
 # --- fuzzed rule files and fact files give diagnostics, never a traceback or a hang ---------
 
-_YAML_BITS = st.sampled_from([":", "-", " ", "\n", "  ", "[", "]", "{", "}", "'", '"', "&a", "*a", "#", "!!python/object", "true", "null", "1e9", "?", "|", ">", "when:", "id:", "\t", "é", "%"])
+_YAML_BITS = st.sampled_from(
+    [
+        ":",
+        "-",
+        " ",
+        "\n",
+        "  ",
+        "[",
+        "]",
+        "{",
+        "}",
+        "'",
+        '"',
+        "&a",
+        "*a",
+        "#",
+        "!!python/object",
+        "true",
+        "null",
+        "1e9",
+        "?",
+        "|",
+        ">",
+        "when:",
+        "id:",
+        "\t",
+        "é",
+        "%",
+    ]
+)
 
 
 @st.composite
@@ -174,7 +265,13 @@ def fuzzed_text(draw: st.DrawFn, original: str) -> str:
         start = draw(st.integers(0, len(text)))
         end = draw(st.integers(start, min(len(text), start + 40)))
         edit = draw(st.sampled_from(["delete", "insert", "duplicate"]))
-        piece = "".join(draw(st.lists(_YAML_BITS, min_size=1, max_size=4))) if edit == "insert" else text[start:end] if edit == "duplicate" else ""
+        piece = (
+            "".join(draw(st.lists(_YAML_BITS, min_size=1, max_size=4)))
+            if edit == "insert"
+            else text[start:end]
+            if edit == "duplicate"
+            else ""
+        )
         text = text[:start] + piece + text[end if edit == "delete" else start :]
     return text
 
@@ -184,8 +281,11 @@ _RULE_FILES = sorted(p.name for p in RULES.glob("*.yaml"))
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], max_examples=40)
 @given(name=st.sampled_from(_RULE_FILES), data=st.data())
-def test_a_fuzzed_rule_file_gives_diagnostics_never_a_traceback(tmp_path_factory: pytest.TempPathFactory, name: str, data: st.DataObject) -> None:
-    """`policy check` on a package with one randomly damaged file exits 0, 1 or 2 with diagnostics, in bounded time, never with a traceback."""
+def test_a_fuzzed_rule_file_gives_diagnostics_never_a_traceback(
+    tmp_path_factory: pytest.TempPathFactory, name: str, data: st.DataObject
+) -> None:
+    """`policy check` on a package with one randomly damaged file exits 0, 1 or 2 with diagnostics,
+    in bounded time, never with a traceback."""
     package = tmp_path_factory.mktemp("fuzz") / "pkg"
     shutil.copytree(RULES, package, ignore=shutil.ignore_patterns("tests"))
     (package / name).write_text(data.draw(fuzzed_text((RULES / name).read_text(encoding="utf-8"))), encoding="utf-8")
@@ -200,7 +300,9 @@ def test_a_fuzzed_rule_file_gives_diagnostics_never_a_traceback(tmp_path_factory
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], max_examples=40)
 @given(data=st.data())
-def test_a_fuzzed_fact_file_gives_diagnostics_never_a_traceback(policy: Policy, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+def test_a_fuzzed_fact_file_gives_diagnostics_never_a_traceback(
+    policy: Policy, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     """Evaluating a randomly damaged fact file decides it or reports located diagnostics; no other exception escapes."""
     path = tmp_path_factory.mktemp("facts") / "cohort.yaml"
     path.write_text(data.draw(fuzzed_text((EXAMPLES / "stage1.yaml").read_text(encoding="utf-8"))), encoding="utf-8")
@@ -215,7 +317,10 @@ def test_a_fuzzed_fact_file_gives_diagnostics_never_a_traceback(policy: Policy, 
 
 _JSONISH = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["context", "consortia", "id", "scores", "model", "x"]), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["context", "consortia", "id", "scores", "model", "x"]), inner, max_size=3),
+    ),
     max_leaves=10,
 )
 
@@ -233,16 +338,21 @@ def test_arbitrary_fact_data_is_validated_never_crashes(policy: Policy, data: An
     ("text", "message"),
     [
         ("a: &a [*a]\n", "an alias refers to the node that contains it"),
-        ("a: &a [1,2,3,4,5,6,7,8,9]\n" + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)), "aliases expand the document beyond"),
+        (
+            "a: &a [1,2,3,4,5,6,7,8,9]\n"
+            + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)),
+            "aliases expand the document beyond",
+        ),
         ("a: " + "[" * 5000 + "]" * 5000 + "\n", "invalid YAML"),
     ],
     ids=["alias-to-itself", "alias-bomb", "deep-nesting"],
 )
-def test_hostile_yaml_is_refused_quickly_with_a_diagnostic(text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_yaml_is_refused_quickly_with_a_diagnostic(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "facts.yaml"
     path.write_text(text, encoding="utf-8")
     with time_limit(15):
         assert message in str(parse_yaml(text, "facts.yaml").diagnostics[0].message)
         assert main(["evaluate", str(RULES), str(path)]) == 2
     assert "Traceback" not in capsys.readouterr().err
-

@@ -2,8 +2,8 @@
 
 Each case under `tests/golden/check/` edits a fresh copy of `rules/sovereign_ai` and lists the first
 line of every diagnostic `load_policy` reports (paths relative to the package, sorted by position),
-warnings included (a package with warnings only loads, and its warnings are compared). A case that documents an engine bug carries `xfail: "reason"` and still states
-the correct diagnostics.
+warnings included (a package with warnings only loads, and its warnings are compared). A case that
+documents an engine bug carries `xfail: "reason"` and still states the correct diagnostics.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def _apply_edits(package: Path, case: Case) -> None:
         text = target.read_text(encoding="utf-8")
         found = text.count(edit["old"])
         if found != 1:
-            pytest.fail(f"{case.name}: `old` of the edit to {edit['file']} matches {found} times, not once: {edit['old']!r}")
+            pytest.fail(
+                f"{case.name}: `old` of the edit to {edit['file']} matches {found} times, not once: {edit['old']!r}"
+            )
         target.write_text(text.replace(edit["old"], edit["new"]), encoding="utf-8")
     for name, text in (case.data.get("write") or {}).items():
         (package / name).write_text(text, encoding="utf-8")

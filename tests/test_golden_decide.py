@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from engine import Policy, load_policy
-from engine.casefile import load_cases, run_case
+from engine.verification.casefile import load_cases, run_case
 from tests.conftest import RULES
 
 GOLDEN = Path(__file__).parent / "golden" / "decide"
-CASES = [(path, i, case.name) for path in sorted(GOLDEN.glob("*.yaml")) for i, case in enumerate(load_cases(path)[0].cases)]
+CASES = [
+    (path, i, case.name) for path in sorted(GOLDEN.glob("*.yaml")) for i, case in enumerate(load_cases(path)[0].cases)
+]
 
 
 @pytest.fixture(scope="module", params=["python", pytest.param("durable", marks=pytest.mark.durable)])

@@ -11,24 +11,48 @@ import pytest
 
 from engine import Policy, load_policy
 from engine.cli import main
-from engine.mutate import Mutant, mutant_policy, mutants, run_mutants
-from engine.testing import prepare
+from engine.verification.mutate import Mutant, mutant_policy, mutants, run_mutants
+from engine.verification.testing import prepare
 from tests.conftest import ROOT
 
 GRANTS = ROOT / "tests" / "fixtures" / "grants"
 SOVEREIGNTY_AND_THRESHOLD = {
-    "rule:weights_trained_by_team", "rule:team_controls_model", "rule:licences_unrestricted", "rule:borrowed_work_credited",
-    "rule:technical_sovereignty", "rule:policy_sovereignty", "rule:ethical_sovereignty", "rule:sovereign",
-    "value:pretrained_components", "value:restricted_licence_components", "value:uncredited_components",
-    "rule:meets_minimum_total", "value:total_score", "value:benchmark_score", "parameter:minimum_total_score",
-    "parameter:weight_benchmark", "parameter:weight_expert", "parameter:weight_user",
-    "rule:targets_global_parity", "parameter:parity_target_share", "rule:panel_majority", "parameter:panel_majority_share",
-}  # fmt: skip
+    "rule:weights_trained_by_team",
+    "rule:team_controls_model",
+    "rule:licences_unrestricted",
+    "rule:borrowed_work_credited",
+    "rule:technical_sovereignty",
+    "rule:policy_sovereignty",
+    "rule:ethical_sovereignty",
+    "rule:sovereign",
+    "value:pretrained_components",
+    "value:restricted_licence_components",
+    "value:uncredited_components",
+    "rule:meets_minimum_total",
+    "value:total_score",
+    "value:benchmark_score",
+    "parameter:minimum_total_score",
+    "parameter:weight_benchmark",
+    "parameter:weight_expert",
+    "parameter:weight_user",
+    "rule:targets_global_parity",
+    "parameter:parity_target_share",
+    "rule:panel_majority",
+    "parameter:panel_majority_share",
+}
 
 
 def test_every_kind_of_mutant_is_made_and_located_in_the_package(policy: Policy) -> None:
     found = mutants(policy.ir)
-    assert set(Counter(m.operator for m in found)) == {"comparison", "boundary", "connective", "negation", "conclusion", "outcome", "ranking"}
+    assert set(Counter(m.operator for m in found)) == {
+        "comparison",
+        "boundary",
+        "connective",
+        "negation",
+        "conclusion",
+        "outcome",
+        "ranking",
+    }
     assert all(m.span.line > 0 and m.span.file.endswith(".yaml") and m.before != m.after for m in found)
     assert all(m.ir != policy.ir for m in found)
 
@@ -38,7 +62,9 @@ def test_a_mutant_changes_one_thing_only(policy: Policy) -> None:
     assert (mutant.before, mutant.after) == ("total_score >= minimum_total_score", "total_score > minimum_total_score")
     changed = mutant.ir
     assert changed.rules["meets_minimum_total"] != policy.ir.rules["meets_minimum_total"]
-    assert {n: r for n, r in changed.rules.items() if n != "meets_minimum_total"} == {n: r for n, r in policy.ir.rules.items() if n != "meets_minimum_total"}
+    assert {n: r for n, r in changed.rules.items() if n != "meets_minimum_total"} == {
+        n: r for n, r in policy.ir.rules.items() if n != "meets_minimum_total"
+    }
     assert changed.values == policy.ir.values and changed.stages == policy.ir.stages
 
 
@@ -57,23 +83,39 @@ def test_the_shipped_tests_kill_every_mutant_of_the_sovereignty_and_threshold_ru
 def test_a_mutated_policy_still_loads_and_decides(policy: Policy) -> None:
     mutant: Mutant = next(m for m in mutants(policy.ir) if m.operator == "outcome")
     changed = mutant_policy(policy, mutant)
-    assert changed.evaluate(ROOT / "examples" / "stage1.yaml").outcomes() != policy.evaluate(ROOT / "examples" / "stage1.yaml").outcomes()
+    assert (
+        changed.evaluate(ROOT / "examples" / "stage1.yaml").outcomes()
+        != policy.evaluate(ROOT / "examples" / "stage1.yaml").outcomes()
+    )
 
 
-def test_a_weak_suite_leaves_survivors_that_are_listed_with_their_places(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_weak_suite_leaves_survivors_that_are_listed_with_their_places(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     package = tmp_path / "grants"
     shutil.copytree(GRANTS, package)
     (package / "tests").mkdir()
     (package / "tests" / "one.yaml").write_text(
-        "cases:\n  - name: one adult\n    cohort:\n      context: {stage: award, date: 2026-03-01}\n      applicants: [{id: ann, income: 1000.0, age: 30}, {id: bob, income: 900000.0, age: 30}]\n"
+        "cases:\n  - name: one adult\n    cohort:\n      context: {stage: award, date: "
+        "2026-03-01}\n      applicants: [{id: ann, income: 1000.0, age: 30}, {id: bob, income: "
+        "900000.0, age: 30}]\n"
         "    expect: [{id: ann, outcome: granted}, {id: bob, outcome: refused}]\n",
         encoding="utf-8",
     )
     code = main(["test", str(package), "--mutate", "--examples", "0"])
     out = capsys.readouterr().out
-    score = re.search(r"^mutation score: (\d+) of (\d+) mutants killed \((\d+\.\d)%\): (\d+) by tests, 0 by invariants$", out, re.M)
+    score = re.search(
+        r"^mutation score: (\d+) of (\d+) mutants killed \((\d+\.\d)%\): (\d+) by tests, 0 by invariants$", out, re.M
+    )
     assert code == 0 and score and int(score.group(1)) < int(score.group(2))
-    assert re.search(r"^  survived: .*grants/policy\.yaml:\d+:\d+: boundary in rule `adult`: `age >= minimum_age` → `age > minimum_age`$", out, re.M)
+    assert re.search(
+        (
+            r"^  survived: .*grants/policy\.yaml:\d+:\d+: boundary in rule `adult`: `age >= "
+            r"minimum_age` → `age > minimum_age`$"
+        ),
+        out,
+        re.M,
+    )
 
 
 def test_policy_test_mutate_reports_the_score_of_the_shipped_package(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,10 +128,17 @@ def test_survivors_of_the_tests_may_be_killed_by_an_invariant(tmp_path: Path) ->
     package = tmp_path / "grants"
     shutil.copytree(GRANTS, package)
     (package / "invariants.yaml").write_text(
-        "invariants:\n  - id: adults_only\n    title: Only adults are granted\n    reference: test\n    holds: outcome != \"granted\" or age >= 18\n", encoding="utf-8"
+        (
+            "invariants:\n  - id: adults_only\n    title: Only adults are granted\n    reference: "
+            'test\n    holds: outcome != "granted" or age >= 18\n'
+        ),
+        encoding="utf-8",
     )
     manifest = package / "policy.yaml"
-    manifest.write_text(manifest.read_text(encoding="utf-8").replace("parameters:\n", "include: [invariants.yaml]\nparameters:\n", 1), encoding="utf-8")
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace("parameters:\n", "include: [invariants.yaml]\nparameters:\n", 1),
+        encoding="utf-8",
+    )
     loaded = load_policy(package)
     report = run_mutants(loaded, [], examples=60, only=lambda m: m.owner == "rule:adult")
     assert any(reason == "invariant `adults_only`" for _, reason in report.killed_by_invariants)

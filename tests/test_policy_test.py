@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from engine import FactError, Policy, load_policy
-from engine.casefile import _steps, load_cases
 from engine.cli import main
-from engine.testing import prepare, run_tests
+from engine.verification.casefile import _steps, load_cases
+from engine.verification.testing import prepare, run_tests
 from tests.conftest import EXAMPLES, ROOT, RULES
 
 GRANTS = ROOT / "tests" / "fixtures" / "grants"
@@ -37,7 +37,13 @@ def test_policy_test_prints_coverage_and_the_summary_line(capsys: pytest.Capture
     lines = out.splitlines()
     assert code == 0 and re.fullmatch(r"\d+ passed, 0 failed", lines[-1])
     assert "uncovered rules: none" in lines and "outcome rows no case reached: none" in lines
-    for rule in ("weights_trained_by_team", "meets_minimum_total", "ranked_within_slots", "panel_majority", "eligible_for_additional_call"):
+    for rule in (
+        "weights_trained_by_team",
+        "meets_minimum_total",
+        "ranked_within_slots",
+        "panel_majority",
+        "eligible_for_additional_call",
+    ):
         assert re.search(rf"^  {rule}\s+yes\s+yes$", out, re.M), rule
 
 
@@ -48,11 +54,26 @@ def _package(tmp_path: Path) -> Path:
     return package
 
 
-def test_a_failing_case_is_reported_at_its_place_with_what_differs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failing_case_is_reported_at_its_place_with_what_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     package = _package(tmp_path)
     cases = package / "tests" / "threshold.yaml"
     text = cases.read_text(encoding="utf-8")
-    cases.write_text(text.replace("      - {id: d, outcome: advanced}\n      - {id: e, outcome: eliminated, reasons: [meets_minimum_total, ranked_within_slots]}", "      - {id: d, outcome: eliminated}\n      - {id: e, outcome: eliminated, reasons: [meets_minimum_total, ranked_within_slots]}", 1), encoding="utf-8")
+    cases.write_text(
+        text.replace(
+            (
+                "      - {id: d, outcome: advanced}\n      - {id: e, outcome: eliminated, reasons: "
+                "[meets_minimum_total, ranked_within_slots]}"
+            ),
+            (
+                "      - {id: d, outcome: eliminated}\n      - {id: e, outcome: eliminated, reasons: "
+                "[meets_minimum_total, ranked_within_slots]}"
+            ),
+            1,
+        ),
+        encoding="utf-8",
+    )
     code, out = run(capsys, "test", str(package))
     assert code == 1 and out.splitlines()[-1].endswith("passed, 1 failed")
     line = next(n for n, row in enumerate(text.splitlines(), 1) if "a total of exactly 70.0" in row)
@@ -62,7 +83,9 @@ def test_a_failing_case_is_reported_at_its_place_with_what_differs(tmp_path: Pat
 
 def test_a_malformed_case_file_is_a_located_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     package = _package(tmp_path)
-    (package / "tests" / "broken.yaml").write_text("cases:\n  - name: no expectations\n    facts: facts/stage1_base.yaml\n", encoding="utf-8")
+    (package / "tests" / "broken.yaml").write_text(
+        "cases:\n  - name: no expectations\n    facts: facts/stage1_base.yaml\n", encoding="utf-8"
+    )
     code, out = run(capsys, "test", str(package))
     assert code == 1 and "broken.yaml:2:5: error[missing-field]" in out
 
@@ -106,11 +129,18 @@ def test_changes_reach_into_list_items_and_may_add_one(policy: Policy) -> None:
 
 def test_a_change_to_an_item_that_is_not_there_is_a_fact_error(policy: Policy, tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
-    path.write_text(f"cases:\n  - name: x\n    facts: {RULES / 'tests' / 'facts' / 'stage1_base.yaml'}\n    changes:\n      a: {{'model.components[7].kind': tokenizer}}\n    expect: [{{id: a, outcome: advanced}}]\n", encoding="utf-8")
+    path.write_text(
+        (
+            f"cases:\n  - name: x\n    facts: {RULES / 'tests' / 'facts' / 'stage1_base.yaml'}\n    "
+            f"changes:\n      a: {{'model.components[7].kind': tokenizer}}\n    expect: "
+            f"[{{id: a, outcome: advanced}}]\n"
+        ),
+        encoding="utf-8",
+    )
     [prepared], _ = prepare(policy, [path])
     assert prepared.problem and "no item 7" in prepared.problem
     with pytest.raises(FactError):
-        from engine.casefile import case_cohort
+        from engine.verification.casefile import case_cohort
 
         case_cohort(policy, load_cases(path)[0].cases[0], path)
 

@@ -22,12 +22,16 @@ def on_durable() -> Policy:
 
 
 def _view(result: Result) -> dict[str, Any]:
-    return {i: (d.outcome, d.row, d.missing, d.reasons, dict(d.trace), d.placement) for i, d in result.decisions.items()}
+    return {
+        i: (d.outcome, d.row, d.missing, d.reasons, dict(d.trace), d.placement) for i, d in result.decisions.items()
+    }
 
 
 @pytest.mark.durable
 @given(cohort=cohorts())
-def test_durable_backend_agrees_with_compiled_evaluator(policy: Policy, on_durable: Policy, cohort: dict[str, Any]) -> None:
+def test_durable_backend_agrees_with_compiled_evaluator(
+    policy: Policy, on_durable: Policy, cohort: dict[str, Any]
+) -> None:
     """On every generated cohort, both backends give the same outcomes, reasons, rule results and ranks."""
     assert _view(on_durable.evaluate(cohort)) == _view(policy.evaluate(cohort))
 
@@ -77,7 +81,9 @@ def test_turning_the_trace_off_never_changes_a_decision(policy: Policy, cohort: 
 
 @settings(max_examples=15)  # each example verifies every suggestion by evaluating again
 @given(cohort=cohorts(), pick=st.integers(0, 5), other=st.integers(0, 2))
-def test_every_why_not_suggestion_really_reaches_the_outcome(policy: Policy, cohort: dict[str, Any], pick: int, other: int) -> None:
+def test_every_why_not_suggestion_really_reaches_the_outcome(
+    policy: Policy, cohort: dict[str, Any], pick: int, other: int
+) -> None:
     """Applying the changes of any why-not suggestion to the facts and evaluating again gives the asked outcome."""
     result = policy.evaluate(cohort)
     decision = list(result.decisions.values())[pick % len(result.decisions)]

@@ -44,7 +44,9 @@ def test_missing_fact_makes_rule_and_outcome_undetermined_naming_the_fact(grants
     assert decision.outcome == UNDETERMINED
     assert decision.missing == ("income",)
     assert decision.trace["eligible"].paths == frozenset({"income"})
-    assert any(r.rule == "low_income" and r.status == "undetermined" and "income" in r.message for r in decision.reasons)
+    assert any(
+        r.rule == "low_income" and r.status == "undetermined" and "income" in r.message for r in decision.reasons
+    )
 
 
 def test_false_and_unknown_is_false_so_outcome_is_decided(grants: Policy) -> None:
@@ -122,16 +124,24 @@ def test_durable_backend_decides_a_policy_whose_subject_matches_more_than_64_con
 
     package = tmp_path / "grants"
     shutil.copytree(GRANTS, package)
-    rules = "".join(f"  - id: above_{i}\n    title: income above {i}\n    reference: test\n    when: income >= {i * 100}\n" for i in range(70))
+    rules = "".join(
+        f"  - id: above_{i}\n    title: income above {i}\n    reference: test\n    when: income >= {i * 100}\n"
+        for i in range(70)
+    )
     uses = " and ".join(f"above_{i}" for i in range(70))
     text = (package / "policy.yaml").read_text().replace("rules:\n", "rules:\n" + rules, 1)
-    text = text.replace("when: adult and low_income and documents_verified", f"when: adult and low_income and documents_verified and ({uses})")
+    text = text.replace(
+        "when: adult and low_income and documents_verified",
+        f"when: adult and low_income and documents_verified and ({uses})",
+    )
     (package / "policy.yaml").write_text(text)
     people = [applicant("rich", income=9000.0), applicant("poor", income=50.0)]
     durable = load_policy(package, backend="durable").evaluate(batch(*people))
     python = load_policy(package).evaluate(batch(*people))
     assert durable.outcomes() == python.outcomes() == {"rich": "granted", "poor": "refused"}
-    assert {i: dict(d.trace) for i, d in durable.decisions.items()} == {i: dict(d.trace) for i, d in python.decisions.items()}
+    assert {i: dict(d.trace) for i, d in durable.decisions.items()} == {
+        i: dict(d.trace) for i, d in python.decisions.items()
+    }
 
 
 def test_decide_defaults_to_today_and_the_only_stage(grants: Policy) -> None:

@@ -24,8 +24,8 @@ import uvicorn
 import yaml
 
 from engine import Policy, PolicyStore
-from engine.server import MAX_BODY, EvaluationOut, ExplainJsonOut, PolicyOut, create_app
-from engine.server import __all__ as server_all
+from engine.service.server import MAX_BODY, EvaluationOut, ExplainJsonOut, PolicyOut, create_app
+from engine.service.server import __all__ as server_all
 from tests.conftest import EXAMPLES, ROOT, RULES
 
 STAGE1 = json.loads((EXAMPLES / "stage1.json").read_text())
@@ -71,7 +71,13 @@ def test_the_json_example_is_the_yaml_example() -> None:
 
 def test_healthz_names_the_version_in_force(client: httpx.Client, policy: Policy) -> None:
     body = client.get("/healthz").json()
-    assert body == {"status": "ok", "name": "sovereign-ai", "version": "2026.2.0", "digest": policy.identity.digest, "generation": 1}
+    assert body == {
+        "status": "ok",
+        "name": "sovereign-ai",
+        "version": "2026.2.0",
+        "digest": policy.identity.digest,
+        "generation": 1,
+    }
 
 
 def test_evaluate_returns_the_same_json_as_the_cli(client: httpx.Client, policy: Policy) -> None:
@@ -85,7 +91,9 @@ def test_evaluate_returns_the_same_json_as_the_cli(client: httpx.Client, policy:
 
 def test_evaluate_takes_as_of_and_stage(client: httpx.Client, policy: Policy) -> None:
     response = client.post("/v1/evaluate", params={"as_of": "2026-08-01", "stage": "stage1"}, json=STAGE1)
-    assert response.json() == json.loads(json.dumps(policy.evaluate(STAGE1, as_of="2026-08-01", stage="stage1").to_json()))
+    assert response.json() == json.loads(
+        json.dumps(policy.evaluate(STAGE1, as_of="2026-08-01", stage="stage1").to_json())
+    )
     assert response.json()["summary"]["slots"] == 3
 
 
@@ -115,8 +123,15 @@ def test_invalid_facts_are_422_with_field_paths(client: httpx.Client) -> None:
     response = client.post("/v1/evaluate", json=cohort)
     assert response.status_code == 422
     paths = {e["path"]: e for e in response.json()["errors"]}
-    assert set(paths) == {"body.consortia[4].scores.expert", "body.consortia[0].history", "body.consortia[1].scores.user"}
-    assert paths["body.consortia[0].history"]["code"] == "missing-field" and "35" in paths["body.consortia[4].scores.expert"]["message"]
+    assert set(paths) == {
+        "body.consortia[4].scores.expert",
+        "body.consortia[0].history",
+        "body.consortia[1].scores.user",
+    }
+    assert (
+        paths["body.consortia[0].history"]["code"] == "missing-field"
+        and "35" in paths["body.consortia[4].scores.expert"]["message"]
+    )
 
 
 def test_bad_parameters_and_bodies_are_422(client: httpx.Client) -> None:
@@ -148,7 +163,11 @@ def test_policy_lists_parameters_in_force_with_references_and_stages(client: htt
     data = client.get("/v1/policy", params={"as_of": "2026-08-01"}).json()
     PolicyOut.model_validate(data)
     params = {p["name"]: p for p in data["parameters"]}
-    assert params["teams_kept"]["value"] == 3 and params["teams_kept"]["since"] == "2026-08-01" and "MSIT" in params["teams_kept"]["reference"]
+    assert (
+        params["teams_kept"]["value"] == 3
+        and params["teams_kept"]["since"] == "2026-08-01"
+        and "MSIT" in params["teams_kept"]["reference"]
+    )
     assert {s["id"] for s in data["stages"]} == {"stage1", "additional_call"}
     early = {p["name"]: p for p in client.get("/v1/policy", params={"as_of": "2025-01-01"}).json()["parameters"]}
     assert early["teams_kept"]["in_force"] is False and "no value in force" in early["teams_kept"]["note"]
@@ -165,9 +184,15 @@ def test_openapi_schema_documents_the_endpoints_and_the_fact_model(client: httpx
 
 
 def _improve(package: Path) -> None:
-    (package / "policy.yaml").write_text((package / "policy.yaml").read_text().replace('version: "2026.2.0"', 'version: "2026.2.1"'))
+    (package / "policy.yaml").write_text(
+        (package / "policy.yaml").read_text().replace('version: "2026.2.0"', 'version: "2026.2.1"')
+    )
     parameters = (package / "parameters.yaml").read_text()
-    (package / "parameters.yaml").write_text(parameters.replace("      2026-01-15: 70.0", "      2026-01-15: 65.0").replace("      2026-01-15: 4\n", "      2026-01-15: 5\n"))
+    (package / "parameters.yaml").write_text(
+        parameters.replace("      2026-01-15: 70.0", "      2026-01-15: 65.0").replace(
+            "      2026-01-15: 4\n", "      2026-01-15: 5\n"
+        )
+    )
 
 
 def test_reload_rejects_a_broken_package_then_swaps_in_a_good_one(tmp_path: Path) -> None:
@@ -179,13 +204,20 @@ def test_reload_rejects_a_broken_package_then_swaps_in_a_good_one(tmp_path: Path
         stage1.write_text(stage1.read_text().replace("when: total_score >=", "when: total_scor >="))
         rejected = http.post("/v1/reload")
         assert rejected.status_code == 422 and rejected.json()["status"] == "rejected"
-        assert any(re.search(r"stage1\.yaml:\d+:\d+$", e["path"]) and e["code"] == "unknown-name" for e in rejected.json()["errors"])
+        assert any(
+            re.search(r"stage1\.yaml:\d+:\d+$", e["path"]) and e["code"] == "unknown-name"
+            for e in rejected.json()["errors"]
+        )
         old = http.post("/v1/evaluate", json=STAGE1).json()
         assert old["version"] == "2026.2.0" and http.get("/healthz").json()["generation"] == 1
         stage1.write_text(stage1.read_text().replace("when: total_scor >=", "when: total_score >="))
         _improve(package)
         swapped = http.post("/v1/reload").json()
-        assert swapped["status"] == "reloaded" and swapped["in_force"]["version"] == "2026.2.1" and swapped["in_force"]["generation"] == 2
+        assert (
+            swapped["status"] == "reloaded"
+            and swapped["in_force"]["version"] == "2026.2.1"
+            and swapped["in_force"]["generation"] == 2
+        )
         new = http.post("/v1/evaluate", json=STAGE1).json()
         assert {d["id"]: d["outcome"] for d in new["decisions"]}["nc-ai"] == "advanced"
         assert http.get("/openapi.json").json()["info"]["version"] == "2026.2.1"
@@ -202,7 +234,13 @@ def cli_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """`policy serve` itself, in a subprocess on a free port; stopped with SIGTERM."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "engine", "serve", str(RULES), "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", str(RULES), "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and process.poll() is None:
@@ -221,7 +259,9 @@ def cli_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
             process.kill()
             code = process.wait(5)
         errors = process.stderr.read() if process.stderr else ""
-        assert code in (0, -signal.SIGTERM) and "Traceback" not in errors, errors  # uvicorn re-raises SIGTERM after a graceful shutdown
+        assert code in (0, -signal.SIGTERM) and "Traceback" not in errors, (
+            errors
+        )  # uvicorn re-raises SIGTERM after a graceful shutdown
 
 
 def test_policy_serve_binds_to_loopback_and_stops_cleanly(cli_server: tuple[int, subprocess.Popen[str]]) -> None:
@@ -254,7 +294,14 @@ def test_the_readme_curl_examples_work(cli_server: tuple[int, subprocess.Popen[s
 def test_policy_serve_refuses_a_broken_package_without_a_traceback(tmp_path: Path) -> None:
     package = tmp_path / "sovereign_ai"
     shutil.copytree(RULES, package)
-    (package / "stage1.yaml").write_text((package / "stage1.yaml").read_text().replace("when: total_score >=", "when: total_scor >="))
-    done = subprocess.run([sys.executable, "-m", "engine", "serve", str(package), "--port", str(_free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    (package / "stage1.yaml").write_text(
+        (package / "stage1.yaml").read_text().replace("when: total_score >=", "when: total_scor >=")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "serve", str(package), "--port", str(_free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1 and "error[unknown-name]" in done.stderr and "Traceback" not in done.stderr
-

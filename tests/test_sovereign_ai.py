@@ -71,7 +71,7 @@ def test_wildcard_selects_motif_technologies_only(wildcard: Result) -> None:
 
 
 def test_additional_call_without_a_panel_majority_selects_no_one(policy: Policy) -> None:
-    from engine.facts import load_facts
+    from engine.source.facts import load_facts
     from tests.conftest import EXAMPLES
 
     cohort = policy.load_cohort(EXAMPLES / "wildcard.yaml").model_dump()
@@ -89,7 +89,10 @@ def test_a_team_still_in_the_programme_cannot_enter_the_additional_call(policy: 
     from tests.conftest import EXAMPLES
 
     cohort = policy.load_cohort(EXAMPLES / "wildcard.yaml").model_dump()
-    cohort["consortia"][0]["history"] = {"entry": "selected_2025", "stages": [{"stage": "stage1", "outcome": "advanced"}]}
+    cohort["consortia"][0]["history"] = {
+        "entry": "selected_2025",
+        "stages": [{"stage": "stage1", "outcome": "advanced"}],
+    }
     result = policy.evaluate(cohort)
     assert result.outcomes() == {"motif-technologies": "not_selected", "trillion-labs": "selected"}
 
@@ -104,7 +107,9 @@ def test_json_output_keeps_the_contract_fields(stage1: Result) -> None:
 
 
 @pytest.mark.parametrize("example", ["stage1", "wildcard"])
-def test_every_explanation_is_a_dag_whose_leaves_are_facts_or_parameters(example: str, request: pytest.FixtureRequest) -> None:
+def test_every_explanation_is_a_dag_whose_leaves_are_facts_or_parameters(
+    example: str, request: pytest.FixtureRequest
+) -> None:
     result: Result = request.getfixturevalue(example)
     for decision in result.decisions.values():
         graph = decision.explain().graph

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from engine import Policy, PolicyError, PolicyStore, ReloadReport, Result, load_policy
-from engine.store import __all__ as store_all
-from engine.store import package_fingerprint
+from engine.embedding.store import __all__ as store_all
+from engine.embedding.store import package_fingerprint
 from tests.conftest import EXAMPLES, RULES
 
 BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
@@ -61,16 +61,22 @@ def test_policy_reload_is_a_new_object_and_a_broken_package_raises_with_diagnost
     policy = load_policy(package)
     improve_it(package)
     newer = policy.reload()
-    assert newer is not policy and newer.identity.version == "2026.2.1" and newer.identity.digest != policy.identity.digest
+    assert (
+        newer is not policy and newer.identity.version == "2026.2.1" and newer.identity.digest != policy.identity.digest
+    )
     break_it(package)
     with pytest.raises(PolicyError) as raised:
         newer.reload()
-    assert any(d.code == "unknown-name" and d.span and d.span.file.endswith("stage1.yaml") for d in raised.value.diagnostics)
+    assert any(
+        d.code == "unknown-name" and d.span and d.span.file.endswith("stage1.yaml") for d in raised.value.diagnostics
+    )
     assert newer.evaluate(EXAMPLES / "stage1.yaml").decisions["nc-ai"].outcome == "advanced"
     assert policy.evaluate(EXAMPLES / "stage1.yaml").decisions["nc-ai"].outcome == "eliminated"
 
 
-def _hammer(store: PolicyStore, cohort: Any, rounds: int, threads: int = 4) -> tuple[list[Result], list[BaseException], threading.Event, list[threading.Thread]]:
+def _hammer(
+    store: PolicyStore, cohort: Any, rounds: int, threads: int = 4
+) -> tuple[list[Result], list[BaseException], threading.Event, list[threading.Thread]]:
     """Threads evaluating `store.current` while the test reloads; returns what they saw."""
     results: list[Result] = []
     failures: list[BaseException] = []
@@ -91,7 +97,9 @@ def _hammer(store: PolicyStore, cohort: Any, rounds: int, threads: int = 4) -> t
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_broken_package_is_rejected_under_concurrent_evaluation_and_the_old_version_answers(package: Path, backend: str) -> None:
+def test_a_broken_package_is_rejected_under_concurrent_evaluation_and_the_old_version_answers(
+    package: Path, backend: str
+) -> None:
     _needs(backend)
     cohort = load_policy(RULES).load_cohort(EXAMPLES / "stage1.yaml")
     with PolicyStore(package, backend=backend) as store:
@@ -106,7 +114,9 @@ def test_a_broken_package_is_rejected_under_concurrent_evaluation_and_the_old_ve
         assert len(results) == 4 * 25 and all(r == expected for r in results)
         assert [r.status for r in reports] == ["rejected"] * 5 and all(r.generation == 1 for r in reports)
         errors = reports[0].diagnostics
-        assert any(d.code == "unknown-name" and "total_scor" in d.message and d.span and d.span.line > 0 for d in errors)
+        assert any(
+            d.code == "unknown-name" and "total_scor" in d.message and d.span and d.span.line > 0 for d in errors
+        )
         assert store.current is before and store.generation == 1 and not before.closed
         assert store.current.evaluate(cohort) == expected
         assert store.reload() == list(errors)  # the plain API: the same diagnostics
@@ -130,7 +140,9 @@ class Gate:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_good_version_swaps_in_and_an_evaluation_in_flight_finishes_on_the_old_one(package: Path, backend: str) -> None:
+def test_a_good_version_swaps_in_and_an_evaluation_in_flight_finishes_on_the_old_one(
+    package: Path, backend: str
+) -> None:
     _needs(backend)
     seen: list[ReloadReport] = []
     with PolicyStore(package, backend=backend, on_reload=seen.append) as store:
@@ -157,7 +169,7 @@ def test_a_good_version_swaps_in_and_an_evaluation_in_flight_finishes_on_the_old
 @pytest.mark.durable
 def test_the_durable_rulesets_of_a_version_in_flight_are_freed_when_it_finishes(package: Path) -> None:
     _needs("durable")
-    from engine._durable_host import live_rulesets
+    from engine.evaluation.durable._host import live_rulesets
 
     with PolicyStore(package, backend="durable") as store:
         store.current.evaluate(EXAMPLES / "stage1.yaml")
@@ -223,13 +235,16 @@ def test_a_store_on_a_broken_package_does_not_start(package: Path) -> None:
 def test_a_thousand_reloads_on_the_durable_backend_leave_no_ruleset_behind(tmp_path: Path) -> None:
     """Every reload swaps in a new version (alternating caps) that builds its own ruleset."""
     _needs("durable")
-    from engine._durable_host import live_rulesets
+    from engine.evaluation.durable._host import live_rulesets
 
     package = tmp_path / "grants"
     shutil.copytree(GRANTS, package, ignore=shutil.ignore_patterns("__pycache__"))
     manifest = package / "policy.yaml"
     caps = [manifest.read_text(), manifest.read_text().replace("2026-01-01: 30000", "2026-01-01: 15000")]
-    batch = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [{"id": "a", "income": 20000.0, "age": 30, "documents": []}]}
+    batch = {
+        "context": {"stage": "award", "date": "2026-03-01"},
+        "applicants": [{"id": "a", "income": 20000.0, "age": 30, "documents": []}],
+    }
     with PolicyStore(package, backend="durable") as store:
         store.current.evaluate(batch)
         baseline = live_rulesets()
@@ -248,4 +263,7 @@ def test_a_thousand_reloads_on_the_durable_backend_leave_no_ruleset_behind(tmp_p
 def test_a_closed_policy_still_answers(policy: Policy) -> None:
     twin = policy.with_backend("python")
     twin.close()
-    assert twin.closed and twin.evaluate(EXAMPLES / "stage1.yaml").outcomes() == policy.evaluate(EXAMPLES / "stage1.yaml").outcomes()
+    assert (
+        twin.closed
+        and twin.evaluate(EXAMPLES / "stage1.yaml").outcomes() == policy.evaluate(EXAMPLES / "stage1.yaml").outcomes()
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine._durable_host import DurableRuleset, Firing
+from engine.evaluation.durable._host import DurableRuleset, Firing
 
 __all__ = ["plain_stage1", "DurableStage1", "ranks"]
 
@@ -46,7 +46,9 @@ def ranks(keys: dict[str, tuple[float, ...]]) -> dict[str, int]:
     return found
 
 
-def plain_stage1(subjects: Sequence[Any], slots: int = 4, minimum: float = 70.0, allowed: Sequence[str] = ()) -> dict[str, str]:
+def plain_stage1(
+    subjects: Sequence[Any], slots: int = 4, minimum: float = 70.0, allowed: Sequence[str] = ()
+) -> dict[str, str]:
     """Outcome per subject id, in plain Python."""
     keys = {s.id: _keys(s) for s in subjects}
     rank = ranks(keys)
@@ -89,7 +91,9 @@ class DurableStage1:
             "elim_rank": [*sovereign, {"$gt": {"rank": slots}}],
             "adv": [*sovereign, {"$gte": {"total": minimum}}, {"$lte": {"rank": slots}}],
         }
-        self.ruleset = DurableRuleset({name: {"all": [{"m": {"$and": conditions}}]} for name, conditions in rules.items()})
+        self.ruleset = DurableRuleset(
+            {name: {"all": [{"m": {"$and": conditions}}]} for name, conditions in rules.items()}
+        )
         self.allowed: tuple[str, ...] = ()
 
     def decide(self, subjects: Sequence[Any]) -> dict[str, str]:
@@ -104,7 +108,13 @@ class DurableStage1:
 
             fact = {"kind": "subject", **_counts(s.model, self.allowed), "total": keys[s.id][0], "rank": rank[s.id]}
             self.ruleset.run([fact], on_fire=on_fire)
-            outcomes[s.id] = "disqualified" if any(f.startswith("disq") for f in fired) else "eliminated" if any(f.startswith("elim") for f in fired) else "advanced"
+            outcomes[s.id] = (
+                "disqualified"
+                if any(f.startswith("disq") for f in fired)
+                else "eliminated"
+                if any(f.startswith("elim") for f in fired)
+                else "advanced"
+            )
         return outcomes
 
     def close(self) -> None:

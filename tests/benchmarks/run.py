@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 from handwritten import DurableStage1, plain_stage1  # noqa: E402
 
 from engine import PolicyStore, load_policy  # noqa: E402
-from engine._durable_host import live_rulesets  # noqa: E402
+from engine.evaluation.durable._host import live_rulesets  # noqa: E402
 
 __all__ = ["main", "per_call", "rss_kib", "synthetic"]
 
@@ -71,15 +71,30 @@ def rss_kib() -> int:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    memory = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     durable = metadata.version("durable-rules")
     import os
 
-    return f"{cpu}, {os.cpu_count()} cores, {int(memory) // 1024 // 1024} GiB; Python {platform.python_version()} on {platform.system()} {platform.release()}; durable-rules {durable}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {int(memory) // 1024 // 1024} GiB; Python "
+        f"{platform.python_version()} on {platform.system()} {platform.release()}; durable-rules "
+        f"{durable}"
+    )
 
 
-def show(label: str, value: str, ratio: float | None = None, target: float | None = None, key: str | None = None) -> None:
+def show(
+    label: str, value: str, ratio: float | None = None, target: float | None = None, key: str | None = None
+) -> None:
     verdict = ""
     if ratio is not None:
         verdict = f"  {ratio:7.1f}x"
@@ -102,7 +117,11 @@ def synthetic(policy: Any, size: int, seed: int = 7) -> Any:
     for i in range(size):
         team = json.loads(json.dumps(base["consortia"][i % 5]))
         team["id"] = f"{team['id']}-{i}"
-        bench = {"nia": rng.randint(40, 100) / 10, "global_common": rng.randint(100, 200) / 10, "global_individual": rng.randint(40, 100) / 10}
+        bench = {
+            "nia": rng.randint(40, 100) / 10,
+            "global_common": rng.randint(100, 200) / 10,
+            "global_individual": rng.randint(40, 100) / 10,
+        }
         team["scores"] = {"benchmark": bench, "expert": rng.randint(200, 350) / 10, "user": rng.randint(150, 250) / 10}
         teams.append(team)
     return policy.load_cohort({**base, "consortia": teams})
@@ -134,7 +153,10 @@ def section_speed(quick: bool) -> dict[str, float]:
     large = synthetic(python, 50 if quick else 200)
     hand_durable = DurableStage1()
     out: dict[str, float] = {}
-    for label, cohort in (("stage-1 cohort of 5 teams (examples/stage1.yaml)", small), (f"stage-1 cohort of {len(large.consortia)} teams (synthetic scores)", large)):
+    for label, cohort in (
+        ("stage-1 cohort of 5 teams (examples/stage1.yaml)", small),
+        (f"stage-1 cohort of {len(large.consortia)} teams (synthetic scores)", large),
+    ):
         subjects = cohort.consortia
         n = len(subjects)
         expected = python.evaluate(cohort).outcomes()
@@ -152,11 +174,31 @@ def section_speed(quick: bool) -> dict[str, float]:
         show("python backend: per decision", us(engine / n), engine / hand, TARGETS["python"], key=f"{tag}.python")
         show("python backend, trace=False: per decision", us(lean / n), lean / hand, key=f"{tag}.python_untraced")
         show("durable backend: per decision", us(rete / n), rete / hand, key=f"{tag}.durable_vs_python")
-        show("hand-written durable ruleset: per decision", us(rete_hand / n), rete_hand / hand, key=f"{tag}.hand_durable")
-        show("durable backend vs hand-written durable", us(rete / n), rete / rete_hand, TARGETS["durable"], key=f"{tag}.durable")
+        show(
+            "hand-written durable ruleset: per decision", us(rete_hand / n), rete_hand / hand, key=f"{tag}.hand_durable"
+        )
+        show(
+            "durable backend vs hand-written durable",
+            us(rete / n),
+            rete / rete_hand,
+            TARGETS["durable"],
+            key=f"{tag}.durable",
+        )
         show("throughput: hand-written Python", f"{1 / hand:,.0f} cohorts/s", key=f"{tag}.throughput_hand")
-        show("throughput: python backend", f"{1 / engine:,.0f} cohorts/s", engine / hand, TARGETS["python"], key=f"{tag}.throughput_python")
-        show("throughput: durable backend", f"{1 / rete:,.0f} cohorts/s", rete / rete_hand, TARGETS["durable"], key=f"{tag}.throughput_durable")
+        show(
+            "throughput: python backend",
+            f"{1 / engine:,.0f} cohorts/s",
+            engine / hand,
+            TARGETS["python"],
+            key=f"{tag}.throughput_python",
+        )
+        show(
+            "throughput: durable backend",
+            f"{1 / rete:,.0f} cohorts/s",
+            rete / rete_hand,
+            TARGETS["durable"],
+            key=f"{tag}.throughput_durable",
+        )
         out[f"{tag}_python_per_decision"] = engine / n
     hand_durable.close()
     durable.close()
@@ -193,8 +235,16 @@ def section_rss(quick: bool) -> None:
         after = rss_kib()
         growth = (after - before) / before
         verdict = "met" if growth <= TARGETS["rss"] else f"MISSED ({growth:.1%})"
-        print(f"  {backend:8} {before / 1024:8.1f} MiB -> {after / 1024:8.1f} MiB  ({growth:+.2%}; target < 5%: {verdict}; {took:.0f} s)")
-        figures[f"rss.{backend}"] = {"before_mib": before / 1024, "after_mib": after / 1024, "growth": growth, "decisions": total}
+        print(
+            f"  {backend:8} {before / 1024:8.1f} MiB -> {after / 1024:8.1f} MiB  ({growth:+.2%}; "
+            f"target < 5%: {verdict}; {took:.0f} s)"
+        )
+        figures[f"rss.{backend}"] = {
+            "before_mib": before / 1024,
+            "after_mib": after / 1024,
+            "growth": growth,
+            "decisions": total,
+        }
         policy.close()
 
 
@@ -206,7 +256,10 @@ def section_reloads(quick: bool) -> None:
         shutil.copytree(GRANTS, package, ignore=shutil.ignore_patterns("__pycache__"))
         manifest = package / "policy.yaml"
         texts = [manifest.read_text(), manifest.read_text().replace("2026-01-01: 30000", "2026-01-01: 15000")]
-        batch = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [{"id": "a", "income": 20000.0, "age": 30, "documents": []}]}
+        batch = {
+            "context": {"stage": "award", "date": "2026-03-01"},
+            "applicants": [{"id": "a", "income": 20000.0, "age": 30, "documents": []}],
+        }
         with PolicyStore(package, backend="durable") as store:
             store.current.evaluate(batch)
             gc.collect()
@@ -220,8 +273,17 @@ def section_reloads(quick: bool) -> None:
             gc.collect()
             after = rss_kib()
             print(f"  durable rulesets live: {rulesets} before, {live_rulesets()} after; generation {store.generation}")
-            print(f"  RSS {before / 1024:.1f} MiB -> {after / 1024:.1f} MiB ({(after - before) / before:+.2%}); {took / count * 1e3:.1f} ms per reload + evaluation")
-            figures["reloads"] = {"count": count, "rulesets_before": rulesets, "rulesets_after": live_rulesets(), "rss_before_mib": before / 1024, "rss_after_mib": after / 1024}
+            print(
+                f"  RSS {before / 1024:.1f} MiB -> {after / 1024:.1f} MiB "
+                f"({(after - before) / before:+.2%}); {took / count * 1e3:.1f} ms per reload + evaluation"
+            )
+            figures["reloads"] = {
+                "count": count,
+                "rulesets_before": rulesets,
+                "rulesets_after": live_rulesets(),
+                "rss_before_mib": before / 1024,
+                "rss_after_mib": after / 1024,
+            }
 
 
 def main() -> None:

@@ -1,0 +1,75 @@
+"""The `policy` command line: the parser, the command groups, and errors mapped to exit codes.
+
+Exit codes: 0 success, 1 evaluation or check failure, 2 bad usage or unreadable/invalid input.
+No traceback reaches a user unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.cli.common import UsageError
+from engine.core.errors import EngineError, FactError, PolicyError
+
+__all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
+
+# The command groups, in the order `policy --help` lists them. Each has `register(commands)`
+# taking the argparse subparsers and setting `handler` (a function of the parsed arguments
+# returning the exit code).
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.cli.decide",
+    "engine.cli.package",
+    "engine.cli.serve",
+    "engine.cli.consistency",
+)
+
+_INPUT_CODES = {"no-manifest", "unreadable-file", "yaml-syntax", "json-syntax"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policy", description="Decide, explain and check public-programme policies written as YAML rules."
+    )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
+    return parser
+
+
+def _exit_code(error: EngineError) -> int:
+    if isinstance(error, FactError):
+        return 2
+    if isinstance(error, PolicyError) and error.diagnostics and all(d.code in _INPUT_CODES for d in error.diagnostics):
+        return 2
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except EngineError as error:
+        if args.debug:
+            raise
+        print(str(error), file=sys.stderr)
+        return _exit_code(error)
+    except BrokenPipeError:
+        return 0
+    except (OSError, ImportError) as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug of ours: say so plainly, no traceback without --debug
+        if args.debug:
+            raise
+        print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

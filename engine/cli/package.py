@@ -1,0 +1,67 @@
+"""`policy graph`, `policy check` and `policy schema`: the package itself, before any fact."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import UsageError
+from engine.cli.consistency import check_package
+from engine.embedding.policy import load_policy
+from engine.explanation.graph import graph_dot, graph_json, graph_mermaid, graph_text
+from engine.source.loader import MANIFEST, load_sources
+
+__all__ = ["register", "cmd_graph", "cmd_check", "cmd_schema"]
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    ir = load_policy(args.rules).ir
+    if args.format == "json":
+        print(json.dumps(graph_json(ir), indent=2, ensure_ascii=False))
+    else:
+        print({"text": graph_text, "dot": graph_dot, "mermaid": graph_mermaid}[args.format](ir))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    policy = load_policy(args.rules)
+    return check_package(policy, args)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    rules = args.rules or _default_rules()
+    source = load_sources(rules)
+    from engine.language.checker import _import_model
+
+    target = source.manifest.facts.subject if args.subject else source.manifest.facts.cohort
+    model = _import_model(target, source.root)
+    print(json.dumps(model.model_json_schema(), indent=2))
+    return 0
+
+
+def _default_rules() -> Path:
+    found = sorted(p.parent for p in Path("rules").glob(f"*/{MANIFEST}"))
+    if len(found) != 1:
+        raise UsageError("give the rule package: `policy schema RULES`")
+    return found[0]
+
+
+def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=help, description=help)
+
+
+def register(commands: Any) -> None:
+    graph = _command(commands, "graph", "print the static dependency graph of a rule package")
+    graph.add_argument("rules")
+    graph.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
+    graph.set_defaults(handler=cmd_graph)
+    check = _command(commands, "check", "check a rule package and report every problem")
+    check.add_argument("rules")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.set_defaults(handler=cmd_check)
+    schema = _command(commands, "schema", "print the JSON Schema of fact files")
+    schema.add_argument("rules", nargs="?", help="the rule package (default: the only one under ./rules)")
+    schema.add_argument("--subject", action="store_true", help="the schema of one subject instead of a cohort file")
+    schema.set_defaults(handler=cmd_schema)

@@ -1,0 +1,56 @@
+"""The exception hierarchy of the engine, in one place.
+
+    EngineError                  base of everything the engine raises on purpose
+    ├── PolicyError              a rule package failed to load or check; `.diagnostics`
+    ├── FactError                a fact file or fact object is invalid; `.diagnostics` (field paths)
+    ├── EvaluationError          evaluation could not complete (e.g. no parameter value in force)
+    └── BackendError             a backend cannot run this policy
+        └── BackendUnavailable   the backend is not installed or cannot be imported here
+
+Every error renders without a traceback: `str(error)` is what the CLI prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.core.diagnostics import Diagnostic, render_all
+
+__all__ = [
+    "EngineError",
+    "PolicyError",
+    "FactError",
+    "EvaluationError",
+    "BackendError",
+    "BackendUnavailable",
+]
+
+
+class EngineError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class _DiagnosticError(EngineError):
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        super().__init__(render_all(self.diagnostics))
+
+
+class PolicyError(_DiagnosticError):
+    """A rule package failed to load or check; carries every diagnostic found."""
+
+
+class FactError(_DiagnosticError):
+    """Facts failed validation; each diagnostic names the file and the field path."""
+
+
+class EvaluationError(EngineError):
+    """Evaluation could not complete; no partial result is returned."""
+
+
+class BackendError(EngineError):
+    """A backend cannot run this policy (over its limits, or an engine failure)."""
+
+
+class BackendUnavailable(BackendError):
+    """The requested backend cannot be imported on this machine."""

@@ -1,0 +1,91 @@
+"""The compiled policy: every expression of a checked policy compiled once, and the parameters on a date.
+
+Shared by every backend and by the reasons a decision gives; `compile_policy` is the compile pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from engine.core.errors import EvaluationError
+from engine.evaluation.compiler import ExpressionCompiler, Fn, Missing, Scope, Undetermined
+from engine.language.ir import OutcomeRow, PolicyIR, Stage
+
+__all__ = ["CompiledPolicy", "CompiledStage", "Params", "compile_policy", "settle"]
+
+
+class Params(dict[str, Any]):
+    """Parameter values in force on one date; using one with no value in force is an error."""
+
+    def __init__(self, values: dict[str, Any], since: dict[str, dt.date | None], absent: dict[str, str]) -> None:
+        super().__init__(values)
+        self.since = since
+        self.absent = absent
+
+    def __missing__(self, name: str) -> Any:
+        raise EvaluationError(self.absent.get(name, f"unknown parameter `{name}`"))
+
+
+@dataclass(frozen=True)
+class CompiledStage:
+    stage: Stage
+    pool: Fn
+    keys: tuple[Fn, ...]
+    slots: Fn | None
+    rows: tuple[tuple[OutcomeRow, Fn], ...]
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A checked policy with every expression compiled to a closure."""
+
+    ir: PolicyIR
+    compiler: ExpressionCompiler
+    defs: dict[str, Fn]
+    phase1: tuple[str, ...]
+    phase2: tuple[str, ...]
+    stages: dict[str, CompiledStage]
+
+    def fn(self, node: Any) -> Fn:
+        """The closure compiled for an expression node of this policy."""
+        return self.compiler.fns[id(node)]
+
+    def parameters_on(self, as_of: dt.date) -> Params:
+        values, since, absent = {}, {}, {}
+        for name, parameter in self.ir.parameters.items():
+            try:
+                values[name], since[name] = parameter.value_on(as_of)
+            except EvaluationError as error:
+                absent[name] = str(error)
+        return Params(values, since, absent)
+
+
+def compile_policy(ir: PolicyIR) -> CompiledPolicy:
+    """Compile every expression of `ir` (values, rules, messages, stages)."""
+    compiler = ExpressionCompiler(ir)
+    defs = {name: compiler.compile(v.expr) for name, v in ir.values.items()}
+    for name, rule in ir.rules.items():
+        defs[name] = compiler.compile(rule.when)
+        for template in (rule.held, rule.failed):
+            for part in template.parts if template else ():
+                if not isinstance(part, str):
+                    compiler.compile(part)
+    stages = {}
+    for name, stage in ir.stages.items():
+        keys = tuple(compiler.compile(k.expr) for k in stage.rank_by)
+        slots = compiler.compile(stage.slots) if stage.slots is not None else None
+        rows = tuple((row, compiler.compile(row.when)) for row in stage.outcomes)
+        stages[name] = CompiledStage(stage=stage, pool=compiler.compile(stage.pool), keys=keys, slots=slots, rows=rows)
+    phase1 = tuple(n for n in ir.order if n not in ir.stage_dependent)
+    phase2 = tuple(n for n in ir.order if n in ir.stage_dependent)
+    return CompiledPolicy(ir=ir, compiler=compiler, defs=defs, phase1=phase1, phase2=phase2, stages=stages)
+
+
+def settle(fn: Fn, scope: Scope) -> Any:
+    """Evaluate `fn`; missing data becomes a `Missing` value instead of an exception."""
+    try:
+        return fn(scope)
+    except Undetermined as error:
+        return Missing(error.missing)

@@ -1,0 +1,374 @@
+"""Compile checked expressions into Python closures: the compiled evaluator's semantics.
+
+Each expression becomes `fn(scope) -> value`. Missing data raises `Undetermined` with the paths
+that were missing; `and`/`or`/`any`/`all` follow three-valued (Kleene) logic, so `False and ?` is
+False and `True or ?` is True, while `? and True` stays undetermined. `x is None` is always
+decided. `all` over an empty list is True, `any` is False. Closures hold no shared mutable
+state: every evaluation has its own `Scope`. Arithmetic results are rounded to 10 decimal places,
+so sums of scores compare as a person expects (no binary floating-point noise).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.core.errors import EvaluationError
+from engine.language.expr import (
+    Attr,
+    Binary,
+    BoolOp,
+    Call,
+    Compare,
+    Comprehension,
+    Const,
+    IfExp,
+    IsNone,
+    ListLit,
+    Name,
+    Node,
+    Unary,
+    render,
+)
+from engine.language.ir import PolicyIR, StageInfo
+
+__all__ = ["Undetermined", "Missing", "Scope", "Fn", "compile_expression", "ExpressionCompiler"]
+
+
+class Undetermined(Exception):
+    """Raised inside evaluation when a value depends on missing facts."""
+
+    def __init__(self, missing: frozenset[str]) -> None:
+        super().__init__(", ".join(sorted(missing)))
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The recorded result of a definition that could not be decided."""
+
+    paths: frozenset[str]
+
+
+@dataclass
+class Scope:
+    """Everything one subject's evaluation reads and records."""
+
+    subject: BaseModel | None
+    context: BaseModel | None
+    params: dict[str, Any]
+    stage: StageInfo | None = None
+    known: dict[str, Any] = field(default_factory=dict)  # value and rule results (or Missing)
+    locals: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)  # comprehension variable -> path of its item
+
+
+Fn = Callable[[Scope], Any]
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+    "not in": lambda a, b: a not in b,
+}
+PLACES = 10  # arithmetic results are rounded to this many decimal places
+
+
+def _exact(value: Any) -> Any:
+    """Drop binary floating-point noise: 31.8 + 28.6 + 19.4 is 79.8, as a person computes it."""
+    return round(value, PLACES) if isinstance(value, float) else value
+
+
+def _rounded(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda a, b: _exact(op(a, b))
+
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": _rounded(operator.add),
+    "-": _rounded(operator.sub),
+    "*": _rounded(operator.mul),
+}
+
+
+def _missing(*errors: Undetermined) -> Undetermined:
+    return Undetermined(frozenset().union(*(e.missing for e in errors)))
+
+
+class ExpressionCompiler:
+    """Turns nodes into closures; keeps every node's closure for explanations (`fns`)."""
+
+    def __init__(self, ir: PolicyIR) -> None:
+        self.ir = ir
+        self.fns: dict[int, Fn] = {}
+        self.variables: set[str] = set()
+
+    def compile(self, node: Node) -> Fn:
+        fn: Fn = getattr(self, f"_{type(node).__name__}")(node)
+        self.fns[id(node)] = fn
+        return fn
+
+    def _Const(self, node: Const) -> Fn:
+        value = node.value
+        return lambda scope: value
+
+    def _Name(self, node: Name) -> Fn:
+        name = node.name
+        if name in self.variables:
+            return lambda scope: scope.locals[name]
+        kind = self.ir.kind_of(name)
+        if kind == "parameter":
+            return lambda scope: scope.params[name]
+        if kind in ("value", "rule"):
+            return _known(name)
+        return _root(name, kind or "fact")
+
+    def _Attr(self, node: Attr) -> Fn:
+        obj, attr = self.compile(node.obj), node.attr
+        where = self._path_of(node)
+
+        def get(scope: Scope) -> Any:
+            value = getattr(obj(scope), attr)
+            if value is None:
+                raise Undetermined(frozenset({where(scope)}))
+            return value
+
+        return get
+
+    def _path_of(self, node: Node) -> Callable[[Scope], str]:
+        """How to name the fact path of `node` when it turns out to be missing."""
+        names: list[str] = []
+        while isinstance(node, Attr):
+            names.insert(0, node.attr)
+            node = node.obj
+        suffix = ".".join(names)
+        if isinstance(node, Name) and node.name in self.variables:
+            var = node.name
+            return lambda scope: f"{scope.paths.get(var, var)}.{suffix}"
+        text = render(node) + "." + suffix
+        return lambda scope: text
+
+    def _items_path(self, node: Node) -> Callable[[Scope], str]:
+        """How to name the list a comprehension walks (`model.components`)."""
+        if isinstance(node, Attr):
+            return self._path_of(node)
+        text = render(node)
+        if isinstance(node, Name) and node.name in self.variables:
+            return lambda scope: scope.paths.get(text, text)
+        return lambda scope: text
+
+    def _Unary(self, node: Unary) -> Fn:
+        inner = self.compile(node.operand)
+        if node.op == "not":
+            return lambda scope: not inner(scope)
+        if node.op == "-":
+            return lambda scope: -inner(scope)
+        return inner
+
+    def _Binary(self, node: Binary) -> Fn:
+        left, right = self.compile(node.left), self.compile(node.right)
+        if node.op != "/":
+            op = _ARITH[node.op]
+            return lambda scope: op(left(scope), right(scope))
+        text, span = render(node), node.span
+
+        def divide(scope: Scope) -> Any:
+            denominator = right(scope)
+            if denominator == 0:
+                raise EvaluationError(f"{span}: division by zero in `{text}`")
+            return _exact(left(scope) / denominator)
+
+        return divide
+
+    def _BoolOp(self, node: BoolOp) -> Fn:
+        fns = tuple(self.compile(o) for o in node.operands)
+        decisive = node.op == "or"  # the operand value that decides the whole expression
+
+        def kleene(scope: Scope) -> bool:
+            pending: list[Undetermined] = []
+            for fn in fns:
+                try:
+                    if bool(fn(scope)) is decisive:
+                        return decisive
+                except Undetermined as error:
+                    pending.append(error)
+            if pending:
+                raise _missing(*pending)
+            return not decisive
+
+        return kleene
+
+    def _Compare(self, node: Compare) -> Fn:
+        left, right, op = self.compile(node.left), self.compile(node.right), _COMPARE[node.op]
+        return lambda scope: op(left(scope), right(scope))
+
+    def _IsNone(self, node: IsNone) -> Fn:
+        inner, negated = self.compile(node.operand), node.negated
+
+        def is_none(scope: Scope) -> bool:
+            try:
+                value = inner(scope)
+            except Undetermined:
+                value = None
+            return (value is None) is not negated
+
+        return is_none
+
+    def _ListLit(self, node: ListLit) -> Fn:
+        fns = tuple(self.compile(i) for i in node.items)
+        return lambda scope: [fn(scope) for fn in fns]
+
+    def _IfExp(self, node: IfExp) -> Fn:
+        test, body, orelse = self.compile(node.test), self.compile(node.body), self.compile(node.orelse)
+        return lambda scope: body(scope) if test(scope) else orelse(scope)
+
+    def _Call(self, node: Call) -> Fn:
+        fns = tuple(self.compile(a) for a in node.args)
+        func = _FUNCTIONS[node.func]
+        if len(fns) == 1:
+            only = fns[0]
+            return lambda scope: func(only(scope))
+        return lambda scope: func(*(fn(scope) for fn in fns))
+
+    def _Comprehension(self, node: Comprehension) -> Fn:
+        iterable = self.compile(node.iterable)
+        items_path = self._items_path(node.iterable)
+        fresh = node.var not in self.variables
+        self.variables.add(node.var)
+        body = self.compile(node.body)
+        condition = self.compile(node.condition) if node.condition is not None else None
+        if fresh:
+            self.variables.discard(node.var)
+        loop = _Loop(node.var, iterable, items_path, body, condition)
+        return _AGGREGATE[node.kind](loop)
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """Iterates a comprehension, binding the variable and its path for each item."""
+
+    var: str
+    iterable: Fn
+    items_path: Callable[[Scope], str]
+    body: Fn
+    condition: Fn | None
+
+    def results(self, scope: Scope) -> list[Any]:
+        """Body result per kept item; an undetermined item yields its `Undetermined`."""
+        items, base = self.iterable(scope), self.items_path(scope)
+        saved = (scope.locals.get(self.var), scope.paths.get(self.var))
+        results: list[Any] = []
+        try:
+            for index, item in enumerate(items):
+                scope.locals[self.var], scope.paths[self.var] = item, f"{base}[{index}]"
+                results.append(self._one(scope))
+        finally:
+            scope.locals[self.var], scope.paths[self.var] = saved  # type: ignore[assignment]
+        return results
+
+    def _one(self, scope: Scope) -> Any:
+        try:
+            if self.condition is not None and not self.condition(scope):
+                return _SKIP
+            return self.body(scope)
+        except Undetermined as error:
+            return error
+
+
+_SKIP = object()
+
+
+def _decided(results: list[Any]) -> list[Any]:
+    pending = [r for r in results if isinstance(r, Undetermined)]
+    if pending:
+        raise _missing(*pending)
+    return [r for r in results if r is not _SKIP]
+
+
+def _quantifier(decisive: bool) -> Callable[[_Loop], Fn]:
+    def build(loop: _Loop) -> Fn:
+        def run(scope: Scope) -> bool:
+            results = [r for r in loop.results(scope) if r is not _SKIP]
+            if any(r is not None and not isinstance(r, Undetermined) and bool(r) is decisive for r in results):
+                return decisive
+            _decided(results)
+            return not decisive
+
+        return run
+
+    return build
+
+
+def _collect(combine: Callable[[list[Any]], Any]) -> Callable[[_Loop], Fn]:
+    return lambda loop: lambda scope: combine(_decided(loop.results(scope)))
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[[list[Any]], Any]:
+    def choose(values: list[Any]) -> Any:
+        if not values:
+            raise Undetermined(frozenset({"(no items to take the minimum or maximum of)"}))
+        return pick(values)
+
+    return choose
+
+
+_AGGREGATE: dict[str, Callable[[_Loop], Fn]] = {
+    "any": _quantifier(True),
+    "all": _quantifier(False),
+    "list": _collect(list),
+    "count": _collect(lambda values: sum(1 for v in values if v)),
+    "sum": _collect(lambda values: _exact(sum(values))),
+    "min": _collect(_extreme(min)),
+    "max": _collect(_extreme(max)),
+}
+
+
+def _many(pick: Callable[..., Any]) -> Callable[..., Any]:
+    one = _extreme(pick)
+    return lambda *args: one(list(args[0])) if len(args) == 1 else pick(args)
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "len": len,
+    "min": _many(min),
+    "max": _many(max),
+    "sum": lambda values: _exact(sum(values)),
+    "abs": abs,
+    "round": round,
+}
+
+
+def _known(name: str) -> Fn:
+    def get(scope: Scope) -> Any:
+        value = scope.known[name]
+        if isinstance(value, Missing):
+            raise Undetermined(value.paths)
+        return value
+
+    return get
+
+
+def _root(name: str, kind: str) -> Fn:
+    def get(scope: Scope) -> Any:
+        if kind == "context":
+            value = scope.context
+        elif kind == "stage":
+            value = scope.stage
+        else:
+            value = getattr(scope.subject, name, None) if scope.subject is not None else None
+        if value is None:
+            raise Undetermined(frozenset({name}))
+        return value
+
+    return get
+
+
+def compile_expression(ir: PolicyIR, node: Node) -> Fn:
+    """Compile one checked expression of `ir`."""
+    return ExpressionCompiler(ir).compile(node)

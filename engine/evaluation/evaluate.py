@@ -1,0 +1,248 @@
+"""Evaluate a compiled policy: per subject (map), then the stage over the cohort (reduce).
+
+For each subject, values and rules are settled in dependency order by a backend (the compiled
+evaluator by default); the stage then ranks the pool and counts slots; rules that use `stage.*`
+and the outcome table are settled last. The first outcome row that holds decides; a row that is
+undetermined before any row holds makes the outcome undetermined, naming what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from engine.core.errors import EvaluationError
+from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
+from engine.evaluation.compiler import Missing, Scope
+from engine.evaluation.reasons import decision_reasons
+from engine.evaluation.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Result, StageSummary
+from engine.evaluation.stages import Entry, rank_pool
+from engine.language.ir import OutcomeRow, StageInfo
+
+__all__ = ["Backend", "PythonBackend", "evaluate_cohort", "evaluate_subject", "scope_of"]
+
+
+class Backend(Protocol):
+    """Decides values, rules, pool membership and outcome rows for one subject."""
+
+    name: str
+
+    def run(
+        self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
+    ) -> dict[str, Any]:
+        """Fill `scope.known` for `names`; return {"pool": ...} or {"row:N": ...} as asked."""
+        ...
+
+
+class PythonBackend:
+    """The compiled evaluator: plain Python closures; defines the semantics."""
+
+    name = "python"
+
+    def run(
+        self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
+    ) -> dict[str, Any]:
+        for name in names:
+            scope.known[name] = settle(policy.defs[name], scope)
+        if stage is None:
+            return {}
+        if not rows:
+            return {"pool": settle(stage.pool, scope)}
+        return {f"row:{row.index}": settle(fn, scope) for row, fn in stage.rows}
+
+
+def _choose(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[OutcomeRow | None, frozenset[str]]:
+    for row, _ in stage.rows:
+        value = conditions[f"row:{row.index}"]
+        if isinstance(value, Missing):
+            return None, value.paths
+        if value:
+            return row, frozenset()
+    return None, frozenset()
+
+
+def _subject_id(policy: CompiledPolicy, subject: BaseModel) -> str:
+    return str(getattr(subject, policy.ir.schema.id_field))
+
+
+def _decide(
+    policy: CompiledPolicy,
+    stage: CompiledStage,
+    scope: Scope,
+    conditions: dict[str, Any],
+    as_of: dt.date,
+    placement: Placement | None,
+    owner: Any,
+    cohort: Any = None,
+    traced: bool = True,
+    ranking_missing: tuple[str, ...] = (),
+) -> Decision:
+    row, gaps = _choose(stage, conditions)
+    missing = _own_terms(gaps, scope.subject and _subject_id(policy, scope.subject), ranking_missing)
+    outcome = row.outcome if row else UNDETERMINED
+    reasons = decision_reasons(policy, stage, scope, conditions, row)
+    params = scope.params
+    used = (
+        {n: (params[n], params.since.get(n)) for n in policy.ir.parameters if n in params}
+        if isinstance(params, Params) and traced
+        else {}
+    )
+    trace = dict(scope.known) if traced else {}
+    if traced:
+        trace.update({f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows})
+    subject_id = _subject_id(policy, scope.subject) if scope.subject is not None else "?"
+    row_index = row.index if row else None
+    return Decision(
+        id=subject_id,
+        outcome=outcome,
+        stage=stage.stage.id,
+        row=row_index,
+        reasons=reasons,
+        missing=tuple(sorted(missing)),
+        placement=placement,
+        as_of=as_of,
+        trace=trace,
+        parameters=used,
+        policy=owner,
+        subject=scope.subject,
+        context=scope.context,
+        cohort=cohort,
+    )
+
+
+def _own_terms(missing: frozenset[str], subject_id: Any, ranking_missing: tuple[str, ...]) -> frozenset[str]:
+    """`stage.rank` is missing because some subject's ranking key is: name those facts instead
+    (another subject's as `id: path`, this subject's as its own path)."""
+    if "stage.rank" not in missing or not ranking_missing:
+        return missing
+    own = f"{subject_id}: "
+    named = {m[len(own) :] if m.startswith(own) else m for m in ranking_missing}
+    return (missing - {"stage.rank"}) | named
+
+
+def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None = None) -> Scope:
+    """The state a decision was made in, rebuilt from its trace: for why-not and invariants."""
+    place = decision.placement
+    stage = (
+        StageInfo(
+            id=decision.stage or "",
+            in_pool=place.in_pool,
+            rank=place.rank,
+            pool_size=place.pool_size,
+            slots=place.slots,
+        )
+        if place and decision.stage
+        else None
+    )
+    scope = Scope(
+        decision.subject,
+        decision.context,
+        params if params is not None else policy.parameters_on(decision.as_of),
+        stage,
+    )
+    scope.known.update({k: v for k, v in decision.trace.items() if not k.startswith("row:")})
+    return scope
+
+
+def evaluate_subject(
+    policy: CompiledPolicy,
+    backend: Backend,
+    subject: BaseModel,
+    as_of: dt.date,
+    stage_id: str,
+    context: BaseModel | None = None,
+    owner: Any = None,
+) -> Decision:
+    """Decide one subject outside any cohort: rules that need a ranking are undetermined."""
+    stage = policy.stages[stage_id]
+    scope = Scope(subject, context, policy.parameters_on(as_of))
+    conditions = backend.run(policy, scope, policy.ir.order, stage, rows=True)
+    return _decide(policy, stage, scope, conditions, as_of, None, owner)
+
+
+def evaluate_cohort(
+    policy: CompiledPolicy,
+    backend: Backend,
+    subjects: Sequence[BaseModel],
+    context: BaseModel | None,
+    as_of: dt.date,
+    stage_id: str,
+    owner: Any = None,
+    cohort: Any = None,
+    trace: bool = True,
+) -> Result:
+    """Decide every subject of a cohort at one stage; no partial result on error."""
+    stage = policy.stages[stage_id]
+    params = policy.parameters_on(as_of)
+    scopes = [Scope(s, context, params) for s in subjects]
+    entries = []
+    for scope in scopes:
+        pool = backend.run(policy, scope, policy.phase1, stage, rows=False)["pool"]
+        keys = _keys(stage, scope) if pool is True else Missing(frozenset())
+        entries.append(Entry(_subject_id(policy, scope.subject), pool, keys))  # type: ignore[arg-type]
+    slots = _slots(stage, Scope(None, context, params))
+    ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
+    decisions = {}
+    for scope, entry in zip(scopes, entries, strict=True):
+        info: StageInfo = ranking.infos[entry.id]
+        scope.stage = info
+        conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
+        placement = Placement(
+            in_pool=info.in_pool,
+            rank=info.rank,
+            pool_size=info.pool_size,
+            slots=info.slots,
+            keys=ranking.keys.get(entry.id),
+        )
+        decisions[entry.id] = _decide(
+            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, ranking.missing
+        )
+    summary = _summary(stage, slots, decisions, ranking)
+    identity = PolicyIdentity(policy.ir.name, policy.ir.version, policy.ir.digest)
+    return Result(
+        policy=identity, as_of=as_of, stage=stage_id, backend=backend.name, decisions=decisions, summary=summary
+    )
+
+
+def _keys(stage: CompiledStage, scope: Scope) -> tuple[Any, ...] | Missing:
+    values = tuple(settle(fn, scope) for fn in stage.keys)
+    gaps = [v for v in values if isinstance(v, Missing)]
+    return Missing(frozenset().union(*(g.paths for g in gaps))) if gaps else values
+
+
+def _slots(stage: CompiledStage, scope: Scope) -> int | None:
+    if stage.slots is None:
+        return None
+    value = settle(stage.slots, scope)
+    if isinstance(value, Missing):
+        raise EvaluationError(
+            f"stage `{stage.stage.id}` cannot count its slots: missing {', '.join(sorted(value.paths))}"
+        )
+    if not isinstance(value, (int, float)) or value < 0 or int(value) != value:
+        raise EvaluationError(f"stage `{stage.stage.id}`: `slots` must be a whole number of at least 0, got {value!r}")
+    return int(value)
+
+
+def _summary(stage: CompiledStage, slots: int | None, decisions: dict[str, Decision], ranking: Any) -> StageSummary:
+    s = stage.stage
+    filled = sum(1 for d in decisions.values() if s.fills_slot is not None and d.outcome == s.fills_slot)
+    open_ = max(slots - filled, 0) if slots is not None else None
+    to = s.open_slots.to if s.open_slots and open_ else None
+    title = s.open_slots.title if s.open_slots and open_ else None
+    return StageSummary(
+        id=s.id,
+        title=s.title,
+        reference=s.reference,
+        slots=slots,
+        filled=filled,
+        open=open_,
+        open_slots_to=to,
+        open_slots_title=title,
+        ranking=ranking.order,
+        cut_off=ranking.cut_off,
+        tie_at_cut_off=ranking.tie_at_cut_off,
+        missing=ranking.missing,
+    )

@@ -1,0 +1,135 @@
+"""Which rules decided an outcome, and the plain-language message of each.
+
+The deciding row's condition is walked with its recorded values: for `a and b` that is False, the
+operands that are False are the causes (for True, all of them); `or` the other way round; `not`
+flips what is looked for; a rule's name is a cause, and its own condition is walked in turn, so a
+reason reads from the outcome down to the leaf rule that failed. Earlier rows that did not apply
+give `passed` reasons (why the subject was not, say, disqualified).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from engine.evaluation.compiled import CompiledPolicy, CompiledStage
+from engine.evaluation.compiler import Missing, Scope, Undetermined
+from engine.evaluation.result import Reason, Role, Status
+from engine.language.expr import BoolOp, Name, Node, Unary, walk
+from engine.language.ir import OutcomeRow, Rule, Template
+
+__all__ = ["decision_reasons", "causes", "format_value", "render_message", "status_of"]
+
+
+def _value(policy: CompiledPolicy, node: Node, scope: Scope) -> Any:
+    if isinstance(node, Name) and node.name in scope.known:
+        return scope.known[node.name]
+    try:
+        return policy.fn(node)(scope)
+    except Undetermined as error:
+        return Missing(error.missing)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return isinstance(b, Missing) if isinstance(a, Missing) else (not isinstance(b, Missing) and bool(a) == bool(b))
+
+
+def causes(policy: CompiledPolicy, node: Node, value: Any, scope: Scope) -> list[str]:
+    """Names of the rules that made `node` come out as `value`, outermost first."""
+    if isinstance(node, Unary) and node.op == "not":
+        flipped = value if isinstance(value, Missing) else not value
+        return causes(policy, node.operand, flipped, scope)
+    if isinstance(node, BoolOp):
+        found: list[str] = []
+        for operand in node.operands:
+            if _same(value, _value(policy, operand, scope)):
+                found += causes(policy, operand, value, scope)
+        return found
+    if isinstance(node, Name) and node.name in policy.ir.rules:
+        return [node.name]
+    return [n.name for n in walk(node) if isinstance(n, Name) and n.name in policy.ir.rules]
+
+
+def status_of(value: Any) -> Status:
+    """A rule's or row's result in words: `held`, `failed` or `undetermined` (missing facts)."""
+    return "undetermined" if isinstance(value, Missing) else ("held" if value else "failed")
+
+
+def format_value(value: Any) -> str:
+    """A value as an official reads it: 69.0, yes/no, 2026-01-15, a list joined by commas."""
+    if value is None:
+        return "not given"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return repr(round(value, 2))
+    if isinstance(value, (dt.date,)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value) if value else "none"
+    if isinstance(value, Missing):
+        return "unknown (missing " + ", ".join(sorted(value.paths)) + ")"
+    return str(value)
+
+
+def render_message(policy: CompiledPolicy, template: Template, scope: Scope) -> str:
+    """Fill a message's `{expression}` placeholders from this evaluation."""
+    return "".join(
+        part if isinstance(part, str) else format_value(_value(policy, part, scope)) for part in template.parts
+    )
+
+
+def _message(policy: CompiledPolicy, rule: Rule, value: Any, scope: Scope) -> str:
+    if isinstance(value, Missing):
+        return f"cannot be decided: missing {', '.join(sorted(value.paths))}"
+    template = rule.held if value else rule.failed
+    if template is not None:
+        return render_message(policy, template, scope)
+    return ("met: " if value else "not met: ") + rule.title
+
+
+def _expand(
+    policy: CompiledPolicy, name: str, scope: Scope, role: Role, depth: int, seen: set[str], out: list[Reason]
+) -> None:
+    if name in seen:
+        return
+    seen.add(name)
+    rule, value = policy.ir.rules[name], scope.known.get(name)
+    missing = tuple(sorted(value.paths)) if isinstance(value, Missing) else ()
+    out.append(
+        Reason(
+            rule=name,
+            title=rule.title,
+            reference=rule.reference,
+            status=status_of(value),
+            message=_message(policy, rule, value, scope),
+            role=role,
+            missing=missing,
+            depth=depth,
+        )
+    )
+    if role == "decisive":
+        for child in causes(policy, rule.when, value, scope):
+            _expand(policy, child, scope, role, depth + 1, seen, out)
+
+
+def decision_reasons(
+    policy: CompiledPolicy, stage: CompiledStage, scope: Scope, conditions: dict[str, Any], row: OutcomeRow | None
+) -> tuple[Reason, ...]:
+    """Reasons of a decision: the deciding row's rules (expanded), then the rows before it."""
+    out: list[Reason] = []
+    seen: set[str] = set()
+    deciding = (
+        row.index
+        if row
+        else next((r.index for r, _ in stage.rows if isinstance(conditions[f"row:{r.index}"], Missing)), None)
+    )
+    for candidate, _ in stage.rows:
+        if candidate.index == deciding:
+            for name in causes(policy, candidate.when, conditions[f"row:{candidate.index}"], scope):
+                _expand(policy, name, scope, "decisive", 0, seen, out)
+    for candidate, _ in stage.rows:
+        if deciding is None or candidate.index < deciding:
+            for name in causes(policy, candidate.when, False, scope):
+                _expand(policy, name, scope, "passed", 0, seen, out)
+    return tuple(out)

@@ -1,0 +1,281 @@
+"""What an evaluation returns: decisions with their reasons, a stage summary, and JSON.
+
+A `Decision` holds its outcome, the rules that determined it (each with title, legal reference,
+status and a plain-language message), what facts were missing, the subject's place in the
+stage's ranking, and the compact trace (every value and rule result) that explanations need.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import networkx as nx
+
+__all__ = [
+    "Reason",
+    "Placement",
+    "StageSummary",
+    "Decision",
+    "Result",
+    "PolicyIdentity",
+    "UNDETERMINED",
+    "to_jsonable",
+    "ExplanationView",
+    "WhyNotView",
+    "register_explainer",
+]
+
+UNDETERMINED = "undetermined"
+
+
+class ExplanationView(Protocol):
+    """What `Decision.explain()` returns (`engine.Explanation`, built by the explanation pass)."""
+
+    @property
+    def graph(self) -> nx.DiGraph: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+    def to_dot(self) -> str: ...
+    def to_mermaid(self) -> str: ...
+    def to_svg(self) -> str: ...
+    def to_text(self) -> str: ...
+
+
+class WhyNotView(Protocol):
+    """What `Decision.why_not()` returns (`engine.explanation.whynot.WhyNot`)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+    def to_text(self) -> str: ...
+
+
+class _Explainer(Protocol):
+    def __call__(self, policy: Any, decision: Decision, /) -> ExplanationView: ...
+
+
+class _WhyNot(Protocol):
+    def __call__(self, policy: Any, decision: Decision, target: str, /) -> WhyNotView: ...
+
+
+@dataclass
+class _Explainers:
+    explain: _Explainer | None = None
+    why_not: _WhyNot | None = None
+
+
+# Set by `engine.explanation` when it is imported (as `import engine` does): evaluation never
+# imports the explanation pass, which is built on top of it.
+_EXPLAINERS = _Explainers()
+_NO_EXPLAINER = "no explainer is registered: import engine (or engine.explanation) first"
+
+
+def register_explainer(explain: _Explainer, why_not: _WhyNot) -> None:
+    """Install the functions behind `Decision.explain()` and `Decision.why_not()`."""
+    _EXPLAINERS.explain, _EXPLAINERS.why_not = explain, why_not
+
+
+Status = Literal["held", "failed", "undetermined"]
+Role = Literal["decisive", "passed"]  # decided the outcome / an earlier row that did not apply
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rule that took part in a decision."""
+
+    rule: str
+    title: str
+    reference: str
+    status: Status
+    message: str
+    role: Role = "decisive"
+    missing: tuple[str, ...] = ()
+    depth: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "title": self.title,
+            "reference": self.reference,
+            "message": self.message,
+        }
+        data.update({"status": self.status, "role": self.role, "depth": self.depth})
+        if self.missing:
+            data["missing"] = list(self.missing)
+        return data
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a subject stood in a stage's ranking."""
+
+    in_pool: bool | None
+    rank: int | None
+    pool_size: int | None
+    slots: int | None
+    keys: tuple[Any, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "in_pool": self.in_pool,
+            "rank": self.rank,
+            "pool_size": self.pool_size,
+            "slots": self.slots,
+            "keys": to_jsonable(self.keys),
+        }
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """A stage over the whole cohort: slots, who filled them, what was left open."""
+
+    id: str
+    title: str
+    reference: str
+    slots: int | None
+    filled: int
+    open: int | None
+    open_slots_to: str | None
+    open_slots_title: str | None
+    ranking: tuple[tuple[str, int | None], ...]
+    cut_off: tuple[Any, ...] | None
+    tie_at_cut_off: bool
+    missing: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            k: to_jsonable(getattr(self, k))
+            for k in (
+                "id",
+                "title",
+                "reference",
+                "slots",
+                "filled",
+                "open",
+                "open_slots_to",
+                "open_slots_title",
+                "cut_off",
+                "tie_at_cut_off",
+            )
+        }
+        data["ranking"] = [{"id": i, "rank": r} for i, r in self.ranking]
+        if self.missing:
+            data["missing"] = list(self.missing)
+        return data
+
+
+@dataclass(frozen=True)
+class PolicyIdentity:
+    name: str
+    version: str
+    digest: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "digest": self.digest}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one subject, with its reasons and trace."""
+
+    id: str
+    outcome: str
+    stage: str | None
+    row: int | None
+    reasons: tuple[Reason, ...]
+    missing: tuple[str, ...]
+    placement: Placement | None
+    as_of: dt.date
+    trace: Mapping[str, Any] = field(repr=False, compare=False)
+    parameters: Mapping[str, tuple[Any, dt.date | None]] = field(repr=False, compare=False)
+    policy: Any = field(default=None, repr=False, compare=False)  # the `engine.Policy` that decided it
+    subject: Any = field(default=None, repr=False, compare=False)
+    context: Any = field(default=None, repr=False, compare=False)
+    cohort: Any = field(default=None, repr=False, compare=False)  # the facts it was decided with
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The legal references of the rules that decided the outcome, in order, once each."""
+        return tuple(dict.fromkeys(r.reference for r in self.reasons if r.role == "decisive"))
+
+    @property
+    def causes(self) -> tuple[Reason, ...]:
+        """The innermost decisive reasons: the rules at the bottom of each chain (e.g. the failed test)."""
+        shown = [r for r in self.reasons if r.role == "decisive"]
+        return tuple(r for i, r in enumerate(shown) if i + 1 == len(shown) or shown[i + 1].depth <= r.depth)
+
+    def why_not(self, outcome: str) -> WhyNotView:
+        """What stands between this decision and `outcome`, and the smallest changes of facts that reach it."""
+        if self.policy is None:
+            raise ValueError("this decision is not attached to a policy")
+        if not self.trace:
+            raise ValueError(
+                "this decision was evaluated with trace=False: evaluate again with the trace to ask why not"
+            )
+        if _EXPLAINERS.why_not is None:
+            raise RuntimeError(_NO_EXPLAINER)
+        return _EXPLAINERS.why_not(self.policy, self, outcome)
+
+    def explain(self) -> ExplanationView:
+        """The explanation graph of this decision (built now, from the trace)."""
+        if self.policy is None:
+            raise ValueError("this decision is not attached to a policy")
+        if not self.trace:
+            raise ValueError(
+                "this decision was evaluated with trace=False: evaluate again with the trace to explain it"
+            )
+        if _EXPLAINERS.explain is None:
+            raise RuntimeError(_NO_EXPLAINER)
+        return _EXPLAINERS.explain(self.policy, self)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "outcome": self.outcome, "stage": self.stage, "row": self.row}
+        data["reasons"] = [r.to_json() for r in self.reasons]
+        data["references"] = list(self.references)
+        data["missing"] = list(self.missing)
+        data["placement"] = self.placement.to_json() if self.placement else None
+        return data
+
+
+@dataclass(frozen=True)
+class Result:
+    """The decisions of one evaluation, in the order of the input."""
+
+    policy: PolicyIdentity
+    as_of: dt.date
+    stage: str | None
+    backend: str
+    decisions: Mapping[str, Decision]
+    summary: StageSummary | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.name,
+            "version": self.policy.version,
+            "digest": self.policy.digest,
+            "as_of": self.as_of.isoformat(),
+            "stage": self.stage,
+            "backend": self.backend,
+            "decisions": [d.to_json() for d in self.decisions.values()],
+            "summary": self.summary.to_json() if self.summary else None,
+        }
+
+    def outcomes(self) -> dict[str, str]:
+        """Subject id → outcome."""
+        return {i: d.outcome for i, d in self.decisions.items()}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Facts and values as JSON data (dates as ISO text, models as dicts)."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, float) and value != value:
+        return None
+    return value

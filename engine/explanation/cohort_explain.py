@@ -1,0 +1,179 @@
+"""Explain a stage over the whole cohort: who was in the pool, the ranking and its keys, the
+cut-off of the last place, tie-breaks that decided, and why places stayed open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.evaluation.reasons import format_value
+from engine.evaluation.result import Decision, Result, to_jsonable
+from engine.language.expr import render
+
+if TYPE_CHECKING:
+    from engine.embedding.policy import Policy
+
+__all__ = ["CohortExplanation", "explain_cohort"]
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    rank: int | None
+    keys: tuple[Any, ...] | None
+    outcome: str
+    in_pool: bool | None
+    why: str
+
+
+@dataclass(frozen=True)
+class CohortExplanation:
+    stage: str
+    title: str
+    reference: str
+    as_of: str
+    pool_rule: str
+    keys: tuple[str, ...]
+    rows: tuple[Row, ...]
+    slots: int | None
+    filled: int
+    cut_off: str | None
+    tie_breaks: tuple[str, ...]
+    open_places: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            k: to_jsonable(getattr(self, k))
+            for k in (
+                "stage",
+                "title",
+                "reference",
+                "as_of",
+                "pool_rule",
+                "keys",
+                "slots",
+                "filled",
+                "cut_off",
+                "tie_breaks",
+                "open_places",
+            )
+        }
+        data["rows"] = [to_jsonable(vars(row)) for row in self.rows]
+        return data
+
+    def to_text(self) -> str:
+        lines = [f"stage `{self.stage}`: {self.title}, as of {self.as_of}  [{self.reference}]"]
+        in_pool = [r for r in self.rows if r.in_pool]
+        lines.append(f"pool (`{self.pool_rule}`): {len(in_pool)} of {len(self.rows)} ranked")
+        if self.keys:
+            lines.append("ranked by: " + ", then ".join(self.keys))
+        for row in sorted(self.rows, key=lambda r: (r.rank is None, r.rank or 0, r.id)):
+            place = f"{row.rank:>3}." if row.rank is not None else "   -"
+            keys = ", ".join(format_value(k) for k in row.keys) if row.keys else "not ranked"
+            lines.append(f"  {place} {row.id:<20} {keys:<22} → {row.outcome}: {row.why}")
+        if self.slots is not None:
+            lines.append(
+                f"places: {self.slots}; filled: {self.filled}"
+                + (f"; cut-off (the last place): {self.cut_off}" if self.cut_off else "")
+            )
+        lines += [f"tie-break: {t}" for t in self.tie_breaks]
+        lines += [f"open place: {o}" for o in self.open_places]
+        return "\n".join(lines)
+
+
+def _why(decision: Decision) -> str:
+    """The first cause of a decision in words (and how many more there are)."""
+    causes = decision.causes
+    if decision.missing:
+        return "undetermined: missing " + ", ".join(decision.missing)
+    if not causes:
+        held = [r for r in decision.reasons if r.role == "passed"]
+        return held[-1].message if held else "every condition met"
+    more = f" (and {len(causes) - 1} more reason(s))" if len(causes) > 1 else ""
+    return f"{causes[0].message}{more}"
+
+
+def _tie_breaks(result: Result, names: tuple[str, ...]) -> list[str]:
+    ranked = sorted(
+        (
+            (d.placement.rank, i, d.placement.keys)
+            for i, d in result.decisions.items()
+            if d.placement and d.placement.rank and d.placement.keys
+        ),
+        key=lambda t: t[0],
+    )
+    found = []
+    for (_, a, ka), (_, b, kb) in zip(ranked, ranked[1:], strict=False):
+        first = next((i for i, (x, y) in enumerate(zip(ka, kb, strict=True)) if x != y), None)
+        if first is not None and first > 0:
+            found.append(
+                f"`{a}` ranks above `{b}` on {names[first]} ({format_value(ka[first])} vs "
+                f"{format_value(kb[first])}); they are equal on {', '.join(names[:first])}"
+            )
+        elif first is None:
+            found.append(f"`{a}` and `{b}` are equal on every key and share a rank")
+    return found
+
+
+def _open_places(policy: Policy, result: Result) -> list[str]:
+    summary = result.summary
+    stage = policy.ir.stages[result.stage or ""]
+    if summary is None or not summary.open:
+        return []
+    within = [
+        d
+        for d in result.decisions.values()
+        if d.placement
+        and d.placement.rank is not None
+        and summary.slots
+        and d.placement.rank <= summary.slots
+        and d.outcome != stage.fills_slot
+    ]
+    found = [
+        (
+            f"place {d.placement.rank} was ranked to `{d.id}`, which is `{d.outcome}` (rule "
+            f"{', '.join(f'`{c.rule}`' for c in d.causes)}); the place is not given to the "
+            "next-ranked subject"
+        )
+        for d in within
+        if d.placement
+    ]
+    ranked = sum(1 for d in result.decisions.values() if d.placement and d.placement.rank is not None)
+    if summary.slots is not None and ranked < summary.slots:
+        found.append(f"only {ranked} subject(s) qualified for {summary.slots} place(s)")
+    destination = f" → {summary.open_slots_to}: {summary.open_slots_title}" if summary.open_slots_to else ""
+    return [f"{summary.open} place(s) left open{destination}"] + found
+
+
+def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
+    """The stage-level explanation of a cohort's result."""
+    stage = policy.ir.stages[result.stage or ""]
+    names = tuple(k.title or render(k.expr) for k in stage.rank_by)
+    rows = tuple(
+        Row(
+            id=d.id,
+            rank=d.placement.rank if d.placement else None,
+            keys=d.placement.keys if d.placement else None,
+            outcome=d.outcome,
+            in_pool=d.placement.in_pool if d.placement else None,
+            why=_why(d),
+        )
+        for d in result.decisions.values()
+    )
+    summary = result.summary
+    cut_off = ", ".join(format_value(k) for k in summary.cut_off) if summary and summary.cut_off else None
+    return CohortExplanation(
+        stage=stage.id,
+        title=stage.title,
+        reference=stage.reference,
+        as_of=result.as_of.isoformat(),
+        pool_rule=render(stage.pool),
+        keys=names,
+        rows=rows,
+        slots=summary.slots if summary else None,
+        filled=summary.filled if summary else 0,
+        cut_off=cut_off,
+        tie_breaks=tuple(_tie_breaks(result, names)),
+        open_places=tuple(_open_places(policy, result)),
+    )

@@ -1,0 +1,270 @@
+"""Explain a decision: the sub-graph of everything its outcome depends on, and its renderings.
+
+Built only when asked for, from the decision's trace and the policy's static dependency graph.
+Nodes are typed (`kind`: fact, context, parameter, value, rule, ranking, outcome, decision) and
+carry what they were in this evaluation; edges point from what is used to what uses it. Every
+leaf is a fact or a parameter. Renderings: a plain-language text tree, JSON (node-link), DOT
+and Mermaid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from engine.evaluation.compiler import Missing
+from engine.evaluation.reasons import format_value, status_of
+from engine.evaluation.result import Decision, to_jsonable
+from engine.explanation.render import to_dot, to_mermaid, to_svg
+from engine.language.checker import node_id
+from engine.language.expr import render
+
+if TYPE_CHECKING:
+    from engine.embedding.policy import Policy
+
+__all__ = ["Explanation", "explain_decision", "resolve_path", "short_label"]
+
+_MARK = {"held": "✓", "failed": "✗", "undetermined": "?"}
+
+
+def resolve_path(root: Any, path: str) -> list[tuple[str, Any]]:
+    """Concrete (path, value) pairs for a fact path; `[]` steps into every item of a list."""
+    found: list[tuple[str, Any]] = [("", root)]
+    for step in path.split("."):
+        many = step.endswith("[]")
+        name = step[:-2] if many else step
+        next_found: list[tuple[str, Any]] = []
+        for where, value in found:
+            child = getattr(value, name, None) if value is not None else None
+            label = f"{where}.{name}" if where else name
+            if many and isinstance(child, (list, tuple)):
+                next_found += [(f"{label}[{i}]", item) for i, item in enumerate(child)]
+            else:
+                next_found.append((label, child))
+        found = next_found
+    return found
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A decision's explanation graph (`graph`, a networkx DiGraph) and its renderings."""
+
+    decision: Decision
+    graph: nx.DiGraph
+    root: str
+
+    def to_json(self) -> dict[str, Any]:
+        """networkx node-link data with every node's attributes, JSON-ready."""
+        data = nx.node_link_data(self.graph, edges="links")
+        return to_jsonable(data)  # type: ignore[no-any-return]
+
+    def to_dot(self) -> str:
+        return to_dot(self.graph, short_label, "explanation")
+
+    def to_mermaid(self) -> str:
+        return to_mermaid(self.graph, short_label)
+
+    def to_svg(self) -> str:
+        return to_svg(self.graph, short_label)
+
+    def to_text(self) -> str:
+        return "\n".join(_TextTree(self).lines())
+
+
+def short_label(attrs: dict[str, Any]) -> str:
+    """The one-line label of a node in pictures: `✗ sovereign`, `fact: scores.expert = 26.4`."""
+    kind, name = attrs.get("kind", ""), attrs.get("name", "")
+    if kind == "rule":
+        return f"{_MARK.get(attrs.get('status', ''), '')} {name}"
+    if kind in ("decision", "outcome"):
+        return f"{kind}: {attrs.get('outcome', name)}"
+    value = attrs.get("value")
+    if kind == "fact" and isinstance(value, dict):  # concrete path -> value
+        value = next(iter(value.values())) if len(value) == 1 else f"{len(value)} items"
+    return f"{kind}: {name} = {format_value(value)}"[:120]
+
+
+class _Builder:
+    def __init__(self, policy: Policy, decision: Decision) -> None:
+        self.policy, self.decision = policy, decision
+        self.static = policy.ir.graph
+        self.graph = nx.DiGraph()
+
+    def build(self) -> Explanation:
+        d = self.decision
+        root = node_id("decision", d.id)
+        self.graph.add_node(
+            root,
+            kind="decision",
+            name=d.id,
+            outcome=d.outcome,
+            stage=d.stage,
+            as_of=d.as_of.isoformat(),
+            missing=list(d.missing),
+        )
+        stage = self.policy.ir.stages[d.stage] if d.stage else None
+        previous = None
+        for row in stage.outcomes if stage else ():
+            if d.row is not None and row.index > d.row:
+                break
+            row_node = node_id("outcome", f"{stage.id}.{row.index}")  # type: ignore[union-attr]
+            value = d.trace.get(f"row:{row.index}")
+            status = status_of(value)
+            self.graph.add_node(
+                row_node,
+                kind="outcome",
+                name=f"row {row.index}",
+                outcome=row.outcome,
+                condition=render(row.when),
+                status=status,
+                span=str(row.span),
+            )
+            self.graph.add_edge(row_node, root)
+            if previous is not None:  # a row is reached only because the rows above it did not hold
+                self.graph.add_edge(previous, row_node, role="precedence")
+            self._add_ancestors(row_node)
+            previous = row_node
+        return Explanation(d, self.graph, root)
+
+    def _add_ancestors(self, target: str) -> None:
+        for source in self._uses(target):
+            known = source in self.graph
+            if not known:
+                self.graph.add_node(source, **self._attributes(source))
+            self.graph.add_edge(
+                source,
+                target,
+                **{k: str(v) for k, v in self.static.edges[source, target].items()}
+                if self.static.has_edge(source, target)
+                else {},
+            )
+            if not known:
+                self._add_ancestors(source)
+
+    def _uses(self, target: str) -> Iterator[str]:
+        if target.startswith("ranking:") and self.decision.stage:
+            stage = node_id("stage", self.decision.stage)
+            wanted = {
+                "ranking:stage.rank": ("rank_by", "pool"),
+                "ranking:stage.slots": ("slots",),
+                "ranking:stage.pool_size": ("pool",),
+                "ranking:stage.in_pool": ("pool",),
+            }.get(target, ())
+            for source in self.static.predecessors(stage):
+                if self.static.edges[source, stage].get("role") in wanted:
+                    yield source
+            return
+        yield from self.static.predecessors(target) if target in self.static else ()
+
+    def _attributes(self, node: str) -> dict[str, Any]:
+        kind, name = node.split(":", 1)
+        static = dict(self.static.nodes[node]) if node in self.static else {}
+        attrs: dict[str, Any] = {
+            "kind": kind,
+            "name": name,
+            "title": static.get("title"),
+            "reference": static.get("reference"),
+            "span": str(static.get("span", "")),
+        }
+        d = self.decision
+        if kind in ("value", "rule"):
+            value = d.trace.get(name)
+            if kind == "rule":
+                attrs["status"] = status_of(value)
+            attrs["value"] = value
+            definition = self.policy.ir.values.get(name) or self.policy.ir.rules.get(name)
+            attrs["formula"] = render(definition.expr if kind == "value" else definition.when)  # type: ignore[union-attr]
+        elif kind == "parameter":
+            value, since = d.parameters.get(name, (None, None))
+            attrs.update(value=value, since=since.isoformat() if since else None)
+        elif kind == "fact":
+            attrs["value"] = dict(resolve_path(d.subject, name))
+        elif kind == "context":
+            attrs["kind"] = "fact"
+            attrs["value"] = dict(resolve_path(d.context, name.split(".", 1)[1])) if "." in name else None
+        elif kind == "ranking" and d.placement is not None:
+            attrs["value"] = getattr(d.placement, name.split(".", 1)[1], None)
+        return {k: (v if not isinstance(v, Missing) else {"missing": sorted(v.paths)}) for k, v in attrs.items()}
+
+
+class _TextTree:
+    """The plain-language tree an official reads."""
+
+    def __init__(self, explanation: Explanation) -> None:
+        self.e = explanation
+        self.g = explanation.graph
+        self.seen: set[str] = set()
+        self.reasons = {r.rule: r for r in explanation.decision.reasons}
+
+    def lines(self) -> list[str]:
+        d = self.e.decision
+        out = [f"{d.id}: {d.outcome}" + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")]
+        if d.placement and d.placement.rank is not None:
+            out.append(f"  ranked {d.placement.rank} of {d.placement.pool_size} for {d.placement.slots} place(s)")
+        if d.missing:
+            out.append("  undetermined: missing " + ", ".join(d.missing))
+        for row in sorted(self.g.predecessors(self.e.root), key=lambda n: int(self.g.nodes[n]["name"].split()[-1])):
+            attrs = self.g.nodes[row]
+            deciding = attrs["status"] != "failed"
+            verb = (
+                "decides"
+                if attrs["status"] == "held"
+                else ("cannot be decided" if attrs["status"] == "undetermined" else "does not apply")
+            )
+            out.append(f"  {attrs['name']}: `{attrs['outcome']}` when `{attrs['condition']}` — {verb}")
+            for source in self._ordered(row):
+                out += self._node(source, 2, expand=deciding)
+        return out
+
+    def _ordered(self, node: str) -> list[str]:
+        """Inputs of `node`, rules first; a fact path is left out where a longer one shows it."""
+        order = {"rule": 0, "ranking": 1, "value": 2, "parameter": 3, "fact": 4}
+        inputs = [n for n in self.g.predecessors(node) if self.g.nodes[n]["kind"] != "outcome"]
+        facts = [n for n in inputs if self.g.nodes[n]["kind"] == "fact"]
+        shown = [
+            n for n in inputs if not any(f != n and (f.startswith(n + ".") or f.startswith(n + "[].")) for f in facts)
+        ]
+        position = {f"rule:{r.rule}": i for i, r in enumerate(self.e.decision.reasons)}
+        return sorted(shown, key=lambda n: (order.get(self.g.nodes[n]["kind"], 5), position.get(n, len(position)), n))
+
+    def _node(self, node: str, depth: int, expand: bool) -> list[str]:
+        attrs, pad = self.g.nodes[node], "  " * depth
+        kind = attrs["kind"]
+        if node in self.seen:
+            return [f"{pad}{self._head(attrs)} (see above)"] if kind in ("rule", "value") else []
+        self.seen.add(node)
+        lines = [pad + self._head(attrs)]
+        reason = self.reasons.get(attrs["name"]) if kind == "rule" else None
+        if reason is not None and not reason.message.endswith(": " + reason.title):
+            lines.append(f"{pad}  → {reason.message}")
+        if kind == "fact":
+            value = attrs.get("value") or {}
+            lines += [f"{pad}  {path} = {format_value(v)}" for path, v in value.items()] if len(value) > 1 else []
+        if expand and kind in ("rule", "value", "ranking"):
+            for source in self._ordered(node):
+                lines += self._node(source, depth + 1, expand)
+        return lines
+
+    def _head(self, attrs: dict[str, Any]) -> str:
+        kind, name = attrs["kind"], attrs["name"]
+        ref = f"  [{attrs['reference']}]" if attrs.get("reference") else ""
+        if kind == "rule":
+            return f"{_MARK[attrs['status']]} {attrs['title']} (rule `{name}`){ref}"
+        if kind == "value":
+            return f"= {attrs['title']}: {format_value(attrs.get('value'))} (`{name}` = {attrs['formula']})"
+        if kind == "parameter":
+            since = f", in force since {attrs['since']}" if attrs.get("since") else ""
+            return f"parameter `{name}` = {format_value(attrs.get('value'))}{since}{ref}"
+        if kind == "ranking":
+            return f"stage ranking: `{name}` = {format_value(attrs.get('value'))}"
+        value = attrs.get("value") or {}
+        shown = format_value(next(iter(value.values()))) if len(value) == 1 else f"{len(value)} item(s):"
+        return f"fact `{name}` = {shown}"
+
+
+def explain_decision(policy: Policy, decision: Decision) -> Explanation:
+    """Build the explanation graph of `decision` under `policy`."""
+    return _Builder(policy, decision).build()

@@ -1,0 +1,112 @@
+"""Drawing graphs: DOT, Mermaid and a self-contained SVG, for any networkx DiGraph.
+
+Used for the static policy graph (`policy graph`) and for decision explanations. `label` turns a
+node's attributes into the text shown; nodes are coloured by their `kind` (and a rule's status).
+The SVG layout puts each node in the column of its topological generation (facts and parameters
+on the left, the decision on the right), so it needs no external layout program.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+
+__all__ = ["to_dot", "to_mermaid", "to_svg", "dot_string"]
+
+Label = Callable[[dict[str, Any]], str]
+_FILL = {
+    "fact": "#e8f1fb",
+    "context": "#e8f1fb",
+    "parameter": "#fdf3d8",
+    "value": "#eef7ee",
+    "ranking": "#f3e8fb",
+    "outcome": "#eeeeee",
+    "decision": "#dddddd",
+    "stage": "#dddddd",
+    "held": "#d9f2d9",
+    "failed": "#f9d6d5",
+    "undetermined": "#fff2b3",
+}
+
+
+def dot_string(text: str) -> str:
+    """A DOT quoted string (DOT files are UTF-8: symbols stay as they are)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _fill(attrs: dict[str, Any]) -> str:
+    return _FILL.get(attrs.get("status") or attrs.get("kind", ""), "#ffffff")
+
+
+def to_dot(graph: nx.DiGraph, label: Label, name: str = "policy") -> str:
+    title = name if name.isidentifier() else dot_string(name)
+    lines = [
+        f"digraph {title} {{",
+        "  rankdir=LR;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica"];',
+    ]
+    for node, attrs in graph.nodes(data=True):
+        lines.append(f"  {dot_string(node)} [label={dot_string(label(attrs))}, fillcolor={dot_string(_fill(attrs))}];")
+    for a, b in graph.edges:
+        lines.append(f"  {dot_string(a)} -> {dot_string(b)};")
+    return "\n".join(lines + ["}"])
+
+
+def to_mermaid(graph: nx.DiGraph, label: Label) -> str:
+    ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
+    lines = ["flowchart LR"]
+    for node, attrs in graph.nodes(data=True):
+        text = label(attrs).replace('"', "'")
+        lines.append(f'  {ids[node]}["{text}"]')
+    lines += [f"  {ids[a]} --> {ids[b]}" for a, b in graph.edges]
+    return "\n".join(lines)
+
+
+def _columns(graph: nx.DiGraph) -> list[list[str]]:
+    if nx.is_directed_acyclic_graph(graph):
+        return [sorted(g) for g in nx.topological_generations(graph)]
+    return [sorted(graph.nodes)]
+
+
+def to_svg(graph: nx.DiGraph, label: Label, width: int = 230, height: int = 34) -> str:
+    """An inline SVG picture of the graph: columns by dependency depth, arrows left to right."""
+    columns = _columns(graph)
+    gap_x, gap_y = 60, 12
+    place: dict[str, tuple[int, int]] = {}
+    for c, column in enumerate(columns):
+        for r, node in enumerate(column):
+            place[node] = (20 + c * (width + gap_x), 20 + r * (height + gap_y))
+    total_w = 40 + len(columns) * (width + gap_x) - gap_x
+    total_h = 40 + max((len(col) for col in columns), default=1) * (height + gap_y)
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{total_w}" '
+            f'height="{total_h}" viewBox="0 0 {total_w} {total_h}" role="img">'
+        )
+    ]
+    parts.append(
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" '
+        'fill="#777"/></marker></defs>'
+    )
+    for a, b in graph.edges:
+        (x1, y1), (x2, y2) = place[a], place[b]
+        parts.append(
+            f'<line x1="{x1 + width}" y1="{y1 + height // 2}" x2="{x2}" y2="{y2 + height // 2}" '
+            'stroke="#999" marker-end="url(#arrow)"/>'
+        )
+    for node, attrs in graph.nodes(data=True):
+        x, y = place[node]
+        text = label(attrs)
+        shown = text if len(text) <= 34 else text[:33] + "…"
+        parts.append(
+            f'<g class="node {html.escape(attrs.get("kind", ""))}"><title>{html.escape(text)}</title>'
+            f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{_fill(attrs)}" stroke="#666"/>'
+            f'<text x="{x + 8}" y="{y + height // 2 + 4}" font-family="Helvetica, Arial, sans-serif" '
+            f'font-size="12">{html.escape(shown)}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

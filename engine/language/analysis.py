@@ -1,0 +1,267 @@
+"""Static analyses of a checked package, and the findings of the search stated as diagnostics.
+
+Static (run by the checker, so every `load_policy` reports them):
+- `duplicate-date` (error): one parameter gives the same date twice, in two spellings
+  (`2026-01-15` and `"2026-01-15"`), so one of the values is silently lost;
+- `unsorted-dates` (warning): dated values written out of date order;
+- `parameter-not-in-force` (error): a stage declares the period it applies to (`dates`), and a
+  parameter it uses (directly or through its rules and values) has no value in force on its first day;
+- `shadowed-row` (warning): an outcome row that can never decide because an earlier row holds
+  whenever it does (an earlier `true` row, the same condition, or one it implies syntactically).
+
+Found by search (`policy check`, from what the generated cohorts showed):
+- `rule-never-holds` / `rule-always-holds` (warnings), with a witness: the facts the rule reads,
+  as they were in one generated subject;
+- `row-never-decides` (warning): an outcome row no generated subject reached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from engine.core.diagnostics import Diagnostic, Span
+from engine.language.expr import BoolOp, Const, Node, render
+from engine.language.ir import OutcomeRow, PolicyIR, Stage
+from engine.source.yamlsource import SourceMap
+
+__all__ = [
+    "Observed",
+    "dated_value_findings",
+    "static_findings",
+    "shadowing",
+    "shadowed_rows",
+    "period_findings",
+    "stage_parameters",
+    "decidable_from",
+    "search_findings",
+]
+
+
+def _as_date(key: Any) -> dt.date | None:
+    if isinstance(key, dt.date):
+        return key
+    try:
+        return dt.date.fromisoformat(str(key))
+    except ValueError:
+        return None
+
+
+def dated_value_findings(files: Iterable[tuple[Any, SourceMap]]) -> list[Diagnostic]:
+    """Dates given twice (in two spellings) or out of order in a parameter's `values`."""
+    found: list[Diagnostic] = []
+    for sections, source in files:
+        for name, parameter in sections.parameters.items():
+            if parameter.values is None:
+                continue
+            written = [
+                (path[3], span)
+                for path, span in source.keys.items()
+                if len(path) == 4 and path[:3] == ("parameters", name, "values")
+            ]
+            seen: dict[dt.date, Span] = {}
+            previous: dt.date | None = None
+            for key, span in written:
+                date = _as_date(key)
+                if date is None:
+                    continue
+                if date in seen:
+                    found.append(
+                        Diagnostic(
+                            "duplicate-date",
+                            f"parameter `{name}` gives a value for {date} twice",
+                            span,
+                            "keep one value per date",
+                            labels=((seen[date], "first given here"),),
+                        )
+                    )
+                elif previous is not None and date < previous:
+                    found.append(
+                        Diagnostic(
+                            code="unsorted-dates",
+                            message=f"dated values of `{name}` are out of order: {date} comes after {previous}",
+                            span=span,
+                            help=(
+                                "the value in force is the latest one on or before the as-of date, whatever the order: "
+                                "write them in date order"
+                            ),
+                            severity="warning",
+                        )
+                    )
+                seen.setdefault(date, span)
+                previous = max(previous or date, date)
+    return found
+
+
+def _implies(a: Node, b: Node) -> bool:
+    """Whether `a` holding makes `b` hold, by the shape of the two conditions alone."""
+    if (isinstance(b, Const) and b.value is True) or (isinstance(a, Const) and a.value is False) or a == b:
+        return True
+    if isinstance(b, BoolOp) and b.op == "or" and any(_implies(a, o) for o in b.operands):
+        return True
+    if isinstance(b, BoolOp) and b.op == "and" and all(_implies(a, o) for o in b.operands):
+        return True
+    if isinstance(a, BoolOp) and a.op == "and" and any(_implies(o, b) for o in a.operands):
+        return True
+    return isinstance(a, BoolOp) and a.op == "or" and all(_implies(o, b) for o in a.operands)
+
+
+def _row_text(row: OutcomeRow) -> str:
+    return f"row {row.index} (`{row.outcome}`)"
+
+
+def shadowing(stage: Stage) -> list[tuple[OutcomeRow, OutcomeRow]]:
+    """(row, an earlier row that holds whenever it does), for every row that can never decide."""
+    found: list[tuple[OutcomeRow, OutcomeRow]] = []
+    for j, row in enumerate(stage.outcomes):
+        earlier = stage.outcomes[:j]
+        blame = next((r for r in earlier if _implies(row.when, r.when)), None)
+        if blame is None and earlier and _implies(row.when, BoolOp(row.span, "or", tuple(r.when for r in earlier))):
+            blame = earlier[-1]
+        if blame is not None:
+            found.append((row, blame))
+    return found
+
+
+def shadowed_rows(stage: Stage) -> list[Diagnostic]:
+    """Rows that can never decide because earlier rows hold whenever they do."""
+    found: list[Diagnostic] = []
+    for row, blame in shadowing(stage):
+        why = (
+            "holds always"
+            if isinstance(blame.when, Const) and blame.when.value is True
+            else f"holds whenever `{render(row.when)}` does"
+        )
+        message = f"{_row_text(row)} of stage `{stage.id}` never decides: {_row_text(blame)} above it {why}"
+        found.append(
+            Diagnostic(
+                code="shadowed-row",
+                message=message,
+                span=row.span,
+                help="remove the row, or move it above the row that shadows it",
+                severity="warning",
+                labels=((blame.span, "shadowed by this row"),),
+            )
+        )
+    return found
+
+
+def stage_parameters(ir: PolicyIR, stage: str) -> list[str]:
+    """The parameters deciding a stage needs: its own, and those of every value and rule (all are settled)."""
+    graph, node = ir.graph, f"stage:{stage}"
+    own = (
+        {graph.nodes[n]["name"] for n in nx.ancestors(graph, node) if graph.nodes[n].get("kind") == "parameter"}
+        if node in graph
+        else set()
+    )
+    settled = {
+        p
+        for p in ir.parameters
+        if any(graph.nodes[s].get("kind") in ("value", "rule") for s in graph.successors(f"parameter:{p}"))
+    }
+    return sorted(own | settled)
+
+
+def decidable_from(ir: PolicyIR, stage: str) -> dt.date | None:
+    """The first date on which every parameter the stage uses has a value (None: always)."""
+    firsts = [
+        min(d for d, _ in ir.parameters[p].values if d is not None)
+        for p in stage_parameters(ir, stage)
+        if all(d is not None for d, _ in ir.parameters[p].values)
+    ]
+    return max(firsts) if firsts else None
+
+
+def period_findings(ir: PolicyIR) -> list[Diagnostic]:
+    """Parameters with no value in force on the first day of a stage's declared period."""
+    found: list[Diagnostic] = []
+    for stage in ir.stages.values():
+        if stage.dates is None:
+            continue
+        start, until = stage.dates
+        for name in stage_parameters(ir, stage.id):
+            parameter = ir.parameters[name]
+            dates = [d for d, _ in parameter.values]
+            if None in dates or min(dates) <= start:  # type: ignore[type-var, operator]
+                continue
+            first = min(dates)  # type: ignore[type-var]
+            period = f"from {start}" + (f" until {until}" if until else "")
+            message = (
+                f"parameter `{name}` has no value in force on {start}, but stage `{stage.id}` uses it "
+                f"{period} (its first value takes effect on {first})"
+            )
+            found.append(
+                Diagnostic(
+                    "parameter-not-in-force",
+                    message,
+                    stage.span,
+                    f"give `{name}` a value dated {start} or earlier, or start the stage's `dates` on {first}",
+                    labels=((parameter.span, "defined here"),),
+                )
+            )
+    return found
+
+
+def static_findings(ir: PolicyIR) -> list[Diagnostic]:
+    """Every static finding about a checked package (IR level)."""
+    found = period_findings(ir)
+    for stage in ir.stages.values():
+        found += shadowed_rows(stage)
+    return found
+
+
+@dataclass
+class Observed:
+    """What the search saw: each rule's results with a witness, and the rows that decided."""
+
+    subjects: int = 0
+    rules: dict[str, dict[str, str]] = field(default_factory=dict)  # rule -> status -> witness text
+    rows: dict[tuple[str, int], int] = field(default_factory=dict)  # (stage, row) -> times it decided
+
+    def rule(self, name: str, status: str, witness: Any) -> None:
+        seen = self.rules.setdefault(name, {})
+        if status not in seen:
+            seen[status] = witness() if callable(witness) else str(witness)
+
+
+def search_findings(ir: PolicyIR, observed: Observed, shadowed: set[tuple[str, int]]) -> list[Diagnostic]:
+    """Rules seen only holding or only failing, and rows never reached, as warnings."""
+    found: list[Diagnostic] = []
+    if observed.subjects == 0:
+        return found
+    for name, rule in ir.rules.items():
+        seen = observed.rules.get(name, {})
+        for missing, other in (("held", "failed"), ("failed", "held")):
+            if missing not in seen and other in seen:
+                code = "rule-never-holds" if missing == "held" else "rule-always-holds"
+                never = "never held" if missing == "held" else "never failed"
+                message = f"rule `{name}` {never} in {observed.subjects} generated subjects"
+                hint = (
+                    f"witness: it {other} with {seen[other]}; a policy test whose facts make it "
+                    f"{'hold' if missing == 'held' else 'fail'} also starts the search there"
+                )
+                found.append(Diagnostic(code=code, message=message, span=rule.span, help=hint, severity="warning"))
+    for stage in ir.stages.values():
+        for row in stage.outcomes:
+            if (stage.id, row.index) not in observed.rows and (stage.id, row.index) not in shadowed:
+                message = (
+                    f"{_row_text(row)} of stage `{stage.id}` decided no subject in {observed.subjects} "
+                    "generated subjects"
+                )
+                found.append(
+                    Diagnostic(
+                        code="row-never-decides",
+                        message=message,
+                        span=row.span,
+                        help=(
+                            "an earlier row may hold whenever this one does; if not, a policy test reaching it also "
+                            "starts the search there"
+                        ),
+                        severity="warning",
+                    )
+                )
+    return found

@@ -1,0 +1,606 @@
+"""Check a loaded package and lower it to the engine's IR.
+
+`check(source)` resolves every name against the fact model and the package's own definitions,
+infers and checks types, builds the static dependency graph (an edge from what is used to what
+uses it, labelled with the span of the use), rejects cycles, and reports every problem at once.
+Errors raise `PolicyError`; warnings (unused definitions) are returned with the IR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel
+
+from engine.core.diagnostics import Diagnostic, Span
+from engine.core.errors import PolicyError
+from engine.language.analysis import dated_value_findings, static_findings
+from engine.language.expr import Node, ParseError, parse_expression
+from engine.language.invariants import InvariantScope, lower_invariants
+from engine.language.ir import (
+    RESERVED,
+    FactSchema,
+    Invariant,
+    OpenSlots,
+    OutcomeRow,
+    Parameter,
+    PolicyIR,
+    RankKey,
+    Rule,
+    Stage,
+    StageInfo,
+    Template,
+    Value,
+)
+from engine.language.typecheck import Resolver, TypeChecker, Use, suggest
+from engine.language.types import ANY, BOOL, NUM, ListTy, ModelTy, Ty, compatible, describe, of_value
+from engine.source.loader import PackageSource, SourceFile
+from engine.source.model import ParameterFile, StageFile, ValueFile
+from engine.source.yamlsource import Path_, SourceMap
+
+__all__ = ["check", "node_id"]
+
+_USE_KINDS = {"stage": "ranking"}  # `stage.rank` is produced by ranking, not by the stage node
+
+
+def node_id(kind: str, name: str) -> str:
+    """The id of a node of the dependency graph: `rule:sovereign`, `fact:scores.expert`."""
+    return f"{kind}:{name}"
+
+
+@dataclass
+class _Def:
+    kind: str
+    name: str
+    item: Any
+    file: SourceFile
+    path: Path_
+
+    @property
+    def span(self) -> Span:
+        return self.file.source.span(self.path, key=self.kind in ("parameter", "value"))
+
+
+@dataclass
+class _State:
+    source: PackageSource
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    defs: dict[str, _Def] = field(default_factory=dict)
+    stages: dict[str, _Def] = field(default_factory=dict)
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    types: dict[str, Ty] = field(default_factory=dict)
+    exprs: dict[tuple[str, Path_], Node] = field(default_factory=dict)
+    templates: dict[str, tuple[Template | None, Template | None]] = field(default_factory=dict)
+    mentioned: set[str] = field(default_factory=set)  # names used only in messages
+    invariant_defs: list[tuple[Any, SourceFile, Path_]] = field(default_factory=list)
+
+    def error(self, code: str, message: str, span: Span, help: str | None = None, severity: str = "error") -> None:
+        self.diagnostics.append(Diagnostic(code=code, message=message, span=span, help=help, severity=severity))  # type: ignore[arg-type]
+
+
+def _import_model(target: str, root: Path) -> type[BaseModel]:
+    module_name, _, class_name = target.partition(":")
+    extra = [str(p) for p in (root, root.parent, root.parent.parent) if str(p) not in sys.path]
+    sys.path[len(sys.path) :] = extra  # fall back to the package's own folders
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ImportError(f"no module named `{error.name or module_name}`") from None
+    finally:
+        for entry in extra:
+            sys.path.remove(entry)
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        models = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, BaseModel)]
+        hint = suggest(class_name, models)
+        raise ImportError(f"`{module_name}` has no `{class_name}`" + (f"; {hint}" if hint else ""))
+    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        raise ImportError(f"`{module_name}:{class_name}` is not a pydantic model")
+    return cls
+
+
+def _schema(state: _State) -> FactSchema | None:
+    facts = state.source.manifest.facts
+    manifest = state.source.files[0].source
+    models: dict[str, type[BaseModel]] = {}
+    for key in ("subject", "cohort"):
+        try:
+            models[key] = _import_model(getattr(facts, key), state.source.root)
+        except (ImportError, AttributeError, SyntaxError) as error:
+            state.error(
+                "bad-fact-model",
+                f"cannot import fact model `{getattr(facts, key)}`: {error}",
+                manifest.span(("facts", key)),
+            )
+    if len(models) < 2:
+        return None
+    schema = FactSchema(
+        subject=models["subject"],
+        cohort=models["cohort"],
+        subjects_field=facts.subjects_field,
+        context_field=facts.context_field,
+        stage_field=facts.stage_field,
+        date_field=facts.date_field,
+        id_field=facts.id_field,
+    )
+    _check_schema(state, schema, manifest)
+    return schema
+
+
+def _check_schema(state: _State, schema: FactSchema, manifest: SourceMap) -> None:
+    cohort_fields = ModelTy(schema.cohort).fields()
+    wanted = ListTy(ModelTy(schema.subject))
+    if cohort_fields.get(schema.subjects_field) != wanted:
+        state.error(
+            "bad-fact-model",
+            f"`{schema.cohort.__name__}.{schema.subjects_field}` must be a list of `{schema.subject.__name__}`",
+            manifest.span(("facts", "subjects_field")),
+        )
+    if schema.id_field not in schema.subject.model_fields:
+        state.error(
+            "bad-fact-model",
+            f"`{schema.subject.__name__}` has no id field `{schema.id_field}`",
+            manifest.span(("facts", "id_field")),
+        )
+    context = _context_type(schema)
+    for key in ("stage_field", "date_field"):
+        name = getattr(schema, key)
+        if name is not None and (context is None or name not in context.fields()):
+            state.error("bad-fact-model", f"the cohort context has no field `{name}`", manifest.span(("facts", key)))
+
+
+def _context_type(schema: FactSchema) -> ModelTy | None:
+    if schema.context_field is None:
+        return None
+    ty = ModelTy(schema.cohort).fields().get(schema.context_field)
+    return ty if isinstance(ty, ModelTy) else None
+
+
+def _collect(state: _State, schema: FactSchema) -> None:
+    subject_fields = set(ModelTy(schema.subject).fields())
+    for file in state.source.files:
+        sections = file.sections
+        items: list[tuple[str, str, Any, Path_]] = [
+            ("parameter", n, p, ("parameters", n)) for n, p in sections.parameters.items()
+        ]
+        items += [("value", n, v, ("values", n)) for n, v in sections.values.items()]
+        items += [("rule", r.id, r, ("rules", i)) for i, r in enumerate(sections.rules)]
+        for kind, name, item, path in items:
+            _define(state, _Def(kind, name, item, file, path), subject_fields)
+        for i, stage in enumerate(sections.stages):
+            definition = _Def("stage", stage.id, stage, file, ("stages", i))
+            if stage.id in state.stages:
+                state.error("duplicate-name", f"stage `{stage.id}` is defined twice", definition.span)
+            state.stages[stage.id] = definition
+        state.invariant_defs += [(item, file, ("invariants", i)) for i, item in enumerate(sections.invariants)]
+
+
+def _define(state: _State, definition: _Def, subject_fields: set[str]) -> None:
+    name, span = definition.name, definition.span
+    if name in state.defs:
+        first = state.defs[name]
+        state.diagnostics.append(
+            Diagnostic(
+                "duplicate-name",
+                f"`{name}` is defined twice ({first.kind} and {definition.kind})",
+                span,
+                labels=((first.span, "first defined here"),),
+            )
+        )
+        return
+    if name in RESERVED:
+        state.error("reserved-name", f"`{name}` is a reserved name", span)
+    elif name in subject_fields:
+        state.error("shadowed-name", f"`{name}` is also a field of the facts: choose another name", span)
+    state.defs[name] = definition
+
+
+def _parse(state: _State, file: SourceFile, path: Path_, text: str | bool) -> Node | None:
+    origin = file.source.span(path)
+    locate = file.source.locator(path, text) if isinstance(text, str) else None
+    try:
+        node = parse_expression(text, origin, locate)
+    except ParseError as error:
+        state.diagnostics.append(error.diagnostic)
+        return None
+    state.exprs[(str(file.path), path)] = node
+    return node
+
+
+class _Checker:
+    """Types and uses of every definition; builds the dependency graph."""
+
+    def __init__(self, state: _State, schema: FactSchema) -> None:
+        self.state, self.schema = state, schema
+        kinds = {name: "fact" for name in ModelTy(schema.subject).fields()}
+        kinds["stage"] = "stage"
+        if _context_type(schema) is not None:
+            kinds["context"] = "context"
+        kinds.update({name: d.kind for name, d in state.defs.items()})
+        self.resolver = Resolver(kinds, self._type_of)
+        self.in_progress: set[str] = set()
+        self.nodes: dict[str, Node] = {}
+
+    def _type_of(self, kind: str, name: str) -> Ty:
+        if kind == "fact":
+            return ModelTy(self.schema.subject).fields()[name]
+        if kind == "context":
+            return _context_type(self.schema) or ANY
+        if kind == "stage":
+            return ModelTy(StageInfo)
+        if kind == "rule":
+            return BOOL
+        if kind == "parameter":
+            return self.state.types.get(name, ANY)
+        return self._value_type(name)
+
+    def _value_type(self, name: str) -> Ty:
+        if name in self.state.types:
+            return self.state.types[name]
+        if name in self.in_progress:
+            return ANY  # a cycle: reported by the graph pass
+        self.in_progress.add(name)
+        ty = self.definition(self.state.defs[name])
+        self.in_progress.discard(name)
+        self.state.types[name] = ty
+        return ty
+
+    def infer(
+        self, node: Node, owner: str, wanted: Ty | None = None, what: str = "", role: str = "use"
+    ) -> tuple[Ty, list[Use]]:
+        checker = TypeChecker(self.resolver)
+        ty = checker.infer(node)
+        if wanted is not None and ty != ANY and not compatible(ty, wanted):
+            checker.error("type-mismatch", f"{what} must be {describe(wanted)}, but this is {describe(ty)}", node.span)
+        self.state.diagnostics.extend(checker.diagnostics)
+        for use in checker.uses:
+            self.state.graph.add_edge(
+                node_id(_USE_KINDS.get(use.kind, use.kind), use.name), owner, span=use.span, role=role
+            )
+        return ty, checker.uses
+
+    def definition(self, d: _Def) -> Ty:
+        owner = node_id(d.kind, d.name)
+        if isinstance(d.item, ValueFile):
+            node = _parse(self.state, d.file, d.path + ("expr",), d.item.expr)
+            if node is None:
+                return ANY
+            self.nodes[d.name] = node
+            ty, uses = self.infer(node, owner)
+            for use in uses:
+                if use.kind == "rule":
+                    self.state.error(
+                        "value-uses-rule",
+                        f"value `{d.name}` uses rule `{use.name}`: values are formulas over facts and parameters",
+                        use.span,
+                        "use the rule in another rule's `when` instead",
+                    )
+            return ty
+        node = _parse(self.state, d.file, d.path + ("when",), d.item.when)
+        if node is not None:
+            self.nodes[d.name] = node
+            self.infer(node, owner, BOOL, f"the condition of rule `{d.name}`")
+        return BOOL
+
+
+def _parameter_type(state: _State, d: _Def) -> Ty:
+    item: ParameterFile = d.item
+    raw = [item.value] if item.values is None else list(item.values.values())
+    types = {of_value(v) for v in raw}
+    if len(types) > 1:
+        state.error("parameter-type", f"dated values of `{d.name}` have different types", d.span)
+        return ANY
+    return types.pop()
+
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
+
+
+def _template(state: _State, checker: _Checker, d: _Def, key: str) -> Template | None:
+    """Parse and check a message's `{expression}` placeholders, each located in the file."""
+    text = getattr(d.item.message, key)
+    if text is None:
+        return None
+    path = d.path + ("message", key)
+    locate = d.file.source.locator(path, text)
+    parts: list[str | Node] = []
+    end = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts.append(_literal(text[end : match.start()]))
+        end = match.end()
+        start = match.start(1)
+        line, col = text.count("\n", 0, start), start - (text.rfind("\n", 0, start) + 1)
+        try:
+            node = parse_expression(match.group(1), locate(line, col), _shifted(locate, line, col))
+        except ParseError as error:
+            state.diagnostics.append(error.diagnostic)
+            continue
+        checker_ = TypeChecker(checker.resolver)
+        checker_.infer(node)
+        state.diagnostics.extend(checker_.diagnostics)
+        state.mentioned.update(use.name for use in checker_.uses)
+        parts.append(node)
+    parts.append(_literal(text[end:]))
+    return Template(tuple(p for p in parts if p != ""))
+
+
+def _shifted(locate: Callable[[int, int], Span], line: int, col: int) -> Callable[[int, int], Span]:
+    """A locator for text that starts at (line, col) of the text `locate` knows."""
+    return lambda ln, c: locate(line + ln, (col if ln == 0 else 0) + c)
+
+
+def _literal(text: str) -> str:
+    return text.replace("{{", "{").replace("}}", "}")
+
+
+def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
+    item: StageFile = d.item
+    owner = node_id("stage", item.id)
+    state.graph.add_node(owner, kind="stage", name=item.id, title=item.title, reference=item.reference, span=d.span)
+
+    def expr(path: Path_, text: str | bool | int, wanted: Ty | None, what: str) -> Node | None:
+        node = _parse(
+            state, d.file, d.path + path, text if not isinstance(text, int) or isinstance(text, bool) else str(text)
+        )
+        if node is not None:
+            _, uses = checker.infer(node, owner, wanted, what, role=str(path[0]))
+            _stage_restrictions(state, checker, item.id, path, uses)
+        return node
+
+    pool = expr(("pool",), item.pool, BOOL, f"the pool of stage `{item.id}`")
+    keys = [expr(("rank_by", i, "key"), k.key, None, "a ranking key") for i, k in enumerate(item.rank_by)]
+    slots = expr(("slots",), item.slots, NUM, "`slots`") if item.slots is not None else None
+    rows = []
+    for i, row in enumerate(item.outcomes):
+        node = _parse(state, d.file, d.path + ("outcomes", i, "when"), row.when)
+        row_id = node_id("outcome", f"{item.id}.{i + 1}")
+        state.graph.add_edge(row_id, owner)
+        state.graph.add_node(
+            row_id,
+            kind="outcome",
+            name=row.outcome,
+            stage=item.id,
+            row=i + 1,
+            span=d.file.source.span(d.path + ("outcomes", i)),
+        )
+        if node is not None:
+            checker.infer(node, row_id, BOOL, "an outcome's `when`")
+            rows.append(
+                OutcomeRow(
+                    index=i + 1,
+                    outcome=row.outcome,
+                    when=node,
+                    title=row.title,
+                    span=d.file.source.span(d.path + ("outcomes", i)),
+                )
+            )
+    if item.fills_slot is not None and item.fills_slot not in {r.outcome for r in item.outcomes}:
+        state.error(
+            "unknown-outcome",
+            f"`fills_slot` names `{item.fills_slot}`, which is not an outcome of stage `{item.id}`",
+            d.file.source.span(d.path + ("fills_slot",)),
+            suggest(item.fills_slot, [r.outcome for r in item.outcomes]),
+        )
+    if pool is None or None in keys or (item.slots is not None and slots is None) or len(rows) != len(item.outcomes):
+        return None
+    rank_by = tuple(
+        RankKey(k, spec.order == "descending", spec.title)
+        for k, spec in zip(keys, item.rank_by, strict=True)
+        if k is not None
+    )
+    open_slots = (
+        OpenSlots(item.open_slots.to, item.open_slots.title, item.open_slots.reference) if item.open_slots else None
+    )
+    dates = (item.dates.from_, item.dates.until) if item.dates else None
+    return Stage(
+        id=item.id,
+        title=item.title,
+        reference=item.reference,
+        pool=pool,
+        rank_by=rank_by,
+        slots=slots,
+        fills_slot=item.fills_slot,
+        open_slots=open_slots,
+        outcomes=tuple(rows),
+        span=d.span,
+        dates=dates,
+    )
+
+
+def _stage_restrictions(state: _State, checker: _Checker, stage: str, path: Path_, uses: list[Use]) -> None:
+    where = path[0]
+    for use in uses:
+        if where == "slots" and use.kind not in ("parameter", "context"):
+            state.error(
+                "slots-uses-facts",
+                f"`slots` of stage `{stage}` may use only parameters and `context`, not `{use.name}`",
+                use.span,
+            )
+        elif where == "rank_by" and use.kind == "rule":
+            state.error(
+                "value-uses-rule",
+                f"a ranking key uses rule `{use.name}`: rank by values, and filter with `pool`",
+                use.span,
+            )
+        elif where in ("pool", "rank_by") and use.kind == "stage":
+            state.error(
+                "stage-cycle",
+                f"the {where} of stage `{stage}` cannot use `{use.name}`: it is what ranking produces",
+                use.span,
+            )
+
+
+def _graph_checks(state: _State) -> tuple[tuple[str, ...], frozenset[str]]:
+    graph = state.graph
+    defined = [n for n, a in graph.nodes(data=True) if a.get("kind") in ("value", "rule")]
+    sub = graph.subgraph(defined)
+    order: tuple[str, ...] = ()
+    cycles = [c for c in nx.strongly_connected_components(sub) if len(c) > 1 or any(sub.has_edge(n, n) for n in c)]
+    for cycle in cycles:
+        members = sorted(cycle, key=lambda n: graph.nodes[n]["span"])
+        names = " → ".join(f"`{graph.nodes[n]['name']}`" for n in members + members[:1])
+        state.error("cycle", f"definitions depend on each other in a cycle: {names}", graph.nodes[members[0]]["span"])
+    if not cycles:
+        order = tuple(graph.nodes[n]["name"] for n in nx.lexicographical_topological_sort(sub))
+    stage_uses = [n for n in graph if n.startswith("ranking:")]
+    dependent = set().union(*(nx.descendants(graph, n) for n in stage_uses)) if stage_uses else set()
+    users = frozenset(graph.nodes[n]["name"] for n in dependent if graph.nodes[n].get("kind") in ("value", "rule"))
+    return order, users
+
+
+def _unused(state: _State) -> None:
+    for name, d in state.defs.items():
+        users = list(state.graph.successors(node_id(d.kind, name)))
+        if not users and name not in state.mentioned:
+            state.error(
+                f"unused-{d.kind}",
+                f"{d.kind} `{name}` is not used by any rule, value or stage",
+                d.span,
+                severity="warning",
+            )
+
+
+def _lower(
+    state: _State,
+    checker: _Checker,
+    schema: FactSchema,
+    stages: dict[str, Stage],
+    order: tuple[str, ...],
+    dependent: frozenset[str],
+) -> PolicyIR:
+    parameters, values, rules = {}, {}, {}
+    for name, d in state.defs.items():
+        if d.kind == "parameter":
+            item: Any = d.item
+            dated = ((None, item.value),) if item.values is None else tuple(sorted(item.values.items()))
+            parameters[name] = Parameter(
+                name=name,
+                title=item.title,
+                reference=item.reference,
+                ty=state.types.get(name, ANY),
+                values=dated,
+                unit=item.unit,
+                span=d.span,
+            )
+        elif d.kind == "value":
+            values[name] = Value(
+                name=name,
+                title=d.item.title,
+                expr=checker.nodes[name],
+                ty=state.types.get(name, ANY),
+                reference=d.item.reference,
+                unit=d.item.unit,
+                span=d.span,
+            )
+        else:
+            held, failed = state.templates[name]
+            rules[name] = Rule(
+                id=name,
+                title=d.item.title,
+                reference=d.item.reference,
+                when=checker.nodes[name],
+                held=held,
+                failed=failed,
+                description=d.item.description,
+                span=d.span,
+            )
+    manifest = state.source.manifest
+    files = tuple(str(f.path) for f in state.source.files)
+    return PolicyIR(
+        name=manifest.policy,
+        version=manifest.version,
+        title=manifest.title,
+        digest=state.source.digest,
+        schema=schema,
+        parameters=parameters,
+        values=values,
+        rules=rules,
+        stages=stages,
+        order=order,
+        stage_dependent=dependent,
+        graph=state.graph,
+        files=files,
+    )
+
+
+def _annotate(state: _State) -> None:
+    for name, d in state.defs.items():
+        item = d.item
+        attrs = {
+            "kind": d.kind,
+            "name": name,
+            "title": item.title,
+            "reference": getattr(item, "reference", None),
+            "span": d.span,
+        }
+        state.graph.add_node(node_id(d.kind, name), **attrs)
+
+
+def _invariants(state: _State, checker: _Checker, schema: FactSchema) -> list[Invariant]:
+    stages = {name: tuple(r.outcome for r in d.item.outcomes) for name, d in state.stages.items()}
+    rules = tuple(n for n, d in state.defs.items() if d.kind == "rule")
+    values = tuple((n, state.types.get(n, ANY)) for n, d in state.defs.items() if d.kind == "value")
+    scope = InvariantScope(
+        resolver=checker.resolver,
+        subject=schema.subject,
+        stages=stages,
+        rules=rules,
+        values=values,
+        parse=lambda file, path, text: _parse(state, file, path, text),
+    )
+    invariants, found = lower_invariants(state.invariant_defs, scope)
+    state.diagnostics.extend(found)
+    state.mentioned.update(
+        use.split(":", 1)[1]
+        for invariant in invariants
+        for use in invariant.uses
+        if not use.startswith(("fact:", "context:"))
+    )
+    return invariants
+
+
+def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
+    """Check `source` and lower it to IR; raise PolicyError if any error is found."""
+    state = _State(source)
+    schema = _schema(state)
+    if schema is None or state.diagnostics:  # names cannot be resolved against a broken fact model
+        raise PolicyError(state.diagnostics)
+    _collect(state, schema)
+    _annotate(state)
+    for name, d in state.defs.items():
+        if d.kind == "parameter":
+            state.types[name] = _parameter_type(state, d)
+    checker = _Checker(state, schema)
+    for name, d in state.defs.items():
+        if d.kind == "value":
+            checker._value_type(name)
+        elif d.kind == "rule":
+            checker.definition(d)
+            state.templates[name] = (_template(state, checker, d, "held"), _template(state, checker, d, "failed"))
+    stages = {name: _lower_stage(state, checker, d) for name, d in state.stages.items()}
+    invariants = _invariants(state, checker, schema)
+    state.diagnostics.extend(dated_value_findings((f.sections, f.source) for f in source.files))
+    for n, attrs in state.graph.nodes(data=True):
+        attrs.setdefault("kind", n.split(":", 1)[0])
+        attrs.setdefault("name", n.split(":", 1)[1])
+    order, dependent = _graph_checks(state)
+    errors = [d for d in state.diagnostics if d.severity == "error"]
+    if not errors:  # after an error, "unused" is often only a consequence of it
+        _unused(state)
+    if errors or None in stages.values():
+        raise PolicyError(state.diagnostics)
+    ir = _lower(state, checker, schema, {k: v for k, v in stages.items() if v is not None}, order, dependent)
+    ir = dataclasses.replace(ir, invariants=tuple(invariants))
+    state.diagnostics.extend(static_findings(ir))
+    if any(d.severity == "error" for d in state.diagnostics):
+        raise PolicyError(state.diagnostics)
+    warnings = [d for d in state.diagnostics if d.severity == "warning"]
+    return ir, warnings

@@ -1,0 +1,327 @@
+"""Type inference for expressions, and the uses (names, fact paths) each expression depends on.
+
+Names resolve, in order, to: a comprehension variable, `context`, `stage`, a parameter, a value, a
+rule, or a field of the subject fact model. Unknown names and fields get a "did you mean"
+suggestion; comparisons of unlike types, and text compared with a value a field can never take,
+are errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from engine.core.diagnostics import Diagnostic, Span
+from engine.language.expr import (
+    Attr,
+    Binary,
+    BoolOp,
+    Call,
+    Compare,
+    Comprehension,
+    Const,
+    IfExp,
+    IsNone,
+    ListLit,
+    Name,
+    Node,
+    Unary,
+)
+from engine.language.types import (
+    ANY,
+    BOOL,
+    DATE,
+    NONE,
+    NUM,
+    STR,
+    Choice,
+    ListTy,
+    ModelTy,
+    Ty,
+    compatible,
+    describe,
+    of_value,
+)
+
+__all__ = ["Use", "Resolver", "TypeChecker", "suggest"]
+
+
+@dataclass(frozen=True)
+class Use:
+    """One use of a definition or a fact in an expression: kind, name or path, where."""
+
+    kind: str  # parameter | value | rule | fact | context | stage
+    name: str
+    span: Span = field(compare=False, hash=False)
+
+
+@dataclass
+class Resolver:
+    """What the checker knows about names: their kinds and types."""
+
+    kinds: dict[str, str]  # name -> parameter | value | rule | context | stage | fact
+    type_of: Callable[[str, str], Ty]  # (kind, name) -> type
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
+    """`did you mean ...?` text for the closest candidate, if one is close."""
+    found = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{found[0]}`?" if found else None
+
+
+class TypeChecker:
+    """Infers the type of one expression; collects diagnostics and uses as it goes."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.diagnostics: list[Diagnostic] = []
+        self.uses: list[Use] = []
+        self.scope: dict[str, tuple[Ty, str]] = {}  # comprehension variable -> (type, path of items)
+
+    def error(self, code: str, message: str, span: Span, help: str | None = None) -> Ty:
+        self.diagnostics.append(Diagnostic(code, message, span, help))
+        return ANY
+
+    def expect(self, node: Node, wanted: Ty, what: str) -> Ty:
+        ty = self.infer(node)
+        if ty != ANY and not compatible(ty, wanted):
+            self.error("type-mismatch", f"{what} must be {describe(wanted)}, but this is {describe(ty)}", node.span)
+        return ty
+
+    def infer(self, node: Node) -> Ty:
+        method = getattr(self, f"_{type(node).__name__}")
+        return method(node)  # type: ignore[no-any-return]
+
+    def _Const(self, node: Const) -> Ty:
+        return of_value(node.value)
+
+    def _Name(self, node: Name) -> Ty:
+        if node.name in self.scope:
+            return self.scope[node.name][0]
+        kind = self.resolver.kinds.get(node.name)
+        if kind is None:
+            names = list(self.resolver.kinds) + list(self.scope)
+            return self.error("unknown-name", f"unknown name `{node.name}`", node.span, suggest(node.name, names))
+        self.uses.append(Use(kind, node.name, node.span))
+        return self.resolver.type_of(kind, node.name)
+
+    def _Attr(self, node: Attr) -> Ty:
+        steps: list[Attr] = []
+        root: Node = node
+        while isinstance(root, Attr):
+            steps.insert(0, root)
+            root = root.obj
+        chain = [step.attr for step in steps]
+        if not isinstance(root, Name):
+            return self._walk(self.infer(root), steps, "(expression)")
+        if root.name in self.scope:
+            ty, prefix = self.scope[root.name]
+            result = self._walk(ty, steps, root.name)
+            if prefix:
+                self.uses.append(Use("fact", ".".join([prefix] + chain), node.span))
+            return result
+        kind = self.resolver.kinds.get(root.name)
+        if kind not in ("fact", "context", "stage"):
+            return self._walk(self._Name(root), steps, root.name)
+        result = self._walk(self.resolver.type_of(kind, root.name), steps, root.name)
+        self.uses.append(Use(kind, ".".join([root.name] + chain), node.span))
+        return result
+
+    def _walk(self, ty: Ty, steps: list[Attr], start: str) -> Ty:
+        path = start
+        for step in steps:
+            attr, span = step.attr, step.attr_span or step.span
+            if ty == ANY:
+                return ANY
+            if isinstance(ty, ListTy):
+                return self.error(
+                    "not-a-record", f"`{path}` is a list: use `any(...)`, `all(...)` or `count(...)` over it", span
+                )
+            if not isinstance(ty, ModelTy):
+                return self.error("not-a-record", f"`{path}` is {describe(ty)} and has no field `{attr}`", span)
+            fields = ty.fields()
+            if attr not in fields:
+                return self.error(
+                    "unknown-field",
+                    f"`{ty.cls.__name__}` has no field `{attr}` (in `{path}.{attr}`)",
+                    span,
+                    suggest(attr, fields),
+                )
+            ty, path = fields[attr], f"{path}.{attr}"
+        return ty
+
+    def _Unary(self, node: Unary) -> Ty:
+        if node.op == "not":
+            self.expect(node.operand, BOOL, "the operand of `not`")
+            return BOOL
+        return self.expect(node.operand, NUM, f"the operand of `{node.op}`")
+
+    def _Binary(self, node: Binary) -> Ty:
+        left, right = self.infer(node.left), self.infer(node.right)
+        if node.op == "+" and STR in (_family(left), _family(right)):
+            if not compatible(left, right):
+                return self.error("type-mismatch", f"cannot add {describe(left)} and {describe(right)}", node.span)
+            return STR
+        for side, ty in ((node.left, left), (node.right, right)):
+            if ty != ANY and ty != NUM:
+                self.error("type-mismatch", f"`{node.op}` needs numbers, but this is {describe(ty)}", side.span)
+        return NUM
+
+    def _BoolOp(self, node: BoolOp) -> Ty:
+        for operand in node.operands:
+            self.expect(operand, BOOL, f"each operand of `{node.op}`")
+        return BOOL
+
+    def _IsNone(self, node: IsNone) -> Ty:
+        self.infer(node.operand)
+        return BOOL
+
+    def _Compare(self, node: Compare) -> Ty:
+        left, right = self.infer(node.left), self.infer(node.right)
+        if node.op in ("in", "not in"):
+            return self._membership(node, left, right)
+        if NONE in (left, right):
+            ordering = node.op in ("<", "<=", ">", ">=")
+            message = (
+                f"`{node.op}` needs numbers, dates or text, not none"
+                if ordering
+                else f"`{node.op} None` is never how a missing value is tested"
+            )
+            self.error(
+                "type-mismatch", message, node.span, "use `x is None` or `x is not None` to test for a missing value"
+            )
+            return BOOL
+        if ANY in (left, right):
+            return BOOL
+        if not compatible(left, right):
+            self.error("type-mismatch", f"cannot compare {describe(left)} with {describe(right)}", node.span)
+            return BOOL
+        if node.op in ("<", "<=", ">", ">=") and _family(left) not in (NUM, DATE, STR):
+            self.error("type-mismatch", f"`{node.op}` needs numbers, dates or text, not {describe(left)}", node.span)
+        self._choice_literal(left, node.right)
+        self._choice_literal(right, node.left)
+        return BOOL
+
+    def _membership(self, node: Compare, left: Ty, right: Ty) -> Ty:
+        if right == ANY:
+            return BOOL
+        if isinstance(right, ListTy):
+            if not compatible(left, right.item):
+                self.error(
+                    "type-mismatch", f"cannot look for {describe(left)} in a list of {describe(right.item)}", node.span
+                )
+            if isinstance(node.right, ListLit):
+                for item in node.right.items:
+                    self._choice_literal(left, item)
+            return BOOL
+        if _family(right) == STR and _family(left) == STR:
+            return BOOL
+        self.error(
+            "type-mismatch",
+            f"`{node.op}` needs a list or text on its right, but this is {describe(right)}",
+            node.right.span,
+        )
+        return BOOL
+
+    def _choice_literal(self, ty: Ty, other: Node) -> None:
+        if (
+            isinstance(ty, Choice)
+            and isinstance(other, Const)
+            and isinstance(other.value, str)
+            and other.value not in ty.choices
+        ):
+            allowed = ", ".join(f"`{c}`" for c in sorted(ty.choices))
+            hint = suggest(other.value, ty.choices) or f"allowed values: {allowed}"
+            self.error(
+                "impossible-value", f"`{other.value}` is never a value here: it is {describe(ty)}", other.span, hint
+            )
+
+    def _ListLit(self, node: ListLit) -> Ty:
+        types = [self.infer(item) for item in node.items]
+        return ListTy(types[0] if types else ANY)
+
+    def _IfExp(self, node: IfExp) -> Ty:
+        self.expect(node.test, BOOL, "the condition of `if`")
+        body, orelse = self.infer(node.body), self.infer(node.orelse)
+        if not compatible(body, orelse):
+            self.error(
+                "type-mismatch", f"both branches must have one type: {describe(body)} and {describe(orelse)}", node.span
+            )
+        return body if body != NONE else orelse
+
+    def _Call(self, node: Call) -> Ty:
+        args = [self.infer(a) for a in node.args]
+        if node.func == "len":
+            if len(args) != 1 or not (isinstance(args[0], ListTy) or _family(args[0]) in (STR, ANY)):
+                self.error("bad-call", "`len` takes one list or text", node.span)
+            return NUM
+        if node.func in ("min", "max", "sum"):
+            return self._numeric_call(node, args)
+        if node.func == "abs" and len(args) == 1:
+            return self.expect(node.args[0], NUM, "the argument of `abs`")
+        if node.func == "round" and len(args) in (1, 2):
+            for arg in node.args:
+                self.expect(arg, NUM, "the arguments of `round`")
+            return NUM
+        return self.error("bad-call", f"wrong number of arguments to `{node.func}`", node.span)
+
+    def _numeric_call(self, node: Call, args: list[Ty]) -> Ty:
+        if len(args) == 1 and isinstance(args[0], ListTy):
+            items = [args[0].item]
+        elif node.func != "sum" and len(args) >= 2:
+            items = args
+        else:
+            return self.error(
+                "bad-call",
+                f"`{node.func}` takes a list, a `for` expression{'' if node.func == 'sum' else ' or several values'}",
+                node.span,
+            )
+        kinds = {_family(t) for t in items} - {ANY}
+        if len(kinds) > 1 or (kinds and kinds - {NUM, DATE}) or (node.func == "sum" and DATE in kinds):
+            return self.error("type-mismatch", f"`{node.func}` needs numbers", node.span)
+        return kinds.pop() if kinds else NUM
+
+    def _Comprehension(self, node: Comprehension) -> Ty:
+        iterable = self.infer(node.iterable)
+        if iterable != ANY and not isinstance(iterable, ListTy):
+            self.error("type-mismatch", f"`for` needs a list, but this is {describe(iterable)}", node.iterable.span)
+        item = iterable.item if isinstance(iterable, ListTy) else ANY
+        saved = self.scope.get(node.var)
+        self.scope[node.var] = (item, self._items_path(node.iterable))
+        try:
+            if node.condition is not None:
+                self.expect(node.condition, BOOL, "the `if` of a `for` expression")
+            if node.kind in ("any", "all", "count"):
+                self.expect(node.body, BOOL, f"the expression inside `{node.kind}`")
+                return NUM if node.kind == "count" else BOOL
+            body = self.infer(node.body)
+            if node.kind == "list":
+                return ListTy(body)
+            if body != ANY and _family(body) not in (NUM, DATE) or (node.kind == "sum" and body == DATE):
+                self.error(
+                    "type-mismatch", f"`{node.kind}` needs numbers, but this is {describe(body)}", node.body.span
+                )
+            return body if node.kind != "sum" else NUM
+        finally:
+            if saved is None:
+                del self.scope[node.var]
+            else:
+                self.scope[node.var] = saved
+
+    def _items_path(self, node: Node) -> str:
+        names: list[str] = []
+        while isinstance(node, Attr):
+            names.insert(0, node.attr)
+            node = node.obj
+        if isinstance(node, Name):
+            if node.name in self.scope:
+                prefix = self.scope[node.name][1]
+                return ".".join([prefix] + names) + "[]" if prefix else ""
+            if self.resolver.kinds.get(node.name) in ("fact", "context"):
+                return ".".join([node.name] + names) + "[]"
+        return ""
+
+
+def _family(ty: Ty) -> Ty:
+    return STR if isinstance(ty, Choice) else ty

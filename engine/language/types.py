@@ -1,0 +1,151 @@
+"""Types of expressions, derived from the pydantic fact models.
+
+The checker needs to know that `scores.expert` is a number, that `weights.use` is one of
+`frozen`/`fine_tuned`, and that `model.components` is a list of `Component`. These types are read
+from the models' annotations once; `Optional[X]` is `X` (a missing value makes a rule
+undetermined at run time, it is not a type error).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import functools
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Union
+
+from pydantic import BaseModel
+
+__all__ = [
+    "Ty",
+    "Prim",
+    "Choice",
+    "ModelTy",
+    "ListTy",
+    "NUM",
+    "BOOL",
+    "STR",
+    "DATE",
+    "NONE",
+    "ANY",
+    "from_annotation",
+    "of_value",
+    "describe",
+    "compatible",
+]
+
+
+@dataclass(frozen=True)
+class Prim:
+    name: str  # "number", "boolean", "text", "date", "none", "any"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Text restricted to a set of values (a `Literal` or an `Enum` in the fact model)."""
+
+    choices: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ModelTy:
+    cls: type[BaseModel]
+
+    def fields(self) -> dict[str, Ty]:
+        return model_fields(self.cls)
+
+
+@dataclass(frozen=True)
+class ListTy:
+    item: Ty
+
+
+Ty = Prim | Choice | ModelTy | ListTy
+NUM, BOOL, STR, DATE, NONE, ANY = (Prim(n) for n in ("number", "boolean", "text", "date", "none", "any"))
+
+
+def model_fields(cls: type[BaseModel]) -> dict[str, Ty]:
+    """Field name → type, for the fields and computed fields of a pydantic model."""
+    return dict(_model_fields(cls))
+
+
+@functools.lru_cache(maxsize=512)
+def _model_fields(cls: type[BaseModel]) -> dict[str, Ty]:  # a class's annotations do not change: resolve them once
+    hints = typing.get_type_hints(cls, include_extras=False)
+    found = {name: from_annotation(hints.get(name, info.annotation)) for name, info in cls.model_fields.items()}
+    for name, computed in cls.model_computed_fields.items():
+        found[name] = from_annotation(computed.return_type)
+    return found
+
+
+def from_annotation(annotation: Any) -> Ty:  # noqa: C901 - one case per kind of annotation
+    """The type of a field from its Python annotation."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return from_annotation(args[0])
+    if origin in (Union, types.UnionType):
+        kept = [a for a in args if a is not type(None)]
+        return from_annotation(kept[0]) if len(kept) == 1 else ANY
+    if origin is typing.Literal:
+        return Choice(frozenset(str(a) for a in args)) if all(isinstance(a, str) for a in args) else ANY
+    if origin in (list, tuple, set, frozenset, typing.Sequence):
+        return ListTy(from_annotation(args[0]) if args else ANY)
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return ModelTy(annotation)
+        if issubclass(annotation, enum.Enum):
+            return Choice(frozenset(str(m.value) for m in annotation))
+        if issubclass(annotation, bool):
+            return BOOL
+        if issubclass(annotation, (int, float)):
+            return NUM
+        if issubclass(annotation, str):
+            return STR
+        if issubclass(annotation, dt.date):
+            return DATE
+    return ANY
+
+
+def of_value(value: Any) -> Ty:
+    """The type of a literal parameter value."""
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, (int, float)):
+        return NUM
+    if isinstance(value, str):
+        return STR
+    if isinstance(value, dt.date):
+        return DATE
+    if isinstance(value, list):
+        return ListTy(of_value(value[0]) if value else ANY)
+    if value is None:
+        return NONE
+    return ANY
+
+
+def describe(ty: Ty) -> str:
+    """A type in words a policymaker reads: `number`, `list of Component`."""
+    if isinstance(ty, Prim):
+        return ty.name
+    if isinstance(ty, Choice):
+        return "one of " + ", ".join(f"`{c}`" for c in sorted(ty.choices))
+    if isinstance(ty, ModelTy):
+        return f"`{ty.cls.__name__}`"
+    return f"list of {describe(ty.item)}"
+
+
+def _family(ty: Ty) -> Ty:
+    return STR if isinstance(ty, Choice) else ty
+
+
+def compatible(a: Ty, b: Ty) -> bool:
+    """Whether values of `a` and `b` may be compared with each other."""
+    if ANY in (a, b) or NONE in (a, b):
+        return True
+    fa, fb = _family(a), _family(b)
+    if isinstance(fa, ListTy) and isinstance(fb, ListTy):
+        return compatible(fa.item, fb.item)
+    return fa == fb

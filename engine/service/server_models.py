@@ -1,0 +1,181 @@
+"""Response shapes of the HTTP service, for its OpenAPI schema.
+
+The responses themselves are built by the engine's own `to_json` methods (the same JSON as the
+CLI's `--format json`); these models only describe them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "ErrorItem",
+    "ErrorOut",
+    "ReasonOut",
+    "PlacementOut",
+    "DecisionOut",
+    "RankOut",
+    "SummaryOut",
+    "EvaluationOut",
+    "ExplainJsonOut",
+    "ParameterOut",
+    "StageOut",
+    "PolicyOut",
+    "HealthOut",
+    "DiagnosticOut",
+    "InForceOut",
+    "ReloadOut",
+]
+
+
+class _Out(BaseModel):
+    """Response shapes, for the OpenAPI schema (responses are built by the engine's `to_json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorItem(_Out):
+    path: str | None  # `body.consortia[4].scores.expert`, `query.as_of`, a rule file's `file:line:col`
+    message: str
+    code: str
+
+
+class ErrorOut(_Out):
+    errors: list[ErrorItem]
+
+
+class ReasonOut(_Out):
+    rule: str
+    title: str
+    reference: str
+    message: str
+    status: Literal["held", "failed", "undetermined"]
+    role: Literal["decisive", "passed"]
+    depth: int
+    missing: list[str] | None = None
+
+
+class PlacementOut(_Out):
+    in_pool: bool | None
+    rank: int | None
+    pool_size: int | None
+    slots: int | None
+    keys: list[Any] | None
+
+
+class DecisionOut(_Out):
+    id: str
+    outcome: str
+    stage: str | None
+    row: int | None
+    reasons: list[ReasonOut]
+    references: list[str]
+    missing: list[str]
+    placement: PlacementOut | None
+
+
+class RankOut(_Out):
+    id: str
+    rank: int | None
+
+
+class SummaryOut(_Out):
+    id: str
+    title: str
+    reference: str
+    slots: int | None
+    filled: int
+    open: int | None
+    open_slots_to: str | None
+    open_slots_title: str | None
+    cut_off: list[Any] | None
+    tie_at_cut_off: bool
+    ranking: list[RankOut]
+    missing: list[str] | None = None
+
+
+class EvaluationOut(_Out):
+    """The same JSON as `policy evaluate --format json`."""
+
+    policy: str
+    version: str
+    digest: str
+    as_of: dt.date
+    stage: str | None
+    backend: str
+    decisions: list[DecisionOut]
+    summary: SummaryOut | None
+
+
+class ExplainJsonOut(_Out):
+    """The same JSON as `policy explain --format json`: the decision and its node-link graph."""
+
+    decision: DecisionOut
+    graph: dict[str, Any]
+
+
+class ParameterOut(_Out):
+    name: str
+    title: str
+    reference: str
+    unit: str | None
+    value: Any
+    since: dt.date | None
+    in_force: bool
+    note: str | None
+
+
+class StageOut(_Out):
+    id: str
+    title: str
+    reference: str
+    slots: str | None
+    fills_slot: str | None
+    open_slots_to: str | None
+    outcomes: list[str]
+
+
+class PolicyOut(_Out):
+    name: str
+    version: str
+    digest: str
+    title: str
+    backend: str
+    generation: int
+    as_of: dt.date
+    parameters: list[ParameterOut]
+    stages: list[StageOut]
+    warnings: int
+
+
+class HealthOut(_Out):
+    status: Literal["ok"]
+    name: str
+    version: str
+    digest: str
+    generation: int
+
+
+class DiagnosticOut(_Out):
+    code: str
+    severity: str
+    message: str
+    span: str | None
+
+
+class InForceOut(_Out):
+    name: str
+    version: str
+    digest: str
+    generation: int
+
+
+class ReloadOut(_Out):
+    status: Literal["loaded", "reloaded", "unchanged", "rejected"]
+    in_force: InForceOut
+    diagnostics: list[DiagnosticOut]
+    at: dt.datetime
+    errors: list[ErrorItem] | None = None

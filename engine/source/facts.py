@@ -1,0 +1,53 @@
+"""Fact files and fact objects → validated instances of the package's fact models.
+
+Accepts a path (YAML or JSON), a dict, or an instance. Validation errors name the file, the
+line and column, and the field path (`consortia[3].scores.expert`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from engine.core.diagnostics import Diagnostic, Span
+from engine.core.errors import FactError
+from engine.source.validation import validation_diagnostics
+from engine.source.yamlsource import read_document
+
+__all__ = ["load_facts"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_facts(model: type[M], source: M | dict[str, Any] | str | Path) -> M:
+    """Validate `source` against `model`; raise FactError naming every bad field."""
+    if isinstance(source, model):
+        return source
+    if isinstance(source, BaseModel):
+        source = source.model_dump()
+    if isinstance(source, dict):
+        try:
+            return model.model_validate(source)
+        except ValidationError as error:
+            raise FactError(validation_diagnostics(error, source, None, file="<facts>")) from None
+    return _from_file(model, Path(source))
+
+
+def _from_file(model: type[M], path: Path) -> M:
+    document = read_document(path)
+    if document.diagnostics:
+        raise FactError(document.diagnostics)
+    if not isinstance(document.data, dict):
+        raise FactError(
+            [
+                Diagnostic(
+                    "invalid-file", f"a fact file must hold a mapping (a `{model.__name__}`)", Span(str(path), 1, 1)
+                )
+            ]
+        )
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as error:
+        raise FactError(validation_diagnostics(error, document.data, document.source)) from None

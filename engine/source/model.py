@@ -1,0 +1,227 @@
+"""The rule-file format: pydantic models that mirror the YAML one-to-one.
+
+`extra="forbid"` everywhere: an unknown key is an error at its line and column. These models are
+the file format only; the checker lowers them into the engine's own IR (`engine.language.ir`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ParameterFile",
+    "ValueFile",
+    "RuleFile",
+    "Messages",
+    "RankKeyFile",
+    "OpenSlotsFile",
+    "OutcomeRowFile",
+    "StageFile",
+    "StageDatesFile",
+    "ChangeFile",
+    "InvariantFile",
+    "FactsFile",
+    "SectionsFile",
+    "ManifestFile",
+    "NAME_PATTERN",
+]
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+ParamScalar = bool | int | float | str | dt.date | list[str] | list[int] | list[float]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Expression = str | bool
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParameterFile(_Model):
+    """A named value with its legal reference; `value`, or `values` that change on dates."""
+
+    title: str
+    reference: str
+    unit: str | None = None
+    description: str | None = None
+    value: ParamScalar | None = None
+    values: dict[dt.date, ParamScalar] | None = None
+
+    @model_validator(mode="after")
+    def _one_of_value_or_values(self) -> ParameterFile:
+        if (self.value is None) == (self.values is None):
+            raise ValueError("give exactly one of `value` or `values` (dated)")
+        if self.values is not None and not self.values:
+            raise ValueError("`values` needs at least one dated value")
+        return self
+
+
+class ValueFile(_Model):
+    """A named formula over facts, parameters and other values."""
+
+    title: str
+    expr: str
+    reference: str | None = None
+    unit: str | None = None
+
+
+class Messages(_Model):
+    """Plain-language text for a rule's result; `{expression}` placeholders are filled in."""
+
+    held: str | None = None
+    failed: str | None = None
+
+
+class RuleFile(_Model):
+    """A rule: a condition with a title and the legal reference it implements."""
+
+    id: Name
+    title: str
+    reference: str
+    when: Expression
+    description: str | None = None
+    message: Messages = Messages()
+
+
+class RankKeyFile(_Model):
+    key: str
+    order: Literal["descending", "ascending"] = "descending"
+    title: str | None = None
+
+
+class OpenSlotsFile(_Model):
+    """What happens to slots nobody takes: a label (e.g. `additional_call`) and its reference."""
+
+    to: Name
+    title: str
+    reference: str
+
+
+class OutcomeRowFile(_Model):
+    outcome: Name
+    when: Expression
+    title: str | None = None
+
+
+class StageDatesFile(_Model):
+    """The period a stage applies to: every parameter it uses must be in force throughout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    from_: dt.date = Field(alias="from")
+    until: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StageDatesFile:
+        if self.until is not None and self.until < self.from_:
+            raise ValueError("`until` comes before `from`")
+        return self
+
+
+class StageFile(_Model):
+    """A decision over a cohort: who is ranked, by what, how many slots, what each subject gets."""
+
+    id: Name
+    title: str
+    reference: str
+    pool: Expression = True
+    rank_by: list[RankKeyFile] = []
+    slots: str | int | None = None
+    fills_slot: Name | None = None
+    open_slots: OpenSlotsFile | None = None
+    outcomes: list[OutcomeRowFile] = Field(min_length=1)
+    dates: StageDatesFile | None = None
+
+    @model_validator(mode="after")
+    def _slots_need_ranking(self) -> StageFile:
+        if (self.slots is None) != (self.fills_slot is None):
+            raise ValueError("`slots` and `fills_slot` go together")
+        if self.slots is not None and not self.rank_by:
+            raise ValueError("a stage with `slots` needs `rank_by`")
+        return self
+
+
+class ChangeFile(_Model):
+    """What a metamorphic invariant changes: numeric fact paths of one subject, up or down."""
+
+    facts: list[str] = Field(min_length=1)
+    direction: Literal["increase", "decrease"] = "increase"
+
+
+class InvariantFile(_Model):
+    """A statement that must hold for every possible cohort, checked by search in `policy check`.
+
+    `subject` (default): `holds` for every decision (facts, values, rules, `stage`, `outcome`);
+    `cohort`: `holds` over `decisions` and `summary`; `monotonic`: after `change` to one
+    subject's facts, `holds` over `before` and `after` (its two decisions); `permutation`: the
+    decisions do not depend on the order of the subjects in the file.
+    """
+
+    id: Name
+    title: str
+    reference: str
+    kind: Literal["subject", "cohort", "monotonic", "permutation"] = "subject"
+    stages: list[Name] = []
+    when: Expression | None = None
+    holds: Expression | None = None
+    change: ChangeFile | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _parts_of_kind(self) -> InvariantFile:
+        if self.kind == "permutation":
+            if self.holds is not None or self.when is not None or self.change is not None:
+                raise ValueError("a `permutation` invariant takes no `when`, `holds` or `change`")
+            return self
+        if self.holds is None:
+            raise ValueError(f"a `{self.kind}` invariant needs `holds`")
+        if (self.kind == "monotonic") != (self.change is not None):
+            raise ValueError("`change` goes with `kind: monotonic`, and only with it")
+        return self
+
+
+class FactsFile(_Model):
+    """Which Python models describe the facts: `module:Class` names."""
+
+    subject: str
+    cohort: str
+    subjects_field: Name
+    context_field: Name | None = None
+    stage_field: Name | None = None
+    date_field: Name | None = None
+    id_field: Name = "id"
+
+    @field_validator("subject", "cohort")
+    @classmethod
+    def _module_colon_class(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+            raise ValueError("expected `module:Class`, e.g. `policy.facts:Consortium`")
+        return value
+
+
+class SectionsFile(_Model):
+    """What any rule file may hold."""
+
+    parameters: dict[Name, ParameterFile] = {}
+    values: dict[Name, ValueFile] = {}
+    rules: list[RuleFile] = []
+    stages: list[StageFile] = []
+    invariants: list[InvariantFile] = []
+
+
+class ManifestFile(SectionsFile):
+    """`policy.yaml`: the package's identity, fact model and included files."""
+
+    policy: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    version: str
+    title: str
+    description: str | None = None
+    facts: FactsFile
+    include: list[str] = []
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, (int, float)) else value
