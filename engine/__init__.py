@@ -11,12 +11,21 @@ compile (closures) â†’ evaluate (per subject, then the stage over the cohort) â†
 """
 
 from engine.core.diagnostics import Diagnostic, Span
-from engine.core.errors import BackendError, BackendUnavailable, EngineError, EvaluationError, FactError, PolicyError
+from engine.core.errors import (
+    BackendError,
+    BackendUnavailable,
+    EngineError,
+    EvaluationError,
+    FactError,
+    PolicyError,
+    RecordError,
+)
 from engine.embedding.batch import evaluate_many
 from engine.embedding.policy import BackendName, Policy, load_policy
 from engine.embedding.store import PolicyStore, ReloadReport
 from engine.evaluation.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Reason, Result, StageSummary
 from engine.explanation.explain import Explanation
+from engine.records.store import RecordStore
 
 __all__ = [
     "load_policy",
@@ -41,4 +50,6 @@ __all__ = [
     "EvaluationError",
     "BackendError",
     "BackendUnavailable",
+    "RecordError",
+    "RecordStore",
 ]

@@ -41,6 +41,9 @@ __all__ = [
 FIXED: dict[str, JsonValue] = {"fixed": True}  # a fact the subject cannot change
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. KR")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="lower-case id, e.g. naver-cloud")]
+StageId = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_]*$", description="a stage of the rule package, e.g. stage1 or additional_call")
+]
 Points = Annotated[float, Field(strict=True, ge=0)]
 Share = Annotated[float, Field(strict=True, ge=0, le=1)]
 OrganisationKind = Literal["company", "university", "research_institute", "public_institution", "nonprofit", "other"]
@@ -182,7 +185,7 @@ class Panel(_Fact):
 
 
 class StageRecord(_Fact):
-    stage: Slug
+    stage: StageId
     outcome: str
     date: dt.date | None = None
 

@@ -9,10 +9,18 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from engine import Policy, load_policy
+from engine.language.factmodels import ENV_VAR
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "sovereign_ai"
 EXAMPLES = ROOT / "examples"
+GRANTS = ROOT / "tests" / "fixtures" / "grants"
+
+# The second programme's fact models live beside its test package, not in an installed
+# distribution: the tests trust that one file by name, as an operator would with
+# `POLICY_FACT_MODULES` (tests of the trust model itself remove it). Sovereign AI's models are
+# trusted through the `engine.fact_models` entry point in pyproject.toml.
+os.environ[ENV_VAR] = str(GRANTS / "grants_facts.py")
 
 settings.register_profile(
     "ci", derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -348,3 +348,19 @@ def test_missing_fact_file_is_an_unreadable_file_error(tmp_path: Path) -> None:
     assert (
         found.code == "unreadable-file" and found.span is not None and found.span.file == str(tmp_path / "absent.yaml")
     )
+
+
+@pytest.mark.parametrize("stage", ["stage1", "additional_call", "stage2"])
+def test_a_history_record_names_any_stage_id_the_rule_files_allow(stage: str) -> None:
+    data = _stage1()
+    data["consortia"][0]["history"]["stages"] = [{"stage": stage, "outcome": "advanced"}]
+    assert load_facts(Cohort, data).consortia[0].history.stages[0].stage == stage
+
+
+@pytest.mark.parametrize("stage", ["Stage1", "stage-1", "1stage", ""])
+def test_a_history_record_refuses_what_is_not_a_stage_id(stage: str) -> None:
+    data = _stage1()
+    data["consortia"][0]["history"]["stages"] = [{"stage": stage, "outcome": "advanced"}]
+    with pytest.raises(FactError) as raised:
+        load_facts(Cohort, data)
+    assert "consortia[0].history.stages[0].stage" in str(raised.value)

@@ -22,7 +22,18 @@ from tests.conftest import ROOT
 ENGINE = ROOT / "engine"
 
 # The pipeline, lowest first. A module may import modules of its own layer or of a lower one.
-LAYERS = ("core", "source", "language", "evaluation", "embedding", "explanation", "verification", "service", "cli")
+LAYERS = (
+    "core",
+    "source",
+    "language",
+    "evaluation",
+    "embedding",
+    "explanation",
+    "records",
+    "verification",
+    "service",
+    "cli",
+)
 FACADE = {"engine", "engine.__main__"}  # the public API and `python -m engine`: on top of everything
 MAX_MODULES_PER_FOLDER = 12
 
@@ -119,6 +130,11 @@ def test_there_is_no_import_circle_type_only_imports_included() -> None:
             r"(?!engine\.evaluation).*",
         ),
         ("nothing below the CLI imports argparse", r"argparse", r"engine\.cli(\..*)?"),
+        (
+            "only the records pass talks to databases",
+            r"(sqlalchemy|psycopg|sqlite3)(\..*)?",
+            r"engine\.records(\..*)?",
+        ),
     ],
 )
 def test_walls(wall: str, forbidden: str, allowed: str) -> None:

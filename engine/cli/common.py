@@ -8,8 +8,23 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.embedding.policy import Policy, load_policy
+from engine.evaluation.result import Result
+from engine.source.yamlsource import parse_yaml
 
-__all__ = ["UsageError", "Handler", "load", "parse_date", "facts_command"]
+__all__ = [
+    "UsageError",
+    "Handler",
+    "load",
+    "parse_date",
+    "facts_command",
+    "add_trust_option",
+    "add_whatif_options",
+    "fact_modules",
+    "decide",
+    "parameter_overrides",
+    "fact_overrides",
+    "whatif_note",
+]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -19,8 +34,93 @@ class UsageError(Exception):
 
 
 def load(args: argparse.Namespace) -> Policy:
-    """The package named on the command line, on the backend asked for."""
-    return load_policy(args.rules, backend=getattr(args, "backend", "python"))
+    """The package named on the command line, on the backend asked for, with `--set` in force."""
+    policy = load_policy(args.rules, backend=getattr(args, "backend", "python"), fact_modules=fact_modules(args))
+    overrides = parameter_overrides(args)
+    return policy.with_parameters(overrides) if overrides else policy
+
+
+def decide(args: argparse.Namespace) -> tuple[Policy, Result]:
+    """Load the package and decide the cohort of `args.facts`, with `--set` and `--set-fact` in force."""
+    policy = load(args)
+    changes = fact_overrides(args)
+    cohort = policy.with_facts(args.facts, changes) if changes else args.facts
+    return policy, policy.evaluate(cohort, as_of=parse_date(args.as_of), stage=args.stage)
+
+
+def _scalar(text: str, where: str) -> Any:
+    """A value given on the command line, read as YAML (`80`, `true`, `[a, b]`, `2026-08-01`, text)."""
+    document = parse_yaml(text, where)
+    if document.diagnostics:
+        raise UsageError(f"{where}: `{text}` is not a value: {document.diagnostics[0].message}")
+    return document.data
+
+
+def _assignments(items: list[str] | None, option: str) -> list[tuple[str, Any]]:
+    found = []
+    for item in items or ():
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise UsageError(f"{option} takes NAME=VALUE, not `{item}`")
+        found.append((name.strip(), _scalar(value, f"{option} {name.strip()}")))
+    return found
+
+
+def parameter_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """`--set NAME=VALUE`: parameters set for this run (type-checked when applied)."""
+    return dict(_assignments(getattr(args, "set", None), "--set"))
+
+
+def fact_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """`--set-fact ID.PATH=VALUE`: one subject's facts changed for this run."""
+    changes: dict[str, dict[str, Any]] = {}
+    for name, value in _assignments(getattr(args, "set_fact", None), "--set-fact"):
+        subject, dot, path = name.partition(".")
+        if not dot or not path:
+            raise UsageError(f"--set-fact takes ID.PATH=VALUE (e.g. nc-ai.scores.expert=30), not `{name}`")
+        changes.setdefault(subject, {})[path] = value
+    return changes
+
+
+def whatif_note(args: argparse.Namespace) -> str | None:
+    """One line naming the overrides in force, or None when the package and facts are as written."""
+    given = [f"{n}={v!r}" for n, v in _assignments(getattr(args, "set", None), "--set")]
+    given += [f"{n}={v!r}" for n, v in _assignments(getattr(args, "set_fact", None), "--set-fact")]
+    return "what-if: " + ", ".join(given) if given else None
+
+
+def add_whatif_options(parser: argparse.ArgumentParser, facts: bool = True) -> None:
+    """`--set` and `--set-fact`: what-if without editing the package or the fact file."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="set a parameter for this run (type-checked; a dated parameter takes it on every date); repeatable",
+    )
+    if not facts:
+        return
+    parser.add_argument(
+        "--set-fact",
+        action="append",
+        metavar="ID.PATH=VALUE",
+        help="change one subject's fact for this run, e.g. nc-ai.scores.expert=30 (validated); repeatable",
+    )
+
+
+def fact_modules(args: argparse.Namespace) -> list[str]:
+    """The fact-model modules the person running the command trusts (`--facts-module`)."""
+    return list(getattr(args, "facts_module", None) or ())
+
+
+def add_trust_option(parser: argparse.ArgumentParser) -> None:
+    """`--facts-module`: a module (name, or path of a .py file) trusted to define fact models."""
+    parser.add_argument(
+        "--facts-module",
+        action="append",
+        metavar="MODULE_OR_FILE",
+        help="trust this module (a name, or the path of a .py file) to define the package's fact models; "
+        "repeatable (installed distributions register theirs under the `engine.fact_models` entry points)",
+    )
 
 
 def parse_date(text: str | None) -> dt.date | None:
@@ -42,5 +142,7 @@ def facts_command(commands: Any, name: str, help: str, handler: Handler) -> argp
     sub.add_argument(
         "--backend", choices=["python", "durable"], default="python", help="the evaluator (default: python)"
     )
+    add_trust_option(sub)
+    add_whatif_options(sub)
     sub.set_defaults(handler=handler)
     return sub

@@ -9,12 +9,13 @@ cases with rule coverage; `--mutate` adds the mutation check.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from engine.cli.common import add_trust_option, load
 from engine.core.diagnostics import Diagnostic, render_all, sort_diagnostics
 from engine.core.errors import EngineError
-from engine.embedding.policy import Policy, load_policy
+from engine.core.text import json_text, shown, shown_lines
+from engine.embedding.policy import Policy
 from engine.language.analysis import Observed, search_findings, shadowing
 from engine.source.yamlsource import dump_yaml, parse_yaml
 from engine.verification.mutate import MutationReport, run_mutants
@@ -46,6 +47,7 @@ def register(commands: Any) -> None:
         description="run the package's test cases (RULES/tests/*.yaml), with rule coverage",
     )
     test.add_argument("rules", help="the rule package (folder holding policy.yaml)")
+    add_trust_option(test)
     test.add_argument(
         "--mutate",
         action="store_true",
@@ -135,7 +137,7 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
             else {"examples": report.examples, "seed": args.seed, "invariants": len(ir.invariants)}
         )
         print(
-            json.dumps(
+            json_text(
                 {
                     "ok": not failed,
                     "diagnostics": [d.to_json() for d in diagnostics],
@@ -143,19 +145,18 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
                     "violations": violations,
                 },
                 indent=2,
-                ensure_ascii=False,
             )
         )
         return 1 if failed else 0
     if diagnostics:
-        print(render_all(diagnostics))
+        print(shown_lines(render_all(diagnostics)))
     for v in report.violations:
         print(
-            f"\ncounterexample to `{v.invariant.id}` (save as a fact file; `policy evaluate "
-            f"{args.rules} FILE` decides it):\n"
+            f"\ncounterexample to `{shown(v.invariant.id)}` (save as a fact file; `policy evaluate "
+            f"{shown(args.rules)} FILE` decides it):\n"
         )
-        print(counterexample_file(v))
-        print(f"explanation of the offending decision:\n\n{_explanation(policy, v)}\n")
+        print(shown_lines(counterexample_file(v)))
+        print(shown_lines(f"explanation of the offending decision:\n\n{_explanation(policy, v)}\n"))
     if not getattr(args, "no_search", False):
         held = len(ir.invariants) - len(report.violations)
         print(
@@ -163,8 +164,10 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
         )
     status = "failed" if failed else "ok"
     print(
-        f"{status}: {ir.name} {ir.version}: {len(ir.parameters)} parameters, {len(ir.values)} "
-        f"values, {len(ir.rules)} rules, {len(ir.stages)} stages, {len(ir.invariants)} invariants"
+        shown(
+            f"{status}: {ir.name} {ir.version}: {len(ir.parameters)} parameters, {len(ir.values)} "
+            f"values, {len(ir.rules)} rules, {len(ir.stages)} stages, {len(ir.invariants)} invariants"
+        )
     )
     return 1 if failed else 0
 
@@ -199,7 +202,7 @@ def _mutation_lines(report: MutationReport) -> list[str]:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """`policy test RULES [--mutate]`: every case, located failures, coverage, `N passed, N failed`."""
-    policy = load_policy(args.rules)
+    policy = load(args)
     prepared, problems = prepare(policy)
     report = run_tests(policy, prepared, problems)
     mutation = (
@@ -224,7 +227,7 @@ def cmd_test(args: argparse.Namespace) -> int:
                 "score": mutation.score,
                 "survived": [{"span": str(m.span), "mutant": m.describe()} for m in mutation.survived],
             }
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json_text(data, indent=2))
     else:
         lines = [d.render() for d in sort_diagnostics(report.problems)]
         for result in report.results:
@@ -235,5 +238,5 @@ def cmd_test(args: argparse.Namespace) -> int:
             )
         lines += _coverage_lines(policy, report.coverage) + (_mutation_lines(mutation) if mutation else [])
         lines.append(f"{report.passed} passed, {report.failed} failed")
-        print("\n".join(lines))
+        print(shown_lines("\n".join(lines)))
     return 1 if report.failed or report.problems else 0

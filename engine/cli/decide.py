@@ -1,13 +1,18 @@
-"""`policy evaluate`, `policy explain` and `policy report`: decide a cohort, and say why."""
+"""`policy evaluate`, `policy explain` and `policy report`: decide a cohort, and say why.
+
+What is printed never drives the terminal: every value in a table or text has its control
+characters shown escaped (`engine.core.text.shown`), and JSON is strict (`json_text`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import UsageError, facts_command, load, parse_date
+from engine.cli.common import UsageError, decide, fact_overrides, facts_command, whatif_note
+from engine.cli.records import add_record_option, check_record_target, record_if_asked
+from engine.core.text import json_text, shown, shown_lines
 from engine.evaluation.result import Decision, Result
 from engine.explanation.cohort_explain import explain_cohort
 from engine.explanation.report import render_report
@@ -15,28 +20,34 @@ from engine.explanation.report import render_report
 __all__ = ["register", "cmd_evaluate", "cmd_explain", "cmd_report"]
 
 
-def _evaluate(args: argparse.Namespace) -> Result:
-    return load(args).evaluate(args.facts, as_of=parse_date(args.as_of), stage=args.stage)
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    result = _evaluate(args)
+    check_record_target(args)
+    policy, result = decide(args)
+    record = record_if_asked(args, policy, result)
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        data = result.to_json()
+        if fact_overrides(args):
+            data["fact_overrides"] = fact_overrides(args)
+        if record is not None:
+            data["record"] = record.id
+        print(json_text(data, indent=2, default=str))
     else:
-        print(_table(result))
+        print(_table(result, whatif_note(args)))
+        if record is not None:
+            print()
+            print(shown(f"record {record.id} (number {record.seq} in {args.record})"))
     return 0
 
 
-def _table(result: Result) -> str:
+def _table(result: Result, note: str | None = None) -> str:
     head = (
         f"policy {result.policy.name} {result.policy.version} · stage {result.stage} · as of "
         f"{result.as_of} · backend {result.backend}"
     )
-    width = max([len(i) for i in result.decisions] + [2])
-    lines = [head, "", f"{'ID'.ljust(width)}  {'OUTCOME'.ljust(13)}  RANK"]
+    width = max([len(shown(i)) for i in result.decisions] + [2])
+    lines = [head, *([note] if note else []), "", f"{'ID'.ljust(width)}  {'OUTCOME'.ljust(13)}  RANK"]
     for decision in result.decisions.values():
-        lines.append(f"{decision.id.ljust(width)}  {decision.outcome.ljust(13)}  {_rank(decision)}")
+        lines.append(f"{shown(decision.id).ljust(width)}  {decision.outcome.ljust(13)}  {_rank(decision)}")
         lines += [f"{' ' * (width + 2)}{line}" for line in _decisive(decision)]
     if result.summary and result.summary.slots is not None:
         s = result.summary
@@ -47,7 +58,7 @@ def _table(result: Result) -> str:
         ]
         if s.tie_at_cut_off:
             lines.append("warning: subjects are tied on every ranking key across the last place")
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)  # an id's or message's control characters shown escaped
 
 
 def _rank(decision: Decision) -> str:
@@ -66,57 +77,45 @@ def _decisive(decision: Decision) -> list[str]:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    policy = load(args)
-    result = policy.evaluate(args.facts, as_of=parse_date(args.as_of), stage=args.stage)
+    policy, result = decide(args)
+    note = whatif_note(args)
+    if note and args.format == "text":
+        print(shown(note) + "\n")
     if args.id is None:
         if args.why_not:
             raise UsageError("--why-not needs the id of a subject")
         cohort = explain_cohort(policy, result)
-        print(json.dumps(cohort.to_json(), indent=2, ensure_ascii=False) if args.format == "json" else cohort.to_text())
+        print(json_text(cohort.to_json(), indent=2) if args.format == "json" else cohort.to_text())
         return 0
     decision = result.decisions.get(args.id)
     if decision is None:
-        known = ", ".join(result.decisions)
-        raise UsageError(f"no subject `{args.id}` in {args.facts}; ids: {known}")
+        known = ", ".join(shown(i) for i in result.decisions)
+        raise UsageError(f"no subject `{shown(args.id)}` in {shown(args.facts)}; ids: {known}")
     if args.why_not:
         answer = decision.why_not(args.why_not)
-        print(
-            json.dumps(answer.to_json(), indent=2, ensure_ascii=False, default=str)
-            if args.format == "json"
-            else answer.to_text()
-        )
+        print(json_text(answer.to_json(), indent=2, default=str) if args.format == "json" else answer.to_text())
         return 0
     explanation = decision.explain()
     if args.format == "json":
-        print(
-            json.dumps(
-                {"decision": decision.to_json(), "graph": explanation.to_json()},
-                indent=2,
-                ensure_ascii=False,
-                default=str,
-            )
-        )
-    elif args.format == "dot":
-        print(explanation.to_dot())
-    elif args.format == "mermaid":
-        print(explanation.to_mermaid())
+        print(json_text({"decision": decision.to_json(), "graph": explanation.to_json()}, indent=2, default=str))
     else:
-        print(explanation.to_text())
+        text = {"dot": explanation.to_dot, "mermaid": explanation.to_mermaid, "text": explanation.to_text}[args.format]
+        print(shown_lines(text()))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    policy = load(args)
-    result = policy.evaluate(args.facts, as_of=parse_date(args.as_of), stage=args.stage)
+    policy, result = decide(args)
     page = render_report(policy, result)  # built whole before writing: no partial file on error
     Path(args.output).write_text(page, encoding="utf-8")
-    print(f"wrote {args.output}: {len(result.decisions)} decision(s) of stage {result.stage}")
+    print(shown(f"wrote {args.output}: {len(result.decisions)} decision(s) of stage {result.stage}"))
     return 0
 
 
 def register(commands: Any) -> None:
     evaluate = facts_command(commands, "evaluate", "decide every consortium of a cohort", cmd_evaluate)
     evaluate.add_argument("--format", choices=["table", "json"], default="table")
+    add_record_option(evaluate)
     explain = facts_command(
         commands,
         "explain",

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from engine.cli.common import UsageError
 from engine.core.errors import EngineError, FactError, PolicyError
+from engine.core.text import shown_lines
+from engine.source.document import INPUT_CODES
 
 __all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
 
@@ -22,11 +24,16 @@ __all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.decide",
     "engine.cli.package",
+    "engine.cli.doc",
     "engine.cli.serve",
     "engine.cli.consistency",
+    "engine.cli.diff",
+    "engine.cli.records",
 )
 
-_INPUT_CODES = {"no-manifest", "unreadable-file", "yaml-syntax", "json-syntax"}
+# Diagnostics that mean the input could not be used at all (exit 2, not 1): unreadable files,
+# values that cannot exist, an include leading out of the package, a bad --set or git revision.
+_INPUT_CODES = INPUT_CODES | {"no-manifest", "include-outside-package", "bad-override", "bad-revision"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,22 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(shown_lines(f"error: {error}"), file=sys.stderr)
         return 2
     except EngineError as error:
         if args.debug:
             raise
-        print(str(error), file=sys.stderr)
+        print(shown_lines(str(error)), file=sys.stderr)
         return _exit_code(error)
     except BrokenPipeError:
         return 0
     except (OSError, ImportError) as error:
         if args.debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(shown_lines(f"error: {error}"), file=sys.stderr)
         return 2
     except Exception as error:  # a bug of ours: say so plainly, no traceback without --debug
         if args.debug:
             raise
-        print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        message = f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)"
+        print(shown_lines(message), file=sys.stderr)
         return 1

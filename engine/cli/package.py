@@ -3,41 +3,39 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import UsageError
+from engine.cli.common import UsageError, add_trust_option, fact_modules, load
 from engine.cli.consistency import check_package
-from engine.embedding.policy import load_policy
+from engine.core.text import json_text, shown_lines
 from engine.explanation.graph import graph_dot, graph_json, graph_mermaid, graph_text
+from engine.language.factmodels import trusted_fact_modules
 from engine.source.loader import MANIFEST, load_sources
 
 __all__ = ["register", "cmd_graph", "cmd_check", "cmd_schema"]
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    ir = load_policy(args.rules).ir
+    ir = load(args).ir
     if args.format == "json":
-        print(json.dumps(graph_json(ir), indent=2, ensure_ascii=False))
+        print(json_text(graph_json(ir), indent=2))
     else:
-        print({"text": graph_text, "dot": graph_dot, "mermaid": graph_mermaid}[args.format](ir))
+        print(shown_lines({"text": graph_text, "dot": graph_dot, "mermaid": graph_mermaid}[args.format](ir)))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    policy = load_policy(args.rules)
+    policy = load(args)
     return check_package(policy, args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     rules = args.rules or _default_rules()
     source = load_sources(rules)
-    from engine.language.checker import _import_model
-
     target = source.manifest.facts.subject if args.subject else source.manifest.facts.cohort
-    model = _import_model(target, source.root)
-    print(json.dumps(model.model_json_schema(), indent=2))
+    model = trusted_fact_modules(fact_modules(args)).import_model(target)
+    print(json_text(model.model_json_schema(), indent=2))
     return 0
 
 
@@ -49,7 +47,9 @@ def _default_rules() -> Path:
 
 
 def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=help, description=help)
+    parser = commands.add_parser(name, help=help, description=help)
+    add_trust_option(parser)
+    return parser
 
 
 def register(commands: Any) -> None:

@@ -14,6 +14,9 @@ import logging
 import sys
 from typing import Any
 
+from engine.cli.common import UsageError, add_trust_option, fact_modules
+from engine.core.text import shown
+
 __all__ = ["register", "cmd_serve"]
 
 
@@ -22,6 +25,7 @@ def register(commands: Any) -> None:
     help = "serve the policy over HTTP (evaluate, explain, policy, reload, healthz)"
     serve = commands.add_parser("serve", help=help, description=help)
     serve.add_argument("rules", help="the rule package (folder holding policy.yaml)")
+    add_trust_option(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8181, help="port (default: 8181)")
     serve.add_argument(
@@ -36,6 +40,12 @@ def register(commands: Any) -> None:
         default=1024 * 1024,
         metavar="BYTES",
         help="largest request body accepted (default: 1 MiB)",
+    )
+    serve.add_argument(
+        "--record",
+        metavar="DB",
+        help="keep decision records in DB (a SQLite file, created if missing, or a postgresql:// URL): "
+        "`POST /v1/evaluate?record=true` appends one; `GET /v1/records` reads them",
     )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], default="info")
     serve.set_defaults(handler=cmd_serve)
@@ -69,10 +79,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("error: --watch needs a positive number of seconds", file=sys.stderr)
         return 2
     _log_to_stderr(args.log_level)
-    store = PolicyStore(args.rules, backend=args.backend)  # a broken package: PolicyError, exit 1
+    records = _records(args.record)  # a database that cannot be used: exit 2, before anything is loaded
+    store = PolicyStore(
+        args.rules, backend=args.backend, fact_modules=fact_modules(args)
+    )  # a broken package: PolicyError, exit 1
     identity = store.current.identity
     print(
-        f"policy {identity.name} {identity.version} ({identity.digest[:12]}) · backend {args.backend}", file=sys.stderr
+        shown(f"policy {identity.name} {identity.version} ({identity.digest[:12]}) · backend {args.backend}"),
+        file=sys.stderr,
     )
     if not _loopback(args.host):
         print(
@@ -81,8 +95,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if args.watch:
         store.watch(args.watch)
+    app = create_app(store, max_body=args.max_body, records=records)
     try:
-        uvicorn.run(create_app(store, max_body=args.max_body), host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         store.close()
+        if records is not None:
+            records.close()
     return 0
+
+
+def _records(target: str | None) -> Any:
+    """The record store of `--record DB`, or None."""
+    if target is None:
+        return None
+    from engine.core.errors import RecordError
+    from engine.records.store import RecordStore
+
+    try:
+        return RecordStore.open(target, create=True)
+    except RecordError as error:
+        raise UsageError(str(error)) from None

@@ -4,8 +4,10 @@
     ├── PolicyError              a rule package failed to load or check; `.diagnostics`
     ├── FactError                a fact file or fact object is invalid; `.diagnostics` (field paths)
     ├── EvaluationError          evaluation could not complete (e.g. no parameter value in force)
-    └── BackendError             a backend cannot run this policy
-        └── BackendUnavailable   the backend is not installed or cannot be imported here
+    ├── BackendError             a backend cannot run this policy
+    │   └── BackendUnavailable   the backend is not installed or cannot be imported here
+    └── RecordError              a decision-record database cannot be opened, read or written,
+                                 or a record asked for is not in it (`engine/records/`)
 
 Every error renders without a traceback: `str(error)` is what the CLI prints.
 """
@@ -23,6 +25,7 @@ __all__ = [
     "EvaluationError",
     "BackendError",
     "BackendUnavailable",
+    "RecordError",
 ]
 
 
@@ -54,3 +57,7 @@ class BackendError(EngineError):
 
 class BackendUnavailable(BackendError):
     """The requested backend cannot be imported on this machine."""
+
+
+class RecordError(EngineError):
+    """A decision-record database cannot be used (bad path or URL, not a record database), or a record is unknown."""

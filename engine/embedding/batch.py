@@ -50,6 +50,7 @@ class _Task:
     digest: str
     as_of: dt.date | str | None
     stage: str | None
+    fact_modules: tuple[str, ...] = ()  # the modules the caller trusted by name (entry points are re-read)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,14 @@ def evaluate_many(
     if isinstance(executor, ThreadPoolExecutor):
         futures: list[Future[Any]] = [executor.submit(policy.evaluate, c, as_of, stage) for c in items]
         return [_settle(f.result, return_exceptions) for f in futures]
-    task = _Task(str(Path(policy.path).resolve()), policy.backend_name, policy.identity.digest, as_of, stage)
+    task = _Task(
+        path=str(Path(policy.path).resolve()),
+        backend=policy.backend_name,
+        digest=policy.identity.digest,
+        as_of=as_of,
+        stage=stage,
+        fact_modules=policy.fact_modules.specs(),
+    )
     futures = [executor.submit(_run, task, _portable(c)) for c in items]
     return [_settle(lambda f=f: _received(policy, f.result()), return_exceptions) for f in futures]
 
@@ -158,7 +166,7 @@ def _worker_policy(task: _Task) -> Policy:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        policy = load_policy(task.path, backend=task.backend)
+        policy = load_policy(task.path, backend=task.backend, fact_modules=task.fact_modules)
         found = policy.identity.digest
         _cache[(task.path, task.backend, found)] = policy
         while len(_cache) > WORKER_CACHE_SIZE:

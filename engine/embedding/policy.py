@@ -13,26 +13,41 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from engine.core.diagnostics import Diagnostic
-from engine.core.errors import BackendUnavailable, EvaluationError
+from engine.core.diagnostics import Diagnostic, Span
+from engine.core.errors import BackendUnavailable, EvaluationError, PolicyError
 from engine.evaluation.compiled import CompiledPolicy, compile_policy
 from engine.evaluation.evaluate import Backend, PythonBackend, evaluate_cohort, evaluate_subject
 from engine.evaluation.result import Decision, PolicyIdentity, Result
 from engine.language.checker import check
+from engine.language.factmodels import FactModules, ModuleSpec, trusted_fact_modules
+from engine.language.factpaths import set_path
 from engine.language.ir import PolicyIR
+from engine.language.overrides import override_parameters
 from engine.source.facts import load_facts
-from engine.source.loader import load_sources
+from engine.source.loader import PackageSource, load_sources
 
-__all__ = ["Policy", "load_policy", "BackendName"]
+__all__ = [
+    "Policy",
+    "load_policy",
+    "BackendName",
+    "SETTLE_SECONDS",
+    "SNAPSHOT_PAUSE",
+    "SNAPSHOT_TRIES",
+    "package_files",
+]
 
 BackendName = Literal["python", "durable"]
+SETTLE_SECONDS = 0.1  # a reload first waits until no package file was written for this long
+SNAPSHOT_PAUSE = 0.1  # seconds to wait before reading again a package that changed while it was read
+SNAPSHOT_TRIES = 10  # reads of a package that changed while it was read, before giving up
 
 
 def _backend(name: str, compiled: CompiledPolicy) -> Backend:
@@ -49,9 +64,19 @@ class Policy:
     """A checked and compiled rule package."""
 
     def __init__(
-        self, path: Path, compiled: CompiledPolicy, warnings: list[Diagnostic], backend: BackendName = "python"
+        self,
+        path: Path,
+        compiled: CompiledPolicy,
+        warnings: list[Diagnostic],
+        backend: BackendName = "python",
+        fact_modules: FactModules | None = None,
+        sources: Mapping[str, bytes] | None = None,
     ) -> None:
         self.path = path
+        # The package's files exactly as they were read (path relative to the package → bytes),
+        # manifest first: what a decision record stores so that replay never needs the folder.
+        self.sources: Mapping[str, bytes] = dict(sources or {})
+        self.fact_modules = fact_modules if fact_modules is not None else trusted_fact_modules()
         self.compiled = compiled
         self.warnings = warnings
         self.backend_name = backend
@@ -67,7 +92,30 @@ class Policy:
     @property
     def identity(self) -> PolicyIdentity:
         """Name, version and content hash of the package's files."""
-        return PolicyIdentity(self.ir.name, self.ir.version, self.ir.digest)
+        return PolicyIdentity(
+            name=self.ir.name, version=self.ir.version, digest=self.ir.digest, overrides=self.ir.overrides
+        )
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The what-if parameters in force (`with_parameters`), as JSON data; empty for the package as written."""
+        return self.identity.to_json().get("overrides", {})
+
+    def with_parameters(self, values: Mapping[str, Any]) -> Policy:
+        """A new `Policy` with these parameters set (what-if); this one is unchanged.
+
+        Each value is type-checked against the parameter (PolicyError lists every problem); a dated
+        parameter takes the value on every as-of date. Results and outputs name the overrides.
+        """
+        ir = override_parameters(self.ir, values)
+        return Policy(
+            path=self.path,
+            compiled=compile_policy(ir),
+            warnings=self.warnings,
+            backend=self.backend_name,
+            fact_modules=self.fact_modules,
+            sources=self.sources,
+        )
 
     def check(self) -> list[Diagnostic]:
         """The warnings found when the package was checked (errors would have stopped loading)."""
@@ -75,15 +123,28 @@ class Policy:
 
     def with_backend(self, backend: BackendName) -> Policy:
         """The same compiled policy on another backend."""
-        return Policy(self.path, self.compiled, self.warnings, backend)
+        return Policy(
+            path=self.path,
+            compiled=self.compiled,
+            warnings=self.warnings,
+            backend=backend,
+            fact_modules=self.fact_modules,
+            sources=self.sources,
+        )
 
-    def reload(self) -> Policy:
+    def reload(self, settle: float = SETTLE_SECONDS) -> Policy:
         """Load the package again from disk, as a new `Policy` on the same backend.
 
         Raises `PolicyError` with every diagnostic if the files on disk are broken; this policy
-        is unchanged either way (close it when it is no longer needed).
+        is unchanged either way (close it when it is no longer needed). The fact-model modules
+        trusted when this policy was loaded are the only ones the reload may import.
+
+        The files are read as one snapshot: the reload waits until no file of the package was
+        written in the last `settle` seconds, and reads again, after a pause, if a file was
+        written while it was read (a file being rewritten in place), up to `SNAPSHOT_TRIES` times.
         """
-        return load_policy(self.path, backend=self.backend_name)
+        fresh = _load(self.path, self.backend_name, self.fact_modules, settle)
+        return fresh.with_parameters(dict(self.ir.overrides)) if self.ir.overrides else fresh
 
     def close(self) -> None:
         """Free backend resources (durable rulesets) now, or when the evaluations in flight finish.
@@ -123,6 +184,24 @@ class Policy:
                 self._running -= 1
                 if self._closed and self._running == 0:
                     self._free()
+
+    def with_facts(self, cohort: Any, changes: Mapping[str, Mapping[str, Any]]) -> BaseModel:
+        """The cohort with some subjects' facts changed (what-if), validated again by the fact model.
+
+        `changes` maps a subject's id to `{fact path: value}`, e.g. `{"nc-ai": {"scores.expert": 30}}`;
+        an unknown id or a path that cannot be set is an `EvaluationError`, a bad value a `FactError`.
+        """
+        schema = self.ir.schema
+        data = self.load_cohort(cohort).model_dump()
+        subjects = {str(s.get(schema.id_field)): s for s in data.get(schema.subjects_field) or []}
+        for subject_id, facts in changes.items():
+            if subject_id not in subjects:
+                known = ", ".join(f"`{i}`" for i in subjects)
+                raise EvaluationError(f"--set-fact: no subject `{subject_id}` in the cohort; ids: {known}")
+            for path, value in facts.items():
+                if not set_path(subjects[subject_id], path, value):
+                    raise EvaluationError(f"--set-fact: `{subject_id}.{path}` cannot be set (no such record)")
+        return self.load_cohort(data)
 
     def load_cohort(self, cohort: Any) -> BaseModel:
         """Validate a cohort (model instance, dict, or file path) against the fact model."""
@@ -195,8 +274,86 @@ class Policy:
             return evaluate_subject(self.compiled, self._backend, model, date, stage_id, context, owner=self)
 
 
-def load_policy(path: str | Path, backend: BackendName = "python") -> Policy:
-    """Load, check and compile the rule package at `path` (its folder or its `policy.yaml`)."""
-    source = load_sources(path)
-    ir, warnings = check(source)
-    return Policy(Path(path), compile_policy(ir), warnings, backend)
+def load_policy(path: str | Path, backend: BackendName = "python", fact_modules: Iterable[ModuleSpec] = ()) -> Policy:
+    """Load, check and compile the rule package at `path` (its folder or its `policy.yaml`).
+
+    The package's fact models are imported only from trusted modules: those that installed
+    distributions register under the `engine.fact_models` entry-point group, those named in the
+    `POLICY_FACT_MODULES` environment variable, and `fact_modules` (module names, paths of `.py`
+    files, or modules). Loading never runs code that the package brought, nor changes `sys.path`.
+    """
+    return _load(Path(path), backend, trusted_fact_modules(fact_modules))
+
+
+def _load(path: Path, backend: BackendName, fact_modules: FactModules, settle: float = 0.0) -> Policy:
+    """Load a consistent snapshot: no file of the package was written while it was read and checked."""
+    for _ in range(SNAPSHOT_TRIES):
+        _wait_until_quiet(path, settle)
+        before = _stamps(path)
+        outcome = _attempt(path, fact_modules)
+        if _stamps(path) == before:
+            if isinstance(outcome, PolicyError):
+                raise outcome
+            source, (ir, warnings) = outcome
+            return Policy(
+                path=path,
+                compiled=compile_policy(ir),
+                warnings=warnings,
+                backend=backend,
+                fact_modules=fact_modules,
+                sources=dict(source.contents),
+            )
+        time.sleep(SNAPSHOT_PAUSE)  # a file is being rewritten (its errors may be a half-written file's): again
+    message = (
+        f"the rule package `{path}` kept changing while it was read ({SNAPSHOT_TRIES} tries); replace its "
+        "files atomically (write a new file beside the old one, then rename it over the old one)"
+    )
+    raise PolicyError([Diagnostic(code="package-changing", message=message, span=Span(str(path)))])
+
+
+def _attempt(
+    path: Path, fact_modules: FactModules
+) -> tuple[PackageSource, tuple[PolicyIR, list[Diagnostic]]] | PolicyError:
+    """Read and check the package once."""
+    try:
+        source = load_sources(path)
+        return source, check(source, fact_modules)
+    except PolicyError as error:
+        return error
+
+
+def package_files(path: Path) -> list[Path]:
+    """Every file under the package's folder, but hidden ones, caches and editors' temporary files."""
+    root = path if path.is_dir() else path.parent
+    return sorted(p for p in root.rglob("*") if p.is_file() and not _ignored(p.relative_to(root)))
+
+
+def _ignored(relative: Path) -> bool:
+    return any(part.startswith(".") or part == "__pycache__" for part in relative.parts) or relative.suffix in (
+        ".pyc",
+        ".swp",
+        ".tmp",
+    )
+
+
+def _stamps(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Each file's name, modification time (ns) and size: any write in between changes them."""
+    stamps = []
+    for file in package_files(path):
+        try:
+            stat = file.stat()
+        except OSError:  # removed while walking
+            stamps.append((str(file), -1, -1))
+        else:
+            stamps.append((str(file), stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
+
+
+def _wait_until_quiet(path: Path, settle: float) -> None:
+    """Wait (a bounded time) until no file of the package was written in the last `settle` seconds."""
+    for _ in range(SNAPSHOT_TRIES if settle > 0 else 0):
+        newest = max((m for _, m, _ in _stamps(path)), default=0) / 1e9
+        age = time.time() - newest
+        if age >= settle:
+            return
+        time.sleep(min(settle - age, settle))

@@ -13,8 +13,9 @@ is closed: the durable backend frees its rulesets when its last evaluation finis
 Watching polls a content digest of every file under the package folder (stdlib only: a
 cross-platform file-event library would add a dependency and its own threads for a folder of a
 few small files). A change is loaded once the digest has stayed the same for one interval, so a
-half-written file is not reported as an error. Python modules of the fact model are not
-re-imported: changing them needs a restart.
+half-written file is not reported as an error; every reload also reads a consistent snapshot
+(`Policy.reload`). Python modules of the fact model are not re-imported: changing them needs a
+restart, and a reload imports only modules trusted when the store was created.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from engine.core.diagnostics import Diagnostic, render_all
 from engine.core.errors import PolicyError
-from engine.embedding.policy import BackendName, Policy, load_policy
+from engine.embedding.policy import SETTLE_SECONDS, BackendName, Policy, load_policy, package_files
+from engine.language.factmodels import ModuleSpec
 
 __all__ = ["PolicyStore", "ReloadReport", "ReloadStatus", "package_fingerprint"]
 
@@ -66,10 +68,9 @@ class ReloadReport:
 
 def package_fingerprint(path: str | Path) -> str:
     """A digest of every file under the package folder (names and contents), to notice edits."""
-    root = Path(path)
-    root = root if root.is_dir() else root.parent
+    root = Path(path) if Path(path).is_dir() else Path(path).parent
     digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file() and not _ignored(p.relative_to(root))):
+    for file in package_files(Path(path)):
         digest.update(file.relative_to(root).as_posix().encode() + b"\0")
         try:
             digest.update(file.read_bytes())
@@ -78,26 +79,24 @@ def package_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _ignored(relative: Path) -> bool:
-    return any(part.startswith(".") or part == "__pycache__" for part in relative.parts) or relative.suffix in (
-        ".pyc",
-        ".swp",
-        ".tmp",
-    )
-
-
 class PolicyStore:
     """Holds the version of a rule package in force; `reload()` and `watch()` replace it safely."""
 
     def __init__(
-        self, path: str | Path, backend: BackendName = "python", on_reload: Callable[[ReloadReport], None] | None = None
+        self,
+        path: str | Path,
+        backend: BackendName = "python",
+        on_reload: Callable[[ReloadReport], None] | None = None,
+        fact_modules: Iterable[ModuleSpec] = (),
+        settle: float = SETTLE_SECONDS,
     ) -> None:
         self.path = Path(path)
+        self.settle = settle  # a reload waits until no file was written for this long (see Policy.reload)
         self.backend: BackendName = backend
         self.on_reload = on_reload
         self._lock = threading.Lock()  # one (re)load at a time; readers never take it
         self._seen = package_fingerprint(self.path)
-        self._current = load_policy(self.path, backend=backend)
+        self._current = load_policy(self.path, backend=backend, fact_modules=fact_modules)
         self._generation = 1
         self._report = self._make_report("loaded", self._current.check())
         self._stop = threading.Event()
@@ -131,7 +130,7 @@ class PolicyStore:
         with self._lock:
             self._seen = package_fingerprint(self.path)
             try:
-                candidate = load_policy(self.path, backend=self.backend)
+                candidate = self._current.reload(self.settle)  # same backend, same trusted fact-model modules
             except PolicyError as error:
                 report = self._make_report("rejected", error.diagnostics)
                 log.warning(

@@ -6,6 +6,11 @@ False and `True or ?` is True, while `? and True` stays undetermined. `x is None
 decided. `all` over an empty list is True, `any` is False. Closures hold no shared mutable
 state: every evaluation has its own `Scope`. Arithmetic results are rounded to 10 decimal places,
 so sums of scores compare as a person expects (no binary floating-point noise).
+
+No expression raises anything but `Undetermined` or a located `EvaluationError`: a number that is
+not finite (an overflow, or a fact given as `inf` or `nan`), a missing item of a list, or values
+of types the checker could not know (a fact field of several types) stop the evaluation with an
+error that names the expression and its file:line:col.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pydantic import BaseModel
 
 from engine.core.errors import EvaluationError
 from engine.language.expr import (
+    MAX_NUMBER,
     Attr,
     Binary,
     BoolOp,
@@ -97,6 +103,54 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+class _Refused(ValueError):
+    """A value a builtin cannot take; its message is for the policymaker."""
+
+
+_WHY: tuple[tuple[type[Exception], str], ...] = (
+    (_Refused, ""),
+    (OverflowError, "a number is too large"),
+    (ZeroDivisionError, "division by zero"),
+    (TypeError, "its values are not of the types it needs"),
+    (AttributeError, "a value has no such field"),
+    (ValueError, "a value is out of range"),
+)
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return abs(value) <= MAX_NUMBER  # False for nan, too
+    return True
+
+
+def _guarded(node: Node, fn: Fn, numeric: bool) -> Fn:
+    """`fn`, with Python's errors and non-finite numbers turned into an error located at `node`."""
+
+    def run(scope: Scope) -> Any:
+        try:
+            value = fn(scope)
+        except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
+            why = next(text or str(error) for kind, text in _WHY if isinstance(error, kind))
+            raise EvaluationError(f"{node.span}: cannot evaluate `{render(node)}`: {why}") from None
+        if numeric and not _finite(value):
+            raise EvaluationError(f"{node.span}: `{render(node)}` does not give a finite number")
+        return value
+
+    return run
+
+
+def _variable(name: str) -> Fn:
+    """A comprehension variable; a missing item (`None`) is missing data, named by its path."""
+
+    def get(scope: Scope) -> Any:
+        value = scope.locals[name]
+        if value is None:
+            raise Undetermined(frozenset({scope.paths.get(name, name)}))
+        return value
+
+    return get
+
+
 def _missing(*errors: Undetermined) -> Undetermined:
     return Undetermined(frozenset().union(*(e.missing for e in errors)))
 
@@ -111,6 +165,8 @@ class ExpressionCompiler:
 
     def compile(self, node: Node) -> Fn:
         fn: Fn = getattr(self, f"_{type(node).__name__}")(node)
+        if isinstance(node, _GUARDED) and not (isinstance(node, Unary) and node.op == "not"):
+            fn = _guarded(node, fn, numeric=not isinstance(node, (Compare, Attr)))
         self.fns[id(node)] = fn
         return fn
 
@@ -121,7 +177,7 @@ class ExpressionCompiler:
     def _Name(self, node: Name) -> Fn:
         name = node.name
         if name in self.variables:
-            return lambda scope: scope.locals[name]
+            return _variable(name)
         kind = self.ir.kind_of(name)
         if kind == "parameter":
             return lambda scope: scope.params[name]
@@ -334,14 +390,23 @@ def _many(pick: Callable[..., Any]) -> Callable[..., Any]:
     return lambda *args: one(list(args[0])) if len(args) == 1 else pick(args)
 
 
+def _round(value: Any, places: Any = None) -> Any:
+    if places is None:
+        return round(value)
+    if isinstance(places, bool) or not isinstance(places, (int, float)) or places != int(places):
+        raise _Refused(f"the number of places must be a whole number, got {places!r}")
+    return round(value, int(places))
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
     "min": _many(min),
     "max": _many(max),
     "sum": lambda values: _exact(sum(values)),
     "abs": abs,
-    "round": round,
+    "round": _round,
 }
+_GUARDED = (Unary, Binary, Compare, Call, Comprehension, Attr)
 
 
 def _known(name: str) -> Fn:

@@ -201,7 +201,9 @@ def evaluate_cohort(
             policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, ranking.missing
         )
     summary = _summary(stage, slots, decisions, ranking)
-    identity = PolicyIdentity(policy.ir.name, policy.ir.version, policy.ir.digest)
+    identity = PolicyIdentity(
+        name=policy.ir.name, version=policy.ir.version, digest=policy.ir.digest, overrides=policy.ir.overrides
+    )
     return Result(
         policy=identity, as_of=as_of, stage=stage_id, backend=backend.name, decisions=decisions, summary=summary
     )

@@ -170,9 +170,13 @@ class PolicyIdentity:
     name: str
     version: str
     digest: str
+    overrides: tuple[tuple[str, Any], ...] = ()  # what-if parameters in force (none: the package as written)
 
-    def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "digest": self.digest}
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "version": self.version, "digest": self.digest}
+        if self.overrides:
+            data["overrides"] = {name: to_jsonable(value) for name, value in self.overrides}
+        return data
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,7 @@ class Result:
             "policy": self.policy.name,
             "version": self.policy.version,
             "digest": self.policy.digest,
+            **({"overrides": self.policy.to_json()["overrides"]} if self.policy.overrides else {}),
             "as_of": self.as_of.isoformat(),
             "stage": self.stage,
             "backend": self.backend,

@@ -2,8 +2,9 @@
 
 Owns the explanation graph of one decision and its renderings (`explain`, `render`), why-not
 answers and the search for changes of facts behind them (`whynot`, `propose`), the view of a
-stage over its cohort (`cohort_explain`), the static dependency graph (`graph`) and the HTML
-report (`report`). Registers itself as the explainer of `Decision.explain()` and
+stage over its cohort (`cohort_explain`), the static dependency graph (`graph`), the HTML
+report (`report`), what an edit changes (`diff`) and the package as a document (`document`,
+expressions in words: `words`). Registers itself as the explainer of `Decision.explain()` and
 `Decision.why_not()` (a hook, so that `evaluation` never imports this folder). May import
 `core`, `source`, `language`, `evaluation` and `embedding`.
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.core.text import shown
 from engine.evaluation.reasons import format_value
 from engine.evaluation.result import Decision, Result, to_jsonable
 from engine.language.expr import render
@@ -71,7 +72,7 @@ class CohortExplanation:
         for row in sorted(self.rows, key=lambda r: (r.rank is None, r.rank or 0, r.id)):
             place = f"{row.rank:>3}." if row.rank is not None else "   -"
             keys = ", ".join(format_value(k) for k in row.keys) if row.keys else "not ranked"
-            lines.append(f"  {place} {row.id:<20} {keys:<22} → {row.outcome}: {row.why}")
+            lines.append(f"  {place} {shown(row.id):<20} {keys:<22} → {row.outcome}: {row.why}")
         if self.slots is not None:
             lines.append(
                 f"places: {self.slots}; filled: {self.filled}"
@@ -79,7 +80,7 @@ class CohortExplanation:
             )
         lines += [f"tie-break: {t}" for t in self.tie_breaks]
         lines += [f"open place: {o}" for o in self.open_places]
-        return "\n".join(lines)
+        return "\n".join(shown(line) for line in lines)  # a value's control characters shown escaped
 
 
 def _why(decision: Decision) -> str:

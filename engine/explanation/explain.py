@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from engine.core.text import shown
 from engine.evaluation.compiler import Missing
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, to_jsonable
@@ -71,7 +72,8 @@ class Explanation:
         return to_svg(self.graph, short_label)
 
     def to_text(self) -> str:
-        return "\n".join(_TextTree(self).lines())
+        """The tree, one line per element; control characters in any value shown escaped (`\\x1b`)."""
+        return "\n".join(shown(line) for line in _TextTree(self).lines())
 
 
 def short_label(attrs: dict[str, Any]) -> str:
@@ -130,19 +132,26 @@ class _Builder:
         return Explanation(d, self.graph, root)
 
     def _add_ancestors(self, target: str) -> None:
-        for source in self._uses(target):
+        """Every definition `target` depends on, depth first, without recursion (chains may be long)."""
+        stack: list[tuple[str, Iterator[str]]] = [(target, self._uses(target))]
+        while stack:
+            current, sources = stack[-1]
+            source = next(sources, None)
+            if source is None:
+                stack.pop()
+                continue
             known = source in self.graph
             if not known:
                 self.graph.add_node(source, **self._attributes(source))
             self.graph.add_edge(
                 source,
-                target,
-                **{k: str(v) for k, v in self.static.edges[source, target].items()}
-                if self.static.has_edge(source, target)
+                current,
+                **{k: str(v) for k, v in self.static.edges[source, current].items()}
+                if self.static.has_edge(source, current)
                 else {},
             )
             if not known:
-                self._add_ancestors(source)
+                stack.append((source, self._uses(source)))
 
     def _uses(self, target: str) -> Iterator[str]:
         if target.startswith("ranking:") and self.decision.stage:

@@ -11,6 +11,7 @@ from typing import Any
 
 import networkx as nx
 
+from engine.core.text import shown
 from engine.evaluation.result import to_jsonable
 from engine.explanation.render import to_dot, to_mermaid, to_svg
 from engine.language.ir import PolicyIR
@@ -69,4 +70,4 @@ def graph_text(ir: PolicyIR) -> str:
     unused = sorted(n for n, a in graph.nodes(data=True) if a.get("kind") == "parameter" and graph.out_degree(n) == 0)
     if unused:
         lines.append("parameters used by nothing: " + ", ".join(unused))
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)  # a name's or title's control characters shown escaped

@@ -14,7 +14,9 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["to_dot", "to_mermaid", "to_svg", "dot_string"]
+from engine.core.text import shown
+
+__all__ = ["to_dot", "to_mermaid", "to_svg", "dot_string", "mermaid_label"]
 
 Label = Callable[[dict[str, Any]], str]
 _FILL = {
@@ -33,8 +35,23 @@ _FILL = {
 
 
 def dot_string(text: str) -> str:
-    """A DOT quoted string (DOT files are UTF-8: symbols stay as they are)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    """A DOT quoted string (DOT files are UTF-8: symbols stay as they are).
+
+    Control characters are first shown escaped (`\\x1b`), then `\\` and `"` are escaped for DOT,
+    so Graphviz draws the escape as text (`\\x0a`, never a line break or a raw control).
+    """
+    return '"' + shown(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# Characters Mermaid reads in a quoted label, written as its entity codes (`#quot;`, `#35;`: the
+# decimal code point between `#` and `;`): a quote ends the label, `#…;` starts an entity, `<>&`
+# are HTML, brackets, `|`, `;` and `%` are syntax, a backtick starts a Markdown string.
+_MERMAID = {ord(c): f"#{ord(c)};" for c in "#;<>&[](){}|%`"} | {ord('"'): "#quot;"}
+
+
+def mermaid_label(text: str) -> str:
+    """A Mermaid label's text: control characters shown escaped, every special character as an entity code."""
+    return shown(text).translate(_MERMAID)
 
 
 def _fill(attrs: dict[str, Any]) -> str:
@@ -59,10 +76,14 @@ def to_mermaid(graph: nx.DiGraph, label: Label) -> str:
     ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
     lines = ["flowchart LR"]
     for node, attrs in graph.nodes(data=True):
-        text = label(attrs).replace('"', "'")
-        lines.append(f'  {ids[node]}["{text}"]')
+        lines.append(f'  {ids[node]}["{mermaid_label(label(attrs))}"]')
     lines += [f"  {ids[a]} --> {ids[b]}" for a, b in graph.edges]
     return "\n".join(lines)
+
+
+def _xml(text: object) -> str:
+    """Text for SVG/HTML: control characters shown escaped (raw ones are not even valid XML), then `<>&"'`."""
+    return html.escape(shown(text))
 
 
 def _columns(graph: nx.DiGraph) -> list[list[str]]:
@@ -100,13 +121,13 @@ def to_svg(graph: nx.DiGraph, label: Label, width: int = 230, height: int = 34) 
         )
     for node, attrs in graph.nodes(data=True):
         x, y = place[node]
-        text = label(attrs)
-        shown = text if len(text) <= 34 else text[:33] + "…"
+        text = shown(label(attrs))
+        short = text if len(text) <= 34 else text[:33] + "…"
         parts.append(
-            f'<g class="node {html.escape(attrs.get("kind", ""))}"><title>{html.escape(text)}</title>'
+            f'<g class="node {_xml(attrs.get("kind", ""))}"><title>{_xml(text)}</title>'
             f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{_fill(attrs)}" stroke="#666"/>'
             f'<text x="{x + 8}" y="{y + height // 2 + 4}" font-family="Helvetica, Arial, sans-serif" '
-            f'font-size="12">{html.escape(shown)}</text></g>'
+            f'font-size="12">{_xml(short)}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from engine.core.text import shown, shown_lines
 from engine.evaluation.reasons import format_value
 from engine.evaluation.result import Decision, Result
 from engine.explanation.cohort_explain import explain_cohort
@@ -32,7 +33,13 @@ _MARK = {"held": "✓", "failed": "✗", "undetermined": "?"}
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text))
+    """One value as HTML: control characters shown escaped (`html.escape` leaves them raw), then `<>&"'`."""
+    return html.escape(shown(text))
+
+
+def _pre(text: str) -> str:
+    """A multi-line text (already escaped line by line) for a `<pre>`: its newlines stay."""
+    return html.escape(shown_lines(text))
 
 
 def _rank(decision: Decision) -> str:
@@ -87,7 +94,7 @@ def _subject(decision: Decision) -> str:
         f'<section class="subject" id="{_e(decision.id)}"><h2>{_e(decision.id)}: <span '
         f'class="outcome">{_e(decision.outcome)}</span></h2>'
         f"<p class='meta'>rank {_rank(decision)} · stage {_e(decision.stage)} · as of {_e(decision.as_of)}</p>{missing}"
-        f"{_reasons(decision)}<h3>Explanation</h3><pre>{_e(explanation.to_text())}</pre>"
+        f"{_reasons(decision)}<h3>Explanation</h3><pre>{_pre(explanation.to_text())}</pre>"
         f'<h3>Dependency graph</h3><div class="graph-box">{explanation.to_svg()}</div></section>'
     )
 
@@ -114,7 +121,7 @@ def render_report(policy: Policy, result: Result) -> str:
             f"backend {_e(result.backend)}</p>"
         ),
         f"<p>{_e(summary)}</p><h2>Outcomes</h2>{_outcomes(result)}",
-        f"<h2>The stage</h2><pre>{_e(cohort.to_text())}</pre>",
+        f"<h2>The stage</h2><pre>{_pre(cohort.to_text())}</pre>",
         "".join(_subject(d) for d in result.decisions.values()),
         (
             "<p class='meta'>Values as evaluated: "

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from engine.core.errors import EngineError, EvaluationError
+from engine.core.text import shown
 from engine.evaluation.compiler import Missing, Scope
 from engine.evaluation.reasons import causes, format_value, status_of
 from engine.explanation.propose import Plan, Proposer, product
@@ -142,7 +143,7 @@ class WhyNot:
                 lines.append(f"    {i}. " + "; ".join(c.describe() for c in suggestion.changes))
         if self.note:
             lines.append(f"  {self.note}")
-        return "\n".join(lines)
+        return "\n".join(shown(line) for line in lines)  # a value's control characters shown escaped
 
 
 def _plain(value: Any) -> Any:

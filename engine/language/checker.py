@@ -9,12 +9,9 @@ Errors raise `PolicyError`; warnings (unused definitions) are returned with the 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -23,7 +20,8 @@ from pydantic import BaseModel
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import PolicyError
 from engine.language.analysis import dated_value_findings, static_findings
-from engine.language.expr import Node, ParseError, parse_expression
+from engine.language.expr import MAX_EXPRESSION_DEPTH, Node, ParseError, depth, parse_expression
+from engine.language.factmodels import HOW_TO_TRUST, FactModules, UntrustedModule, trusted_fact_modules
 from engine.language.invariants import InvariantScope, lower_invariants
 from engine.language.ir import (
     RESERVED,
@@ -41,7 +39,21 @@ from engine.language.ir import (
     Value,
 )
 from engine.language.typecheck import Resolver, TypeChecker, Use, suggest
-from engine.language.types import ANY, BOOL, NUM, ListTy, ModelTy, Ty, compatible, describe, of_value
+from engine.language.types import (
+    ANY,
+    BOOL,
+    DATE,
+    NUM,
+    STR,
+    Choice,
+    ListTy,
+    ModelTy,
+    Ty,
+    compatible,
+    describe,
+    of_value,
+    unify,
+)
 from engine.source.loader import PackageSource, SourceFile
 from engine.source.model import ParameterFile, StageFile, ValueFile
 from engine.source.yamlsource import Path_, SourceMap
@@ -86,34 +98,17 @@ class _State:
         self.diagnostics.append(Diagnostic(code=code, message=message, span=span, help=help, severity=severity))  # type: ignore[arg-type]
 
 
-def _import_model(target: str, root: Path) -> type[BaseModel]:
-    module_name, _, class_name = target.partition(":")
-    extra = [str(p) for p in (root, root.parent, root.parent.parent) if str(p) not in sys.path]
-    sys.path[len(sys.path) :] = extra  # fall back to the package's own folders
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise ImportError(f"no module named `{error.name or module_name}`") from None
-    finally:
-        for entry in extra:
-            sys.path.remove(entry)
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        models = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, BaseModel)]
-        hint = suggest(class_name, models)
-        raise ImportError(f"`{module_name}` has no `{class_name}`" + (f"; {hint}" if hint else ""))
-    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-        raise ImportError(f"`{module_name}:{class_name}` is not a pydantic model")
-    return cls
-
-
-def _schema(state: _State) -> FactSchema | None:
+def _schema(state: _State, trusted: FactModules) -> FactSchema | None:
     facts = state.source.manifest.facts
     manifest = state.source.files[0].source
     models: dict[str, type[BaseModel]] = {}
     for key in ("subject", "cohort"):
         try:
-            models[key] = _import_model(getattr(facts, key), state.source.root)
+            models[key] = trusted.import_model(getattr(facts, key))
+        except UntrustedModule as error:
+            message = f"fact model `{getattr(facts, key)}`: {error}"
+            state.error("untrusted-fact-model", message, manifest.span(("facts", key)), HOW_TO_TRUST)
+            continue
         except (ImportError, AttributeError, SyntaxError) as error:
             state.error(
                 "bad-fact-model",
@@ -245,8 +240,8 @@ class _Checker:
     def _value_type(self, name: str) -> Ty:
         if name in self.state.types:
             return self.state.types[name]
-        if name in self.in_progress:
-            return ANY  # a cycle: reported by the graph pass
+        if name in self.in_progress or len(self.in_progress) > MAX_EXPRESSION_DEPTH:
+            return ANY  # a cycle (reported by the graph pass), or a chain too long (reported by `_depths`)
         self.in_progress.add(name)
         ty = self.definition(self.state.defs[name])
         self.in_progress.discard(name)
@@ -294,11 +289,13 @@ class _Checker:
 def _parameter_type(state: _State, d: _Def) -> Ty:
     item: ParameterFile = d.item
     raw = [item.value] if item.values is None else list(item.values.values())
-    types = {of_value(v) for v in raw}
-    if len(types) > 1:
+    found: Ty | None = of_value(raw[0])
+    for value in raw[1:]:
+        found = unify(found, of_value(value)) if found is not None else None
+    if found is None:
         state.error("parameter-type", f"dated values of `{d.name}` have different types", d.span)
         return ANY
-    return types.pop()
+    return found
 
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
@@ -351,12 +348,14 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
             state, d.file, d.path + path, text if not isinstance(text, int) or isinstance(text, bool) else str(text)
         )
         if node is not None:
-            _, uses = checker.infer(node, owner, wanted, what, role=str(path[0]))
+            _, uses = checker.infer(node, owner, wanted if wanted is not _ORDERED else None, what, role=str(path[0]))
+            if wanted is _ORDERED:
+                _ranking_key(state, checker, node)
             _stage_restrictions(state, checker, item.id, path, uses)
         return node
 
     pool = expr(("pool",), item.pool, BOOL, f"the pool of stage `{item.id}`")
-    keys = [expr(("rank_by", i, "key"), k.key, None, "a ranking key") for i, k in enumerate(item.rank_by)]
+    keys = [expr(("rank_by", i, "key"), k.key, _ORDERED, "a ranking key") for i, k in enumerate(item.rank_by)]
     slots = expr(("slots",), item.slots, NUM, "`slots`") if item.slots is not None else None
     rows = []
     for i, row in enumerate(item.outcomes):
@@ -413,6 +412,18 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
         span=d.span,
         dates=dates,
     )
+
+
+_ORDERED = ListTy(ANY)  # marks a ranking key: a number, a date, text or a boolean
+
+
+def _ranking_key(state: _State, checker: _Checker, node: Node) -> None:
+    ty = TypeChecker(checker.resolver).infer(node)
+    family = STR if isinstance(ty, Choice) else ty
+    if family not in (NUM, DATE, STR, BOOL, ANY):
+        state.error(
+            "type-mismatch", f"a ranking key must be a number, a date or text, but this is {describe(ty)}", node.span
+        )
 
 
 def _stage_restrictions(state: _State, checker: _Checker, stage: str, path: Path_, uses: list[Use]) -> None:
@@ -567,10 +578,74 @@ def _invariants(state: _State, checker: _Checker, schema: FactSchema) -> list[In
     return invariants
 
 
-def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
-    """Check `source` and lower it to IR; raise PolicyError if any error is found."""
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _value_order(state: _State) -> list[str]:
+    """Values, each after the values its text names: typing one then never recurses far (chains may be long)."""
+    values = {n: d for n, d in state.defs.items() if d.kind == "value"}
+    names = {n: [w for w in _WORD.findall(str(d.item.expr)) if w in values] for n, d in values.items()}
+    order: list[str] = []
+    seen: set[str] = set()
+    for root in values:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(names[root]))]
+        while stack:
+            name, uses = stack[-1]
+            used = next(uses, None)
+            if used is None:
+                stack.pop()
+                order.append(name)
+            elif used not in seen:
+                seen.add(used)
+                stack.append((used, iter(names[used])))
+    return order
+
+
+def _depths(state: _State, checker: _Checker, stages: dict[str, Stage | None], order: tuple[str, ...]) -> None:
+    """Each definition, with the values and rules it uses written out in place, nests at most
+    `MAX_EXPRESSION_DEPTH` levels: explanations and why-not follow definitions through each other."""
+    unfolded: dict[str, int] = {}
+    exprs = [
+        (node_id(state.defs[n].kind, n), [checker.nodes[n]], state.defs[n].span, f"{state.defs[n].kind} `{n}`")
+        for n in order
+    ]
+    for stage in (s for s in stages.values() if s is not None):
+        own = [stage.pool] + [k.expr for k in stage.rank_by] + ([stage.slots] if stage.slots is not None else [])
+        exprs.append((node_id("stage", stage.id), own, stage.span, f"stage `{stage.id}`"))
+        for row in stage.outcomes:
+            exprs.append(
+                (
+                    node_id("outcome", f"{stage.id}.{row.index}"),
+                    [row.when],
+                    row.span,
+                    f"outcome row {row.index} of stage `{stage.id}`",
+                )
+            )
+    for owner, nodes, span, what in exprs:
+        used = [unfolded[p] for p in state.graph.predecessors(owner) if p in unfolded]
+        levels = max(depth(n) for n in nodes) + max(used, default=0)
+        unfolded[owner] = levels
+        if levels > MAX_EXPRESSION_DEPTH and all(u <= MAX_EXPRESSION_DEPTH for u in used):
+            state.error(
+                "too-deep",
+                f"{what} nests {levels} levels deep with the rules and values it uses written out, "
+                f"more than {MAX_EXPRESSION_DEPTH}",
+                span,
+                "use fewer rules and values that build on each other, or flatter expressions",
+            )
+
+
+def check(source: PackageSource, fact_modules: FactModules | None = None) -> tuple[PolicyIR, list[Diagnostic]]:
+    """Check `source` and lower it to IR; raise PolicyError if any error is found.
+
+    Fact models are imported only from `fact_modules` (default: the modules trusted through
+    entry points and `POLICY_FACT_MODULES`; see `engine.language.factmodels`).
+    """
     state = _State(source)
-    schema = _schema(state)
+    schema = _schema(state, fact_modules if fact_modules is not None else trusted_fact_modules())
     if schema is None or state.diagnostics:  # names cannot be resolved against a broken fact model
         raise PolicyError(state.diagnostics)
     _collect(state, schema)
@@ -579,10 +654,10 @@ def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
         if d.kind == "parameter":
             state.types[name] = _parameter_type(state, d)
     checker = _Checker(state, schema)
+    for name in _value_order(state):
+        checker._value_type(name)
     for name, d in state.defs.items():
-        if d.kind == "value":
-            checker._value_type(name)
-        elif d.kind == "rule":
+        if d.kind == "rule":
             checker.definition(d)
             state.templates[name] = (_template(state, checker, d, "held"), _template(state, checker, d, "failed"))
     stages = {name: _lower_stage(state, checker, d) for name, d in state.stages.items()}
@@ -592,6 +667,8 @@ def check(source: PackageSource) -> tuple[PolicyIR, list[Diagnostic]]:
         attrs.setdefault("kind", n.split(":", 1)[0])
         attrs.setdefault("name", n.split(":", 1)[1])
     order, dependent = _graph_checks(state)
+    if order and not any(d.severity == "error" for d in state.diagnostics):
+        _depths(state, checker, stages, order)
     errors = [d for d in state.diagnostics if d.severity == "error"]
     if not errors:  # after an error, "unused" is often only a consequence of it
         _unused(state)

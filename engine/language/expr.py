@@ -6,12 +6,16 @@ arithmetic (`+ - * /`), comparisons (`== != < <= > >= in not in`, `is None`, `is
 generator forms `any(p for c in xs if q)` / `all(...)` / `sum(...)` / `count(...)` / `min(...)` /
 `max(...)`, and list comprehensions `[c for c in xs if p]`. Nothing else parses: no calls into
 Python, no subscripts, no lambdas, no dunder names. Every node carries a span that never takes
-part in equality.
+part in equality. Numbers are finite (a literal beyond `MAX_NUMBER` is refused), and an
+expression nests at most `MAX_EXPRESSION_DEPTH` levels, so no later pass (typing, compiling,
+evaluating, explaining) recurses anywhere near Python's recursion limit.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,12 +40,17 @@ __all__ = [
     "parse_expression",
     "FUNCTIONS",
     "AGGREGATES",
+    "MAX_EXPRESSION_DEPTH",
+    "MAX_NUMBER",
+    "depth",
     "walk",
     "children",
     "render",
 ]
 
 Locator = Callable[[int, int], Span]
+MAX_EXPRESSION_DEPTH = 100  # levels of nesting in one expression, and in a definition with what it uses written out
+MAX_NUMBER = sys.float_info.max  # the largest number a literal or a computed result may reach
 FUNCTIONS = frozenset({"len", "min", "max", "sum", "abs", "round", "count", "any", "all"})
 AGGREGATES = frozenset({"any", "all", "sum", "count", "min", "max"})
 _BINOPS: dict[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
@@ -172,6 +181,8 @@ class _Lowering:
     def _Constant(self, node: ast.Constant) -> Node:
         if not isinstance(node.value, (int, float, str, bool, type(None))):
             raise self.fail(node, f"literal `{ast.unparse(node)}` is not allowed")
+        if isinstance(node.value, (int, float)) and not _finite(node.value):
+            raise self.fail(node, "number is too large", f"numbers are at most {MAX_NUMBER:.4g} in size")
         return Const(self.span(node), node.value)
 
     def _Name(self, node: ast.Name) -> Node:
@@ -294,15 +305,78 @@ def parse_expression(text: str | bool, origin: Span, locate: Locator | None = No
     try:
         tree = ast.parse(f"({source}\n)", mode="eval")  # parentheses allow several lines
     except SyntaxError as error:
-        lines = source.split("\n")
-        line = min(max((error.lineno or 1) - 1, 0), len(lines) - 1)
-        col = max((error.offset or 1) - (2 if line == 0 else 1), 0)
-        if (error.lineno or 1) > len(lines):  # the error is at the end of the text
-            col = len(lines[line]) - (0 if line else 0)
-        span = locate(line, col)
-        detail = "" if error.msg == "invalid syntax" else f": {error.msg}"
-        raise ParseError(Diagnostic("invalid-expression", f"invalid syntax in `{source}`{detail}", span)) from None
-    return _Lowering(locate).lower(tree.body)
+        raise ParseError(_syntax_error(source, error, locate)) from None
+    except (RecursionError, MemoryError):  # Python's own parser gives up on very deep nesting
+        raise ParseError(_too_deep(locate(0, 0))) from None
+    lowering = _Lowering(locate)
+    too_deep = _deeper_than(tree.body, MAX_EXPRESSION_DEPTH)
+    if too_deep is not None:
+        raise ParseError(_too_deep(lowering.span(too_deep)))
+    node = lowering.lower(tree.body)
+    inner = _nested_deeper(node, MAX_EXPRESSION_DEPTH)
+    if inner is not None:
+        raise ParseError(_too_deep(inner.span))
+    return node
+
+
+def _syntax_error(source: str, error: SyntaxError, locate: Locator) -> Diagnostic:
+    lines = source.split("\n")
+    line = min(max((error.lineno or 1) - 1, 0), len(lines) - 1)
+    col = max((error.offset or 1) - (2 if line == 0 else 1), 0)
+    if (error.lineno or 1) > len(lines):  # the error is at the end of the text
+        col = len(lines[line])
+    span = locate(line, col)
+    detail = "" if error.msg == "invalid syntax" else f": {error.msg}"
+    return Diagnostic("invalid-expression", f"invalid syntax in `{source}`{detail}", span)
+
+
+def _too_deep(span: Span) -> Diagnostic:
+    return Diagnostic(
+        "too-deep",
+        f"expression nests more than {MAX_EXPRESSION_DEPTH} levels deep",
+        span,
+        "split it into named values or rules",
+    )
+
+
+def _deeper_than(tree: ast.AST, limit: int) -> ast.AST | None:
+    """The first (in the text) expression of `tree` nested more than `limit` deep, found without recursion."""
+    found: list[ast.AST] = []
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > limit:
+            found.append(node)
+            continue
+        stack.extend((c, level + isinstance(c, ast.expr)) for c in ast.iter_child_nodes(node))
+    return min(found, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)), default=None)
+
+
+def _nested_deeper(node: Node, limit: int) -> Node | None:
+    """The first node below `node` nested more than `limit` levels deep (a chained comparison adds one)."""
+    found: list[Node] = []
+    stack = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        if level > limit:
+            found.append(current)
+            continue
+        stack.extend((child, level + 1) for child in children(current))
+    return min(found, key=lambda n: n.span, default=None)
+
+
+def _finite(value: float) -> bool:
+    return abs(value) <= MAX_NUMBER and not (isinstance(value, float) and math.isnan(value))
+
+
+def depth(node: Node) -> int:
+    """How many levels `node` nests (a leaf is 1), found without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children(current))
+    return deepest
 
 
 def walk(node: Node) -> list[Node]:

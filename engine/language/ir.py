@@ -186,6 +186,7 @@ class PolicyIR:
     graph: nx.DiGraph = field(compare=False, hash=False)
     files: tuple[str, ...] = ()
     invariants: tuple[Invariant, ...] = ()
+    overrides: tuple[tuple[str, Any], ...] = ()  # what-if: parameters set without editing the files
 
     def kind_of(self, name: str) -> str | None:
         """What a bare name in an expression refers to (outside comprehension variables)."""

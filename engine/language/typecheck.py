@@ -32,6 +32,7 @@ from engine.language.types import (
     ANY,
     BOOL,
     DATE,
+    NEVER,
     NONE,
     NUM,
     STR,
@@ -42,6 +43,7 @@ from engine.language.types import (
     compatible,
     describe,
     of_value,
+    unify,
 )
 
 __all__ = ["Use", "Resolver", "TypeChecker", "suggest"]
@@ -155,7 +157,12 @@ class TypeChecker:
         if node.op == "not":
             self.expect(node.operand, BOOL, "the operand of `not`")
             return BOOL
-        return self.expect(node.operand, NUM, f"the operand of `{node.op}`")
+        ty = self.expect(node.operand, NUM, f"the operand of `{node.op}`")
+        if ty == NONE:
+            self.error(
+                "type-mismatch", f"the operand of `{node.op}` must be number, but this is none", node.operand.span
+            )
+        return NUM
 
     def _Binary(self, node: Binary) -> Ty:
         left, right = self.infer(node.left), self.infer(node.right)
@@ -238,55 +245,105 @@ class TypeChecker:
             )
 
     def _ListLit(self, node: ListLit) -> Ty:
-        types = [self.infer(item) for item in node.items]
-        return ListTy(types[0] if types else ANY)
+        item: Ty = NEVER
+        for each in node.items:
+            ty = self.infer(each)
+            common = unify(item, ty)
+            if common is None:
+                self.error(
+                    "type-mismatch",
+                    f"the items of a list must have one type: this is {describe(ty)}, "
+                    f"the items before it are {describe(item)}",
+                    each.span,
+                )
+                return ListTy(ANY)
+            item = common
+        return ListTy(item)
 
     def _IfExp(self, node: IfExp) -> Ty:
         self.expect(node.test, BOOL, "the condition of `if`")
         body, orelse = self.infer(node.body), self.infer(node.orelse)
-        if not compatible(body, orelse):
+        common = unify(body, orelse)
+        if common is None:
             self.error(
                 "type-mismatch", f"both branches must have one type: {describe(body)} and {describe(orelse)}", node.span
             )
-        return body if body != NONE else orelse
+            return ANY
+        return common
 
     def _Call(self, node: Call) -> Ty:
         args = [self.infer(a) for a in node.args]
+        arity = {"len": (1, 1), "abs": (1, 1), "round": (1, 2), "sum": (1, 1)}.get(node.func, (1, None))
+        if not arity[0] <= len(args) <= (arity[1] or len(args)):
+            return self._arity(node, arity)
         if node.func == "len":
-            if len(args) != 1 or not (isinstance(args[0], ListTy) or _family(args[0]) in (STR, ANY)):
-                self.error("bad-call", "`len` takes one list or text", node.span)
+            if not (isinstance(args[0], ListTy) or _family(args[0]) in (STR, ANY)):
+                self.error(
+                    "type-mismatch",
+                    f"the argument of `len` must be a list or text, but this is {describe(args[0])}",
+                    node.args[0].span,
+                )
             return NUM
-        if node.func in ("min", "max", "sum"):
-            return self._numeric_call(node, args)
-        if node.func == "abs" and len(args) == 1:
-            return self.expect(node.args[0], NUM, "the argument of `abs`")
-        if node.func == "round" and len(args) in (1, 2):
-            for arg in node.args:
-                self.expect(arg, NUM, "the arguments of `round`")
-            return NUM
-        return self.error("bad-call", f"wrong number of arguments to `{node.func}`", node.span)
+        if node.func in ("abs", "round"):
+            return self._numbers(node, args)
+        return self._numeric_call(node, args)
+
+    def _arity(self, node: Call, arity: tuple[int, int | None]) -> Ty:
+        low, high = arity
+        wanted = f"{low}" if low == high else (f"{low} or {high}" if high else f"at least {low}")
+        noun = "argument" if (high or low) == 1 else "arguments"
+        return self.error("bad-call", f"`{node.func}` takes {wanted} {noun}, not {len(node.args)}", node.span)
+
+    def _numbers(self, node: Call, args: list[Ty]) -> Ty:
+        """`abs(x)`, `round(x)`, `round(x, places)`: numbers; `places` a whole number."""
+        for arg, ty in zip(node.args, args, strict=True):
+            if ty not in (ANY, NUM):
+                self.error(
+                    "type-mismatch",
+                    f"the arguments of `{node.func}` must be numbers, but this is {describe(ty)}",
+                    arg.span,
+                )
+        places = node.args[1] if len(node.args) == 2 else None
+        if isinstance(places, Const) and not (isinstance(places.value, int) and not isinstance(places.value, bool)):
+            self.error(
+                "type-mismatch",
+                f"the number of places of `round` must be a whole number, but this is `{places.value}`",
+                places.span,
+            )
+        return NUM
 
     def _numeric_call(self, node: Call, args: list[Ty]) -> Ty:
-        if len(args) == 1 and isinstance(args[0], ListTy):
-            items = [args[0].item]
-        elif node.func != "sum" and len(args) >= 2:
-            items = args
+        """`min`, `max` (a list, or several values) and `sum` (a list): numbers, or dates for min and max."""
+        if len(args) == 1:
+            if not isinstance(args[0], ListTy) and args[0] != ANY:
+                several = "" if node.func == "sum" else " or several values"
+                return self.error(
+                    "type-mismatch",
+                    f"`{node.func}` takes a list or a `for` expression{several}, but this is {describe(args[0])}",
+                    node.args[0].span,
+                )
+            items = [(node.args[0], args[0].item if isinstance(args[0], ListTy) else ANY)]
         else:
-            return self.error(
-                "bad-call",
-                f"`{node.func}` takes a list, a `for` expression{'' if node.func == 'sum' else ' or several values'}",
-                node.span,
-            )
-        kinds = {_family(t) for t in items} - {ANY}
-        if len(kinds) > 1 or (kinds and kinds - {NUM, DATE}) or (node.func == "sum" and DATE in kinds):
-            return self.error("type-mismatch", f"`{node.func}` needs numbers", node.span)
-        return kinds.pop() if kinds else NUM
+            items = list(zip(node.args, args, strict=True))
+        allowed = (NUM,) if node.func == "sum" else (NUM, DATE)
+        words = "numbers" if node.func == "sum" else "numbers or dates"
+        found: Ty = NEVER
+        for arg, ty in items:
+            common = unify(found, ty)
+            if ty not in (ANY, NEVER) and _family(ty) not in allowed:
+                what = f"a list of {describe(ty)}" if len(args) == 1 else describe(ty)
+                return self.error("type-mismatch", f"`{node.func}` needs {words}, but this is {what}", arg.span)
+            if common is None:
+                message = f"`{node.func}` needs values of one type: this is {describe(ty)}, before it {describe(found)}"
+                return self.error("type-mismatch", message, arg.span)
+            found = common or found
+        return NUM if found in (NEVER, ANY) else found
 
     def _Comprehension(self, node: Comprehension) -> Ty:
         iterable = self.infer(node.iterable)
         if iterable != ANY and not isinstance(iterable, ListTy):
             self.error("type-mismatch", f"`for` needs a list, but this is {describe(iterable)}", node.iterable.span)
-        item = iterable.item if isinstance(iterable, ListTy) else ANY
+        item = iterable.item if isinstance(iterable, ListTy) and iterable.item != NEVER else ANY
         saved = self.scope.get(node.var)
         self.scope[node.var] = (item, self._items_path(node.iterable))
         try:

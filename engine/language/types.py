@@ -30,10 +30,12 @@ __all__ = [
     "DATE",
     "NONE",
     "ANY",
+    "NEVER",
     "from_annotation",
     "of_value",
     "describe",
     "compatible",
+    "unify",
 ]
 
 
@@ -64,6 +66,7 @@ class ListTy:
 
 Ty = Prim | Choice | ModelTy | ListTy
 NUM, BOOL, STR, DATE, NONE, ANY = (Prim(n) for n in ("number", "boolean", "text", "date", "none", "any"))
+NEVER = Prim("nothing")  # the item type of an empty list: it fits with every other type
 
 
 def model_fields(cls: type[BaseModel]) -> dict[str, Ty]:
@@ -120,7 +123,10 @@ def of_value(value: Any) -> Ty:
     if isinstance(value, dt.date):
         return DATE
     if isinstance(value, list):
-        return ListTy(of_value(value[0]) if value else ANY)
+        item: Ty | None = NEVER
+        for each in value:
+            item = unify(item, of_value(each)) if item is not None else None
+        return ListTy(item if item is not None else ANY)
     if value is None:
         return NONE
     return ANY
@@ -128,6 +134,8 @@ def of_value(value: Any) -> Ty:
 
 def describe(ty: Ty) -> str:
     """A type in words a policymaker reads: `number`, `list of Component`."""
+    if ty == ListTy(NEVER):
+        return "an empty list"
     if isinstance(ty, Prim):
         return ty.name
     if isinstance(ty, Choice):
@@ -143,9 +151,32 @@ def _family(ty: Ty) -> Ty:
 
 def compatible(a: Ty, b: Ty) -> bool:
     """Whether values of `a` and `b` may be compared with each other."""
-    if ANY in (a, b) or NONE in (a, b):
+    if ANY in (a, b) or NONE in (a, b) or NEVER in (a, b):
         return True
     fa, fb = _family(a), _family(b)
     if isinstance(fa, ListTy) and isinstance(fb, ListTy):
         return compatible(fa.item, fb.item)
     return fa == fb
+
+
+def unify(a: Ty, b: Ty) -> Ty | None:
+    """The one type that values of `a` and `b` share (the items of one list), or None if there is none.
+
+    `None` items are missing values of the other type; an unknown type stays unknown.
+    """
+    if a == b:
+        return a
+    if ANY in (a, b):
+        return ANY
+    if a in (NEVER, NONE):
+        return b
+    if b in (NEVER, NONE):
+        return a
+    if isinstance(a, Choice) and isinstance(b, Choice):
+        return Choice(a.choices | b.choices)
+    if {_family(a), _family(b)} == {STR}:
+        return STR
+    if isinstance(a, ListTy) and isinstance(b, ListTy):
+        item = unify(a.item, b.item)
+        return ListTy(item) if item is not None else None
+    return None

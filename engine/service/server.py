@@ -1,9 +1,12 @@
 """The HTTP service: FastAPI over a `PolicyStore` (run with `policy serve RULES`).
 
     POST /v1/evaluate?as_of=&stage=      cohort JSON in, the CLI's `--format json` out
+         ...&record=true                 and append a decision record: the answer names it (`record`)
     POST /v1/explain?id=&format=         cohort JSON in, one decision's explanation out
     GET  /v1/policy?as_of=               identity, parameters in force with references, stages
     POST /v1/reload                      load the package again; a broken one is rejected (422)
+    GET  /v1/records/{id}                one decision record (id, or a unique prefix of 8+ hex digits)
+    GET  /v1/records?subject=&limit=     the records (or one subject's decisions), oldest first
     GET  /healthz                        the version in force
     GET  /openapi.json, /docs            the schema, with the package's fact model as request body
 
@@ -17,33 +20,40 @@ pool; the engine is thread-safe on both backends.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.core.diagnostics import Diagnostic
-from engine.core.errors import BackendError, EngineError, EvaluationError, FactError
+from engine.core.errors import BackendError, EngineError, EvaluationError, FactError, RecordError
+from engine.core.text import json_text, shown_lines
 from engine.embedding.policy import Policy
 from engine.embedding.store import PolicyStore
 from engine.evaluation.result import to_jsonable
 from engine.language.expr import render
+from engine.records.record import StoredRecord, draft_record
+from engine.records.store import RecordStore
 from engine.service.server_models import (
     ErrorOut,
     EvaluationOut,
     ExplainJsonOut,
     HealthOut,
     PolicyOut,
+    RecordListOut,
+    RecordOut,
     ReloadOut,
 )
+from engine.source.jsonsource import parse_json_bytes
 from engine.source.validation import format_path, validation_diagnostics
 
 __all__ = [
@@ -70,7 +80,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "invalid facts or parameters, with field paths"},
     500: {"model": ErrorOut, "description": "the engine could not complete"},
 }
-AsOf = Annotated[dt.date | None, Query(description="evaluate as of this date (YYYY-MM-DD); default: the cohort's date")]
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """A date query parameter is `YYYY-MM-DD` and nothing else (no Unix time, no `20260801`, no time of day)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("invalid-date", "`{value}` is not a date: give YYYY-MM-DD", {"value": value})
+    return value
+
+
+IsoDate = Annotated[dt.date | None, BeforeValidator(_iso_date)]
+AsOf = Annotated[IsoDate, Query(description="evaluate as of this date (YYYY-MM-DD); default: the cohort's date")]
 
 
 StageId = Annotated[str | None, Query(description="the stage to decide; default: the cohort's stage")]
@@ -82,15 +103,37 @@ SubjectId = Annotated[str, Query(description="the subject's id, e.g. naver-cloud
 Format = Annotated[ExplainFormat, Query(description="text (a tree), json (decision + node-link graph), dot or mermaid")]
 
 
-InForceOn = Annotated[dt.date | None, Query(description="parameters in force on this date; default: today")]
+RecordFlag = Annotated[
+    bool,
+    Query(description="also append a decision record (the server runs with `--record DB`); the answer names it"),
+]
+
+
+RecordId = Annotated[
+    str,
+    Path(description="the record's id (64 hex digits) or a unique prefix of at least 8", pattern="^[0-9a-f]{8,64}$"),
+]
+
+
+RecordSubject = Annotated[
+    str | None, Query(description="only this subject's decisions, oldest first (its history)", min_length=1)
+]
+
+
+RecordLimit = Annotated[int, Query(description="at most this many (the latest)", ge=1, le=1000)]
+
+
+InForceOn = Annotated[IsoDate, Query(description="parameters in force on this date (YYYY-MM-DD); default: today")]
 
 
 _COHORT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}
 
 
 class _Json(JSONResponse):
+    """Strict JSON: a non-finite number is `null` (never `Infinity`/`NaN`), control characters escaped."""
+
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, default=str).encode("utf-8")
+        return json_text(content, default=str).encode("utf-8")
 
 
 class _Rejected(Exception):
@@ -178,11 +221,16 @@ def _diagnostic_errors(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
 
 async def _cohort(request: Request, policy: Policy) -> BaseModel:
     """The request body validated against the package's cohort model (422 with paths if not)."""
-    body = await request.body()
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _Rejected(422, [_error("body", f"the body is not valid JSON: {error}", "invalid-json")]) from None
+    document = parse_json_bytes(await request.body(), "body")
+    if document.diagnostics:  # located: `body:3:7`
+        raise _Rejected(
+            422,
+            [
+                _error(str(d.span or "body"), d.message, "invalid-json" if d.code == "json-syntax" else d.code)
+                for d in document.diagnostics
+            ],
+        )
+    data = document.data
     if not isinstance(data, dict):
         raise _Rejected(
             422, [_error("body", "the body must be a JSON object: a cohort (context and subjects)", "invalid-body")]
@@ -191,6 +239,29 @@ async def _cohort(request: Request, policy: Policy) -> BaseModel:
         return policy.ir.schema.cohort.model_validate(data)
     except ValidationError as error:
         raise _Rejected(422, _fact_errors(error, data)) from None
+
+
+def _check_stages(policy: Policy, model: BaseModel, stage: str | None) -> None:
+    """The stage asked for, and the one the cohort's context names, are stages of this policy (422 if not).
+
+    The context's stage is checked even when `stage` is given: a cohort naming a stage the policy
+    does not define is not a cohort of this policy (the OpenAPI schema says so with an `enum`).
+    """
+    known = policy.ir.stages
+    names = ", ".join(f"`{s}`" for s in known)
+    errors = (
+        []
+        if stage is None or stage in known
+        else [_error("query.stage", f"unknown stage `{stage}`; this policy defines {names}", "unknown-stage")]
+    )
+    schema = policy.ir.schema
+    context = getattr(model, schema.context_field, None) if schema.context_field else None
+    named = getattr(context, schema.stage_field, None) if context is not None and schema.stage_field else None
+    if named is not None and str(named) not in known:
+        path = f"body.{schema.context_field}.{schema.stage_field}"
+        errors.append(_error(path, f"unknown stage `{named}`; this policy defines {names}", "unknown-stage"))
+    if errors:
+        raise _Rejected(422, errors)
 
 
 def _policy_json(policy: Policy, store: PolicyStore, as_of: dt.date) -> dict[str, Any]:
@@ -258,7 +329,7 @@ def _explanation(
     if format == "json":
         return _Json({"decision": decision.to_json(), "graph": explanation.to_json()})
     text = {"text": explanation.to_text, "dot": explanation.to_dot, "mermaid": explanation.to_mermaid}[format]()
-    return PlainTextResponse(text + "\n")
+    return PlainTextResponse(shown_lines(text) + "\n")  # values are escaped already; this keeps it so
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -273,7 +344,9 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, error: HTTPException) -> Response:
-        return _errors_response(error.status_code, [_error(None, str(error.detail), "http")])
+        response = _errors_response(error.status_code, [_error(None, str(error.detail), "http")])
+        response.headers.update(error.headers or {})  # e.g. `Allow` of a 405
+        return response
 
     @app.exception_handler(EngineError)
     async def engine_error(_request: Request, error: EngineError) -> Response:
@@ -317,33 +390,70 @@ def _openapi_for(app: FastAPI, policy: Policy) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update({f"facts.{name}": definition for name, definition in facts.pop("$defs", {}).items()})
     components[f"facts.{cohort.__name__}"] = facts
+    stages = list(policy.ir.stages)
     for path in ("/v1/evaluate", "/v1/explain"):
-        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
-        body["schema"] = {"$ref": f"#/components/schemas/facts.{cohort.__name__}"}
+        operation = schema["paths"][path]["post"]
+        operation["requestBody"]["content"]["application/json"]["schema"] = {
+            "$ref": f"#/components/schemas/facts.{cohort.__name__}"
+        }
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] == "stage":  # the stages of the version in force
+                parameter["schema"] = {"anyOf": [{"type": "string", "enum": stages}, {"type": "null"}]}
+    _enumerate_context_stage(policy, components, facts, stages)
     return schema
 
 
-def create_app(store: PolicyStore, max_body: int = MAX_BODY) -> FastAPI:
-    """The FastAPI application serving the store's version in force."""
+def _enumerate_context_stage(
+    policy: Policy, components: dict[str, Any], cohort: dict[str, Any], stages: list[str]
+) -> None:
+    """The cohort context's stage field, documented as one of the policy's stages (what the service checks)."""
+    fields = policy.ir.schema
+    if not fields.context_field or not fields.stage_field:
+        return
+    context = cohort.get("properties", {}).get(fields.context_field, {})
+    for _ in range(4):  # follow `$ref` and a single-branch `allOf`/`anyOf` to the context's definition
+        ref = context.get("$ref") or next((b.get("$ref") for b in context.get("allOf", []) if "$ref" in b), None)
+        if ref is None:
+            break
+        context = components.get(ref.rsplit("/", 1)[-1], {})
+    field = context.get("properties", {}).get(fields.stage_field)
+    if isinstance(field, dict) and field.get("type") == "string":
+        field["enum"] = stages
+
+
+def create_app(store: PolicyStore, max_body: int = MAX_BODY, records: RecordStore | None = None) -> FastAPI:
+    """The FastAPI application serving the store's version in force; with `records`, it keeps decision records."""
     app = FastAPI(title="policy engine", docs_url="/docs", redoc_url=None)
     app.add_middleware(BodyLimit, max_body=max_body)
     _install_handlers(app)
-    _routes(app, store)
+    _routes(app, store, records)
+    _record_routes(app, records)
     _install_openapi(app, store)
     return app
 
 
-def _routes(app: FastAPI, store: PolicyStore) -> None:
+def _routes(app: FastAPI, store: PolicyStore, records: RecordStore | None = None) -> None:
     @app.post(
         "/v1/evaluate",
         response_model=EvaluationOut,
-        responses=_ERRORS,
+        responses={
+            409: {"model": ErrorOut, "description": "`record=true`, but this server keeps no records"},
+            **_ERRORS,
+        },
         openapi_extra=_COHORT_BODY,
         summary="Decide every subject of a cohort",
     )
-    async def evaluate(request: Request, as_of: AsOf = None, stage: StageId = None) -> Response:
+    async def evaluate(
+        request: Request, as_of: AsOf = None, stage: StageId = None, record: RecordFlag = False
+    ) -> Response:
         policy = store.current  # this request's version, to the end
+        if record and records is None:
+            raise _Rejected(409, [_error("query.record", _NO_RECORDS, "records-disabled")])
         model = await _cohort(request, policy)
+        _check_stages(policy, model, stage)
+        if record and records is not None:
+            result, stored = await run_in_threadpool(_evaluate_and_record, records, policy, model, as_of, stage)
+            return _Json({**result.to_json(), "record": stored.id})
         result = await run_in_threadpool(policy.evaluate, model, as_of, stage)
         return _Json(result.to_json())
 
@@ -358,6 +468,7 @@ def _routes(app: FastAPI, store: PolicyStore) -> None:
     ) -> Response:
         policy = store.current
         model = await _cohort(request, policy)
+        _check_stages(policy, model, stage)
         return await run_in_threadpool(_explanation, policy, model, id, format, as_of, stage)
 
     @app.get(
@@ -400,3 +511,54 @@ def _routes(app: FastAPI, store: PolicyStore) -> None:
                 "generation": store.generation,
             }
         )
+
+
+_NO_RECORDS = "this server keeps no decision records: start it with `policy serve RULES --record DB`"
+
+
+def _evaluate_and_record(
+    records: RecordStore, policy: Policy, model: BaseModel, as_of: dt.date | None, stage: str | None
+) -> tuple[Any, StoredRecord]:
+    """Evaluate, then append the record (nothing is written if the evaluation fails)."""
+    result = policy.evaluate(model, as_of, stage)
+    return result, records.append(draft_record(policy, result, model))
+
+
+def _stored(records: RecordStore | None, id: str) -> StoredRecord:
+    if records is None:
+        raise _Rejected(404, [_error("path.id", _NO_RECORDS, "records-disabled")])
+    try:
+        found = records.find(id)
+    except RecordError as error:  # a prefix naming several records
+        raise _Rejected(422, [_error("path.id", str(error), "ambiguous-id")]) from None
+    if found is None:
+        raise _Rejected(404, [_error("path.id", f"no record `{id}`", "unknown-record")])
+    return found
+
+
+def _record_routes(app: FastAPI, records: RecordStore | None) -> None:
+    not_found: dict[int | str, dict[str, Any]] = {
+        404: {"model": ErrorOut, "description": "no such record, or this server keeps no records"}
+    }
+
+    @app.get(
+        "/v1/records/{id}",
+        response_model=RecordOut,
+        responses={**not_found, 422: _ERRORS[422], 500: _ERRORS[500]},
+        summary="One decision record: its package files, facts, decisions and explanations",
+    )
+    async def record(id: RecordId) -> Response:
+        stored = await run_in_threadpool(_stored, records, id)
+        return _Json(stored.to_json())
+
+    @app.get(
+        "/v1/records",
+        response_model=RecordListOut,
+        responses={**not_found, 422: _ERRORS[422], 500: _ERRORS[500]},
+        summary="The decision records, oldest first; with `subject`, that subject's decisions over time",
+    )
+    async def listing(subject: RecordSubject = None, limit: RecordLimit = 100) -> Response:
+        if records is None:
+            raise _Rejected(404, [_error(None, _NO_RECORDS, "records-disabled")])
+        rows = await run_in_threadpool(records.summaries, subject, limit)
+        return _Json({"records": [r.to_json() for r in rows]})

@@ -28,6 +28,12 @@ __all__ = [
     "DiagnosticOut",
     "InForceOut",
     "ReloadOut",
+    "RecordFileOut",
+    "FactModelOut",
+    "RecordedDecisionOut",
+    "RecordOut",
+    "RecordSummaryOut",
+    "RecordListOut",
 ]
 
 
@@ -108,6 +114,7 @@ class EvaluationOut(_Out):
     backend: str
     decisions: list[DecisionOut]
     summary: SummaryOut | None
+    record: str | None = None  # with `record=true`: the id of the decision record appended
 
 
 class ExplainJsonOut(_Out):
@@ -179,3 +186,62 @@ class ReloadOut(_Out):
     diagnostics: list[DiagnosticOut]
     at: dt.datetime
     errors: list[ErrorItem] | None = None
+
+
+class RecordFileOut(_Out):
+    path: str  # relative to the package folder; `policy.yaml` (the manifest) first
+    sha256: str
+
+
+class FactModelOut(_Out):
+    module: str
+    sha256: str | None  # of the module's source file when the record was made
+
+
+class RecordedDecisionOut(_Out):
+    subject: str
+    outcome: str
+    decision: DecisionOut
+    explanation: dict[str, Any]  # node-link graph, spans relative to the package folder
+
+
+class RecordOut(_Out):
+    """One decision record, as `policy records show` prints it."""
+
+    id: str
+    seq: int
+    prev: str
+    recorded_at: str
+    engine_version: str
+    policy: str
+    version: str
+    digest: str
+    files: list[RecordFileOut]
+    fact_models: list[FactModelOut]
+    facts: dict[str, Any]
+    facts_sha256: str
+    as_of: dt.date
+    stage: str | None
+    backend: str
+    overrides: dict[str, Any]
+    summary: SummaryOut | None
+    decisions: list[RecordedDecisionOut]
+
+
+class RecordSummaryOut(_Out):
+    id: str
+    seq: int
+    recorded_at: str
+    policy: str
+    version: str
+    digest: str
+    as_of: dt.date
+    stage: str | None
+    backend: str
+    decisions: int
+    subject: str | None = None  # with `subject=`: that subject's decision in the record
+    outcome: str | None = None
+
+
+class RecordListOut(_Out):
+    records: list[RecordSummaryOut]

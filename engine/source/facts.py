@@ -36,7 +36,7 @@ def load_facts(model: type[M], source: M | dict[str, Any] | str | Path) -> M:
 
 
 def _from_file(model: type[M], path: Path) -> M:
-    document = read_document(path)
+    document = read_document(path, lazy=True)
     if document.diagnostics:
         raise FactError(document.diagnostics)
     if not isinstance(document.data, dict):

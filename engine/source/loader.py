@@ -2,11 +2,14 @@
 
 `load_sources(path)` is the first pass of the pipeline (load → check → compile → evaluate).
 Every problem in every file is collected; nothing is checked against the fact model here.
+`include:` names files inside the package folder only: no absolute path, no `..` out of it, no
+symbolic link that leads out of it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,7 @@ class PackageSource:
     manifest: ManifestFile
     files: tuple[SourceFile, ...]
     digest: str
+    contents: tuple[tuple[str, bytes], ...] = ()  # (path relative to the package, bytes read), manifest first
 
 
 def manifest_path(path: Path) -> Path:
@@ -49,7 +53,8 @@ def manifest_path(path: Path) -> Path:
 
 def _validate(model: type[SectionsFile], path: Path) -> tuple[SectionsFile | None, SourceMap, list[Diagnostic], bytes]:
     document = read_document(path)
-    raw = path.read_bytes() if path.is_file() else b""
+    too_large = any(d.code == "input-too-large" for d in document.diagnostics)
+    raw = path.read_bytes() if path.is_file() and not too_large else b""
     if document.diagnostics and document.data is None:
         return None, document.source, document.diagnostics, raw
     data = document.data if document.data is not None else {}
@@ -68,6 +73,30 @@ def _validate(model: type[SectionsFile], path: Path) -> tuple[SectionsFile | Non
         return None, document.source, document.diagnostics + found, raw
 
 
+def _outside(root: Path, name: str, span: Span) -> Diagnostic | None:
+    """A diagnostic if `name` leads out of the package folder `root` (absolutely, by `..`, or by a link)."""
+    reason = None
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or Path(name).drive:
+        reason = "is an absolute path"
+    elif os.path.normpath(name).replace("\\", "/").split("/")[0] == "..":
+        reason = "leads out of the package folder"
+    else:
+        try:
+            folder, target = root.resolve(), (root / name).resolve()
+        except (OSError, RuntimeError):  # a loop of symbolic links
+            return Diagnostic("include-outside-package", f"included file `{name}` cannot be resolved", span)
+        if folder not in target.parents:
+            reason = "leads out of the package folder through a symbolic link"
+    if reason is None:
+        return None
+    return Diagnostic(
+        "include-outside-package",
+        f"included file `{name}` {reason}",
+        span,
+        "name a file inside the package folder, relative to `policy.yaml`",
+    )
+
+
 def load_sources(path: Path | str) -> PackageSource:
     """Read and validate the manifest and every included file; raise PolicyError with all problems."""
     manifest_file = manifest_path(Path(path))
@@ -81,20 +110,32 @@ def load_sources(path: Path | str) -> PackageSource:
         )
     manifest, source, diagnostics, raw = _validate(ManifestFile, manifest_file)
     digest = hashlib.sha256(raw)
+    contents = [(manifest_file.name, raw)]
     files: list[SourceFile] = []
     if isinstance(manifest, ManifestFile):
         files.append(SourceFile(manifest_file, manifest, source))
         for index, name in enumerate(manifest.include):
             included = manifest_file.parent / name
+            span = source.span(("include", index))
+            outside = _outside(manifest_file.parent, name, span)
+            if outside is not None:
+                diagnostics.append(outside)
+                continue
             if not included.is_file():
-                span = source.span(("include", index))
                 diagnostics.append(Diagnostic("missing-include", f"included file `{name}` not found", span))
                 continue
             sections, sub_source, found, sub_raw = _validate(SectionsFile, included)
             digest.update(name.encode() + b"\0" + sub_raw)
+            contents.append((Path(name).as_posix(), sub_raw))
             diagnostics.extend(found)
             if sections is not None:
                 files.append(SourceFile(included, sections, sub_source))
     if diagnostics or not isinstance(manifest, ManifestFile):
         raise PolicyError(diagnostics)
-    return PackageSource(manifest_file.parent, manifest, tuple(files), digest.hexdigest())
+    return PackageSource(
+        root=manifest_file.parent,
+        manifest=manifest,
+        files=tuple(files),
+        digest=digest.hexdigest(),
+        contents=tuple(contents),
+    )

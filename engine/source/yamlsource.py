@@ -1,225 +1,353 @@
-"""YAML → plain Python data plus a source map of every node's position.
+"""YAML → plain Python data plus a source map of every node's position; any input file → a `Document`.
 
-The only module that imports `yaml`. Each mapping key and value keeps its file:line:col, so that
-later stages (pydantic validation, the checker, expression parsing) can point at the exact place
-in the user's file. Duplicate keys and syntax errors become diagnostics, never tracebacks.
+The module that reads YAML. libyaml's C parser (`yaml.CParser`, when PyYAML was built with it)
+turns the text into events, and one loop builds the data from them, so that no node tree is
+kept and every mapping key and value keeps its file:line:col for later stages (pydantic
+validation, the checker, expression parsing). Scalars follow the YAML 1.2 core schema
+(`engine.source.scalars`). Duplicate keys, values that do not exist (`2026-02-30`), aliases that
+expand beyond `MAX_ALIAS_NODES`, nesting deeper than `MAX_DEPTH` and syntax errors become
+diagnostics, never tracebacks. `read_document` reads a file within `files.MAX_INPUT_BYTES`, JSON
+by `engine.source.jsonsource`, YAML here.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml import events
 
 from engine.core.diagnostics import Diagnostic, Span
+from engine.source import scalars
+from engine.source.document import Document, LineIndex, Path_, SourceMap
+from engine.source.files import read_text
+from engine.source.jsonsource import parse_json
 
-__all__ = ["Path_", "SourceMap", "Document", "parse_yaml", "read_document", "dump_yaml"]
+__all__ = [
+    "Path_",
+    "SourceMap",
+    "Document",
+    "parse_yaml",
+    "read_document",
+    "dump_yaml",
+    "MAX_ALIAS_NODES",
+    "MAX_DEPTH",
+]
 
-Path_ = tuple[str | int, ...]
+MAX_ALIAS_NODES = 100_000  # nodes that aliases may add to a document by repeating anchored ones
+MAX_DEPTH = 100  # nested mappings and sequences; rule and fact files need about ten
+_EXPECTED = "did not find expected "
+_CACHED = 100_000  # distinct plain scalars whose values are remembered while reading one document
 
-
-@dataclass
-class SourceMap:
-    """Spans of the values and keys of one document, by path (`("rules", 0, "when")`)."""
-
-    file: str
-    values: dict[Path_, Span] = field(default_factory=dict)
-    keys: dict[Path_, Span] = field(default_factory=dict)
-    styles: dict[Path_, str | None] = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)
-
-    def span(self, path: Path_, *, key: bool = False) -> Span:
-        """The most precise span known for `path`: itself, else its nearest ancestor."""
-        table = self.keys if key else self.values
-        for cut in range(len(path), -1, -1):
-            found = table.get(path[:cut]) or self.values.get(path[:cut])
-            if found is not None:
-                return found
-        return Span(self.file, 1, 1)
-
-    def locator(self, path: Path_, text: str) -> Callable[[int, int], Span]:
-        """Map (line, column) inside the scalar `text` at `path` back to the file (both 0-based).
-
-        Literal blocks (`|`) keep their lines; folded blocks (`>`), plain and quoted scalars that
-        span several lines are folded by YAML into one line, so a column is walked back over the
-        original lines.
-        """
-        span = self.span(path)
-        style = self.styles.get(path)
-        if style == "|" and span.line < len(self.lines):
-            body = self.lines[span.line]  # the line after the indicator (0-based index = line)
-            indent = len(body) - len(body.lstrip(" "))
-            return lambda line, col: Span(span.file, span.line + 1 + line, indent + 1 + col)
-        segments = self._segments(span, style, len(text))
-        starts = [0]
-        for part in text.split("\n"):
-            starts.append(starts[-1] + len(part) + 1)
-        return lambda line, col: _walk_segments(span.file, segments, starts[min(line, len(starts) - 1)] + col)
-
-    def _segments(self, span: Span, style: str | None, length: int) -> list[tuple[int, int, int]]:
-        """(line, first column, length) of each source line holding part of a folded scalar."""
-        block = None
-        if style == ">":
-            index, start = span.line, None  # the text starts on the line after the indicator
-            first = self.lines[index] if index < len(self.lines) else ""
-            block = len(first) - len(first.lstrip(" ")) + 1  # more-indented lines keep their extra spaces
-        else:
-            index, start = span.line - 1, span.column + (1 if style in ("'", '"') else 0)
-        segments: list[tuple[int, int, int]] = []
-        total = 0
-        while index < len(self.lines) and total < length:
-            raw = self.lines[index]
-            column = start if start is not None else (block or len(raw) - len(raw.lstrip(" ")) + 1)
-            piece = raw[column - 1 :].rstrip()
-            if piece:
-                segments.append((index + 1, column, len(piece)))
-                total += len(piece) + 1
-            index, start = index + 1, None
-        return segments or [(span.line, span.column, length)]
+_Parser: Any = getattr(yaml, "CParser", None) or (yaml.cyaml.CParser if yaml.__with_libyaml__ else yaml.SafeLoader)
+_Dumper: Any = yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper
+_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NO_KEY: Any = object()
+_MERGE: Any = object()
 
 
-@dataclass
-class Document:
-    """A parsed YAML or JSON document: its data, source map, and any diagnostics."""
+class _Fatal(Exception):
+    """A problem after which the document cannot be read on (its one diagnostic)."""
 
-    data: Any
-    source: SourceMap
-    diagnostics: list[Diagnostic]
-
-
-def _walk_segments(file: str, segments: list[tuple[int, int, int]], offset: int) -> Span:
-    for line, column, length in segments:
-        if offset <= length:
-            return Span(file, line, column + offset)
-        offset -= length + 1
-    line, column, length = segments[-1]
-    return Span(file, line, column + length)
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
-def _span(file: str, mark: yaml.Mark) -> Span:
-    return Span(file, mark.line + 1, mark.column + 1)
+class _NeedSpans(Exception):
+    """A diagnostic needs positions the fast path did not keep: read again with spans."""
 
 
-MAX_NODES = 200_000  # aliases may repeat nodes: a document expanding beyond this is refused
+class _Frame:
+    """A mapping or sequence being built."""
 
+    __slots__ = ("container", "path", "anchor", "mark", "size", "key", "key_mark", "merges", "is_map", "keys")
 
-class _TooLarge(Exception):
-    """Aliases that refer to themselves, or expand a document beyond `MAX_NODES`."""
-
-    def __init__(self, message: str, mark: yaml.Mark) -> None:
-        super().__init__(message)
-        self.mark = mark
+    def __init__(self, is_map: bool, path: Path_ | None, anchor: str | None, mark: Any) -> None:
+        self.is_map, self.path, self.anchor, self.mark = is_map, path, anchor, mark
+        self.container: Any = {} if is_map else []
+        self.size = 1
+        self.key: Any = _NO_KEY
+        self.key_mark: Any = None
+        self.merges: list[tuple[Any, Any]] = []
+        self.keys: dict[Any, Span] = {}
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, source: SourceMap) -> None:
-        self.loader = loader
-        self.source = source
+    """Events → data; with `spans`, the source map of every key and value."""
+
+    def __init__(self, text: str, file: str, spans: bool) -> None:
+        self.file, self.spans = file, spans
+        self.source = SourceMap(file, lines=text.splitlines() if spans else [])
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.expanded = 0
         self.diagnostics: list[Diagnostic] = []
-        self.open: set[int] = set()  # nodes being built: meeting one again is an alias to itself
-        self.count = 0
+        self.invalid = False
+        self.root: Any = None
+        self.documents = 0
+        self.cache: dict[str, Any] = {}
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
-        self.count += 1
-        if id(node) in self.open:
-            raise _TooLarge("an alias refers to the node that contains it", node.start_mark)
-        if self.count > MAX_NODES:
-            raise _TooLarge(f"aliases expand the document beyond {MAX_NODES} nodes", node.start_mark)
-        self.source.values[path] = _span(self.source.file, node.start_mark)
-        if isinstance(node, yaml.MappingNode):
-            self.open.add(id(node))
-            try:
-                return self._mapping(node, path)
-            finally:
-                self.open.discard(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            self.open.add(id(node))
-            try:
-                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-            finally:
-                self.open.discard(id(node))
-        self.source.styles[path] = node.style
-        return self.loader.construct_object(node, deep=True)
+    def span(self, mark: Any) -> Span:
+        return Span(self.file, mark.line + 1, mark.column + 1)
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                key = str(key)
-            if key in result:
-                self.diagnostics.append(
-                    Diagnostic(
-                        "duplicate-key",
-                        f"key `{key}` appears twice in the same mapping",
-                        _span(self.source.file, key_node.start_mark),
-                        labels=((self.source.keys[path + (key,)], "first defined here"),),
-                    )
-                )
-            self.source.keys[path + (key,)] = _span(self.source.file, key_node.start_mark)
-            result[key] = self.build(value_node, path + (key,))
-        return result
-
-
-def parse_yaml(text: str, file: str) -> Document:
-    """Parse one YAML document, keeping spans; syntax errors become a diagnostic."""
-    source = SourceMap(file, lines=text.splitlines())
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return Document(None, source, [])
-        builder = _Builder(loader, source)
-        data = builder.build(node, ())
-        return Document(data, source, builder.diagnostics)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        span = _span(file, mark) if mark else Span(file, 1, 1)
-        message = f"invalid YAML: {error.problem or error.context}"
-        return Document(None, source, [Diagnostic("yaml-syntax", message, span)])
-    except _TooLarge as error:
-        return Document(None, source, [Diagnostic("yaml-syntax", f"invalid YAML: {error}", _span(file, error.mark))])
-    except RecursionError:
-        return Document(None, source, [Diagnostic("yaml-syntax", "invalid YAML: nested too deeply", Span(file, 1, 1))])
-    except yaml.YAMLError as error:
-        return Document(None, source, [Diagnostic("yaml-syntax", f"invalid YAML: {error}", Span(file, 1, 1))])
-    finally:
-        loader.dispose()
-
-
-def read_document(path: Path) -> Document:
-    """Read a YAML or JSON file; an unreadable file is a diagnostic."""
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        return Document(
-            None, SourceMap(file), [Diagnostic("unreadable-file", f"cannot read file: {reason}", Span(file))]
+    def run(self, parser: Any) -> Any:
+        stack, cache, fast, miss = self.stack, self.cache, not self.spans, _NO_KEY
+        get_event, scalar, alias = parser.get_event, events.ScalarEvent, events.AliasEvent
+        opening, closing = (
+            (events.MappingStartEvent, events.SequenceStartEvent),
+            (
+                events.MappingEndEvent,
+                events.SequenceEndEvent,
+            ),
         )
-    if path.suffix == ".json":
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is scalar:
+                value = cache.get(event.value, miss) if event.tag is None and event.implicit[0] else miss
+                if value is miss or not fast or event.anchor is not None or not stack:
+                    self._scalar(event)
+                    continue
+                top = stack[-1]  # the fast path: a plain scalar seen before, no positions kept
+                if not top.is_map:
+                    top.container.append(value)
+                elif top.key is miss and type(value) is str and value != "<<":
+                    top.key = value
+                elif top.key is not miss and top.key is not _MERGE and top.key not in top.container:
+                    top.container[top.key] = value
+                    top.key = miss
+                else:
+                    self._add(value, event.start_mark, 1, None, None)
+                    continue
+                top.size += 1
+            elif kind in opening:
+                self._open(event, kind is events.MappingStartEvent)
+            elif kind in closing:
+                frame = stack.pop()
+                value = self._merged(frame) if frame.merges else frame.container
+                self._add(value, frame.mark, frame.size, frame.anchor, None)
+            elif kind is alias:
+                self._alias(event)
+            elif kind is events.DocumentStartEvent:
+                self.documents += 1
+                if self.documents > 1:
+                    self._fatal("yaml-syntax", "invalid YAML: expected one document, but found another", event)
+            elif kind is events.StreamEndEvent or event is None:
+                return self.root
+
+    def _fatal(self, code: str, message: str, event: Any) -> None:
+        raise _Fatal(Diagnostic(code, message, self.span(event.start_mark)))
+
+    def _invalid(self, message: str, mark: Any) -> None:
+        self.invalid = True
+        self.diagnostics.append(Diagnostic("invalid-value", message, self.span(mark)))
+
+    def _child_path(self) -> Path_ | None:
+        if not self.spans:
+            return None
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if top.path is None or (top.is_map and top.key is _NO_KEY):
+            return None  # a collection used as a key has no path of its own
+        return top.path + ((top.key if top.is_map else len(top.container)),)
+
+    def _open(self, event: Any, is_map: bool) -> None:
+        if len(self.stack) >= MAX_DEPTH:
+            self._fatal("yaml-syntax", f"invalid YAML: nested more than {MAX_DEPTH} levels deep", event)
+        tag = event.tag
+        if tag is not None and tag != "!" and tag != ("tag:yaml.org,2002:map" if is_map else "tag:yaml.org,2002:seq"):
+            self._invalid(
+                f"unsupported tag `{scalars.short_tag(tag)}`: write the value without a tag", event.start_mark
+            )
+        self.stack.append(_Frame(is_map, self._child_path(), event.anchor, event.start_mark))
+
+    def _scalar(self, event: Any) -> None:
+        text, tag = event.value, event.tag
         try:
-            json.loads(text)
-        except json.JSONDecodeError as error:
-            span = Span(file, error.lineno, error.colno)
-            return Document(None, SourceMap(file), [Diagnostic("json-syntax", f"invalid JSON: {error.msg}", span)])
-    return parse_yaml(text, file)  # JSON is YAML: parsing it as YAML keeps the spans
+            if tag is None and event.implicit[0]:
+                value = scalars.plain(text)
+                if len(self.cache) < _CACHED:
+                    self.cache[text] = value  # immutable values: repeated text is read once, and shared
+                if text == "<<" and self.stack and self.stack[-1].is_map and self.stack[-1].key is _NO_KEY:
+                    value = _MERGE
+            else:
+                value = text if tag is None else scalars.tagged(tag, text)
+        except scalars.InvalidValue as error:
+            self._invalid(str(error), event.start_mark)
+            value = None
+        self._add(value, event.start_mark, 1, event.anchor, event.style)
+
+    def _alias(self, event: Any) -> None:
+        name = event.anchor
+        if any(frame.anchor == name for frame in self.stack):
+            self._fatal("yaml-syntax", "invalid YAML: an alias refers to the node that contains it", event)
+        if name not in self.anchors:
+            self._fatal("yaml-syntax", f"invalid YAML: found undefined alias `{name}`", event)
+        value, size = self.anchors[name]
+        self.expanded += size
+        if self.expanded > MAX_ALIAS_NODES:
+            self._fatal(
+                "yaml-syntax", f"invalid YAML: aliases expand the document beyond {MAX_ALIAS_NODES} nodes", event
+            )
+        self._add(value, event.start_mark, size, None, None)
+
+    def _add(self, value: Any, mark: Any, size: int, anchor: str | None, style: str | None) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (value, size)
+        if not self.stack:
+            self.root = value
+            if self.spans:
+                self.source.values[()] = self.span(mark)
+            return
+        top = self.stack[-1]
+        top.size += size
+        if not top.is_map:
+            if top.path is not None:
+                path = top.path + (len(top.container),)
+                self.source.values[path] = self.span(mark)
+                self.source.styles[path] = style
+            top.container.append(value)
+        elif top.key is _NO_KEY:
+            if not isinstance(value, (str, int, float, bool)) and value is not None and value is not _MERGE:
+                value = str(value)  # dates (and collections) as keys become text
+            top.key, top.key_mark = value, mark
+        else:
+            self._set(top, value, mark, style)
+
+    def _set(self, top: _Frame, value: Any, mark: Any, style: str | None) -> None:
+        key, top.key = top.key, _NO_KEY
+        if key is _MERGE:
+            top.merges.append((value, mark))
+            return
+        if key in top.container:
+            if not self.spans:
+                raise _NeedSpans
+            self.diagnostics.append(
+                Diagnostic(
+                    "duplicate-key",
+                    f"key `{key}` appears twice in the same mapping",
+                    self.span(top.key_mark),
+                    labels=((top.keys[key], "first defined here"),),
+                )
+            )
+        top.container[key] = value
+        if top.path is not None:
+            path = top.path + (key,)
+            top.keys[key] = self.source.keys[path] = self.span(top.key_mark)
+            self.source.values[path] = self.span(mark)
+            self.source.styles[path] = style
+
+    def _merged(self, frame: _Frame) -> dict[Any, Any]:
+        """A mapping with `<<: *defaults` (or a list of them): its own keys win, then the first merged."""
+        merged: dict[Any, Any] = {}
+        for value, mark in frame.merges:
+            sources = value if isinstance(value, list) else [value]
+            if not all(isinstance(source, dict) for source in sources):
+                self._invalid("`<<` merges mappings: give a mapping or a list of mappings", mark)
+                continue
+            for source in reversed(sources):
+                merged.update(source)
+        merged.update(frame.container)
+        return merged
 
 
-class _PlainDumper(yaml.SafeDumper):
+def _syntax_error(text: str, file: str, error: yaml.YAMLError) -> Diagnostic:
+    """A located `yaml-syntax` diagnostic."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        problem = _worded(str(error.problem or error.context), text, mark.index)
+        return Diagnostic("yaml-syntax", f"invalid YAML: {problem}", Span(file, mark.line + 1, mark.column + 1))
+    if isinstance(error, yaml.reader.ReaderError):  # an offset in the UTF-8 encoding of the text
+        offset = len(text.encode("utf-8")[: error.position].decode("utf-8", errors="ignore"))
+        return Diagnostic("yaml-syntax", f"invalid YAML: {error.reason}", LineIndex(text, file).span(offset))
+    return Diagnostic("yaml-syntax", f"invalid YAML: {error}", Span(file, 1, 1))
+
+
+def _worded(problem: str, text: str, index: int) -> str:
+    """libyaml's `did not find expected ','` says what it found instead, as the pure-Python parser does."""
+    if not problem.startswith(_EXPECTED):
+        return problem
+    found = text[index : index + 1]
+    got = "the end of the file" if not found else "a line break" if found in "\r\n" else repr(found)
+    return f"expected {problem[len(_EXPECTED) :]}, but got {got}"
+
+
+def _control_character(text: str, file: str) -> Diagnostic | None:
+    found = _NOT_PRINTABLE.search(text)
+    if found is None:
+        return None
+    shown = found.group().encode("unicode_escape").decode("ascii")
+    return Diagnostic(
+        "yaml-syntax",
+        f"invalid YAML: the control character `{shown}` is not allowed",
+        LineIndex(text, file).span(found.start()),
+        f'inside double quotes it can be written as the escape `"{shown}"`',
+    )
+
+
+def parse_yaml(text: str, file: str, *, spans: bool = True) -> Document:
+    """Parse one YAML document; problems become diagnostics. Without `spans`, positions are found on demand."""
+    bad = _control_character(text, file)
+    if bad is not None:
+        return Document(None, SourceMap(file), [bad])
+    builder = _Builder(text, file, spans)
+    parser = _Parser(text)
+    try:
+        data = builder.run(parser)
+    except _NeedSpans:
+        return parse_yaml(text, file, spans=True)
+    except _Fatal as error:
+        return Document(None, builder.source, [error.diagnostic])
+    except yaml.YAMLError as error:
+        return Document(None, builder.source, [_syntax_error(text, file, error)])
+    finally:
+        parser.dispose()
+    if builder.invalid:
+        return Document(None, builder.source, builder.diagnostics)
+    if not spans:
+        builder.source.fill = _refill(text)
+    return Document(data, builder.source, builder.diagnostics)
+
+
+def _refill(text: str) -> Any:
+    def fill(source: SourceMap, path: Path_) -> None:
+        full = parse_yaml(text, source.file).source
+        source.values, source.keys, source.styles, source.lines = full.values, full.keys, full.styles, full.lines
+        source.fill = None
+
+    return fill
+
+
+def read_document(path: Path, *, lazy: bool = False) -> Document:
+    """Read a YAML or JSON file (`.json`: strict JSON); unreadable input is a diagnostic.
+
+    With `lazy`, the source map is filled only when a span is asked for (fact files: the fast
+    path of a valid file computes no positions).
+    """
+    text = read_text(path)
+    if isinstance(text, Diagnostic):
+        return Document(None, SourceMap(str(path)), [text])
+    if path.suffix.lower() == ".json":
+        return parse_json(text, str(path), lazy=lazy)
+    return parse_yaml(text, str(path), spans=not lazy)
+
+
+class _PlainDumper(_Dumper):  # type: ignore[misc,valid-type]
     """Writes every value out in full: no `&anchor`/`*alias` a reader would have to follow."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
+scalars.add_dump_resolvers(_PlainDumper)
+
+
 def dump_yaml(data: Any) -> str:
     """Plain data as block YAML that `read_document` reads back to the same data (keys in order)."""
-    return yaml.dump(
+    return yaml.dump(  # type: ignore[no-any-return]
         data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
     )

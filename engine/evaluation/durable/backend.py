@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -206,6 +207,11 @@ def _contradicts(conjunction: Conjunction) -> bool:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BackendError(f"durable_rules cannot compare `{value}`: it is not a finite number")
+        if abs(value) >= 1e16:  # durable_rules reads no `e+` exponent; a float this large is a whole number
+            return int(value)
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
