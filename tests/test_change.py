@@ -158,3 +158,19 @@ def test_diff_lists_exactly_the_decisions_whose_outcome_or_rank_differ(policy: P
     ]
     assert [d.id for d in report.decisions] == moved
     assert all(d.causes == ("parameter:minimum_total_score",) for d in report.decisions)
+
+
+def test_the_report_and_the_explanation_say_which_overrides_were_in_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "report.html"
+    assert main(["report", str(RULES), str(STAGE1), "-o", str(page), "--set", "minimum_total_score=80"]) == 0
+    assert "What-if:</strong> minimum_total_score = 80" in page.read_text(encoding="utf-8")
+    assert main(["report", str(RULES), str(STAGE1), "-o", str(page)]) == 0
+    assert "What-if" not in page.read_text(encoding="utf-8")
+    capsys.readouterr()
+    args = ["explain", str(RULES), str(STAGE1), "upstage", "--set", "minimum_total_score=80", "--format", "json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["overrides"] == {"minimum_total_score": 80}
+    assert main(["explain", str(RULES), str(STAGE1), "upstage", "--set", "minimum_total_score=80"]) == 0
+    assert capsys.readouterr().out.startswith("what-if: minimum_total_score=80\n")

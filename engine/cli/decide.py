@@ -97,7 +97,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 0
     explanation = decision.explain()
     if args.format == "json":
-        print(json_text({"decision": decision.to_json(), "graph": explanation.to_json()}, indent=2, default=str))
+        data = {"decision": decision.to_json(), "graph": explanation.to_json()}
+        data |= {"overrides": result.policy.to_json()["overrides"]} if result.policy.overrides else {}
+        print(json_text(data, indent=2, default=str))
     else:
         text = {"dot": explanation.to_dot, "mermaid": explanation.to_mermaid, "text": explanation.to_text}[args.format]
         print(shown_lines(text()))

@@ -120,6 +120,7 @@ def render_report(policy: Policy, result: Result) -> str:
             f"{_e(identity.digest[:12])}) · stage {_e(result.stage)} · as of {_e(result.as_of)} · "
             f"backend {_e(result.backend)}</p>"
         ),
+        _overrides(result),
         f"<p>{_e(summary)}</p><h2>Outcomes</h2>{_outcomes(result)}",
         f"<h2>The stage</h2><pre>{_pre(cohort.to_text())}</pre>",
         "".join(_subject(d) for d in result.decisions.values()),
@@ -130,6 +131,14 @@ def render_report(policy: Policy, result: Result) -> str:
         "</body></html>",
     ]
     return "".join(parts)
+
+
+def _overrides(result: Result) -> str:
+    """A what-if evaluation says so at the top: the parameters set without editing the package."""
+    if not result.policy.overrides:
+        return ""
+    given = ", ".join(f"{name} = {format_value(value)}" for name, value in result.policy.overrides)
+    return f"<p class='undetermined'><strong>What-if:</strong> {_e(given)} (not the package as written)</p>"
 
 
 def _parameters(result: Result) -> dict[str, tuple[object, object]]:
