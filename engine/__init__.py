@@ -17,13 +17,25 @@ from engine.core.errors import (
     EngineError,
     EvaluationError,
     FactError,
+    OutsidePeriod,
     PolicyError,
     RecordError,
 )
 from engine.embedding.batch import evaluate_many
 from engine.embedding.policy import BackendName, Policy, load_policy
 from engine.embedding.store import PolicyStore, ReloadReport
-from engine.evaluation.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Reason, Result, StageSummary
+from engine.evaluation.result import (
+    UNDETERMINED,
+    Allocation,
+    Decision,
+    Grant,
+    Placement,
+    PolicyIdentity,
+    Reason,
+    Result,
+    StageSummary,
+    TrackSummary,
+)
 from engine.explanation.explain import Explanation
 from engine.records.store import RecordStore
 
@@ -38,6 +50,9 @@ __all__ = [
     "Decision",
     "Reason",
     "Placement",
+    "Grant",
+    "Allocation",
+    "TrackSummary",
     "StageSummary",
     "PolicyIdentity",
     "Explanation",
@@ -48,6 +63,7 @@ __all__ = [
     "PolicyError",
     "FactError",
     "EvaluationError",
+    "OutsidePeriod",
     "BackendError",
     "BackendUnavailable",
     "RecordError",

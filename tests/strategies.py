@@ -138,3 +138,31 @@ def cohorts(stage: str | None = None) -> st.SearchStrategy[dict[str, Any]]:
             lambda names: st.tuples(*(consortia(n) for n in names)).map(list)
         ),
     )
+
+
+def gpu_applicants(id: str) -> st.SearchStrategy[dict[str, Any]]:
+    """One application to the GPU-hour call (tests/fixtures/gpu_hours): requests near what is left matter."""
+    kinds = st.sampled_from(["sme", "large_firm", "university", "institute"])
+    domestic = st.sampled_from([True, True, True, False])
+    lead = st.builds(lambda kind, home: {"name": id.title(), "kind": kind, "domestic": home}, kinds, domestic)
+    hours = st.one_of(st.sampled_from([100.0, 500.0, 1000.0, 2000.0, 2500.0, 3000.0, 4000.0]), st.integers(1, 5000))
+    return st.fixed_dictionaries(
+        {
+            "id": st.just(id),
+            "lead": lead,
+            "requested_gpu_hours": mostly(hours.map(float)),
+            "score": mostly(st.integers(50, 100).map(float)),
+            "open_results": mostly(st.sampled_from([True, True, True, False])),
+        }
+    ).map(present)
+
+
+def gpu_cohorts() -> st.SearchStrategy[dict[str, Any]]:
+    """A cohort of the GPU-hour call, as of a date before or after the pool shrinks."""
+    return st.builds(
+        lambda date, people: {"context": {"stage": "allocation", "date": date}, "applicants": people},
+        st.sampled_from(["2026-06-15", "2026-10-01"]),
+        st.lists(ids, min_size=1, max_size=7, unique=True).flatmap(
+            lambda names: st.tuples(*(gpu_applicants(n) for n in names)).map(list)
+        ),
+    )

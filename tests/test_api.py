@@ -52,11 +52,15 @@ def test_engine_exports_the_documented_entry_points() -> None:
         "PolicyError",
         "FactError",
         "EvaluationError",
+        "OutsidePeriod",
+        "Grant",
+        "Allocation",
+        "TrackSummary",
     } <= set(engine.__all__)
 
 
 def test_every_error_derives_from_engine_error() -> None:
-    for name in ("PolicyError", "FactError", "EvaluationError", "BackendError", "BackendUnavailable"):
+    for name in ("PolicyError", "FactError", "EvaluationError", "OutsidePeriod", "BackendError", "BackendUnavailable"):
         assert issubclass(getattr(engine, name), engine.EngineError)
 
 

@@ -3,6 +3,8 @@ gives the same results sequentially, on threads, on any pickling executor and on
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import multiprocessing
 import pickle
 import shutil
@@ -71,7 +73,7 @@ def test_eight_threads_times_200_evaluations_equal_the_sequential_results(backen
     _needs(backend)
     policy = load_policy(RULES, backend=backend)
     work = jobs()
-    expected = [policy.evaluate(cohort, as_of=as_of) for cohort, as_of in work]
+    expected = [policy.evaluate(cohort, as_of=as_of, outside_period=True) for cohort, as_of in work]
     assert len({(str(r.outcomes()), r.as_of, r.stage) for r in expected}) == len(work)  # the jobs differ
     assert {"advanced", "eliminated", "disqualified", "selected", "undetermined"} <= {
         d.outcome for r in expected for d in r.decisions.values()
@@ -86,7 +88,7 @@ def test_eight_threads_times_200_evaluations_equal_the_sequential_results(backen
             for k in range(PER_THREAD):
                 index = (n + k) % len(work)
                 cohort, as_of = work[index]
-                got[n].append((index, policy.evaluate(cohort, as_of=as_of)))
+                got[n].append((index, policy.evaluate(cohort, as_of=as_of, outside_period=True)))
         except BaseException as error:  # noqa: BLE001 - reported below
             failures.append(error)
 
@@ -111,10 +113,15 @@ def test_threads_racing_on_new_dates_build_one_durable_ruleset_per_parameter_set
 
     policy = load_policy(RULES, backend="durable")
     before = live_rulesets()
-    dates = ["2026-01-15", "2026-08-01", "2026-12-01", "2026-02-20"] * 4  # three parameter sets
+    dates = ["2026-01-15", "2026-08-01", "2026-12-01", "2026-02-20"] * 4
+    sets = {
+        json.dumps(sorted(policy.compiled.parameters_on(dt.date.fromisoformat(d)).items()), default=str) for d in dates
+    }
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda d: policy.evaluate(EXAMPLES / "stage1.yaml", as_of=d), dates))
-    assert live_rulesets() - before == 3
+        results = list(
+            pool.map(lambda d: policy.evaluate(EXAMPLES / "stage1.yaml", as_of=d, outside_period=True), dates)
+        )
+    assert live_rulesets() - before == len(sets)  # one ruleset per set of parameter values in force
     assert [r.summary.slots for r in results[:4] if r.summary] == [4, 3, 2, 4]
     policy.close()
     assert live_rulesets() == before
@@ -148,11 +155,11 @@ def test_evaluate_many_on_threads_and_on_a_pickling_executor_equals_sequential(b
     _needs(backend)
     policy = load_policy(RULES, backend=backend)
     cohorts = [c for c, _ in jobs()]
-    expected = evaluate_many(policy, cohorts, as_of="2026-01-15")
+    expected = evaluate_many(policy, cohorts)  # each cohort as of its own date, inside its stage's period
     with ThreadPoolExecutor(4) as pool:
-        threaded = evaluate_many(policy, cohorts, executor=pool, as_of="2026-01-15")
+        threaded = evaluate_many(policy, cohorts, executor=pool)
     remote = PicklingExecutor()
-    shipped = evaluate_many(policy, cohorts, executor=remote, as_of="2026-01-15")
+    shipped = evaluate_many(policy, cohorts, executor=remote)
     assert all(_same(a, b) for a, b in zip(expected, threaded, strict=True))
     assert all(_same(a, b) for a, b in zip(expected, shipped, strict=True))
     assert len(remote.sent) == len(cohorts) and all(len(p) < 100_000 for p in remote.sent)  # data, not the policy

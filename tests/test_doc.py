@@ -203,11 +203,17 @@ def test_every_stage_rule_value_and_parameter_of_sovereign_ai_appears(policy: Po
             assert f'id="invariant-{invariant.id}"' in text
     md = document_markdown(ir)
     assert "A consortium is:" in md
-    assert "1. **disqualified** if “[The model is a sovereign" in md
     assert (
-        "2. otherwise **eliminated** if “[The total score reaches the minimum](#rule-meets_minimum_total)” fails" in md
+        "1. **ineligible** if “[The consortium meets the programme's entry requirements](#rule-eligible)” fails" in md
     )
-    assert "3. otherwise **advanced**." in md
+    assert (
+        "2. otherwise **disqualified** if “[The model meets the core requirements of a domestically developed "
+        "foundation model (tests and committee)](#rule-meets_core_requirements)” fails" in md
+    )
+    assert (
+        "3. otherwise **eliminated** if “[The total score reaches the minimum](#rule-meets_minimum_total)” fails" in md
+    )
+    assert "4. otherwise **advanced**." in md
     assert "(70.0 from 15 Jan 2026)" in md
     assert "| 15 Jan 2026 | 4 teams |" in md
 
@@ -244,12 +250,34 @@ def test_a_rule_links_to_what_it_uses_and_to_what_uses_it(policy: Policy) -> Non
     uses = section.split("**Uses:**")[1].split("\n")[0]
     used_by = section.split("**Used by:**")[1].split("\n")[0]
     assert "(#value-total_score)" in uses and "(#parameter-minimum_total_score)" in uses
-    assert "outcome row 2 (eliminated) of “Stage-1 review" in used_by and "(#stage-stage1)" in used_by
+    assert "outcome row 3 (eliminated) of “Stage-1 review" in used_by and "(#stage-stage1)" in used_by
     sovereign = md.split('<a id="rule-sovereign"></a>')[1].split("\n### ")[0].split("**Used by:**")[1]
-    assert "(#rule-qualifies_for_additional_call)" in sovereign
+    assert "(#rule-meets_core_requirements)" in sovereign and "(#rule-meets_core_requirements_tightened)" in sovereign
+    assert "(#rule-qualifies_for_additional_call)" not in sovereign  # it reads `meets_core_requirements`, which does
+    core = md.split('<a id="rule-meets_core_requirements"></a>')[1].split("\n### ")[0].split("**Used by:**")[1]
+    assert "(#rule-qualifies_for_additional_call)" in core and "outcome row 2 (disqualified) of “Stage-1 review" in core
     assert "(#invariant-sovereignty_failure_never_takes_a_place)" in sovereign
     facts = md.split('<a id="fact-scores-expert"></a>')[1].split("\n")[0]
     assert "(#value-total_score)" in facts and "(#stage-stage1)" in facts
+
+
+def test_a_fact_only_an_invariant_reads_has_its_entry_in_the_facts(policy: Policy) -> None:
+    """`context.stage` and `derived_from` are read by invariants alone (no node of the dependency
+    graph): the invariant links to them, so the Facts section defines them, read by that invariant."""
+    md = document_markdown(policy.ir)
+    facts = md.split('<a id="facts"></a>')[1].split("\n## ")[0]
+    for path, invariant in (
+        ("context.stage", "later_stages_only_continue_the_programme"),
+        ("model.components[].weights.upstream.derived_from", "foreign_grandparent_never_takes_a_place"),
+        ("model.components[].weights.upstream.derived_from.country", "foreign_grandparent_never_takes_a_place"),
+    ):
+        anchor = "fact-" + re.sub(r"[^A-Za-z0-9_]+", "-", path).strip("-")
+        entry = facts.split(f'<a id="{anchor}"></a>')[1].split("\n")[0]
+        assert entry.startswith(f"`{path}`") and f"(#invariant-{invariant})" in entry, (path, entry)
+        reads = md.split(f'<a id="invariant-{invariant}"></a>')[1].split("\n### ")[0].split("**Reads:**")[1]
+        assert f"(#{anchor})" in reads
+    lineage = facts.split('<a id="fact-model-components-weights-upstream-lineage"></a>')[1].split("\n")[0]
+    assert "every model it was derived from" in lineage  # a computed field's description
 
 
 def test_html_is_self_contained(policy: Policy) -> None:

@@ -234,63 +234,63 @@ def test_unknown_fact_field_is_rejected_by_name() -> None:
         (
             "      expert: 31.6",
             "      expert: 36.0",
-            45,
+            47,
             15,
             "`consortia[0].scores.expert`: input should be less than or equal to 35",
         ),
         (
             "      expert: 31.6",
             '      expert: "33.6"',
-            45,
+            47,
             15,
             "`consortia[0].scores.expert`: input should be a valid number",
         ),
         (
             "      user: 25.0",
             "      user: 25.5",
-            46,
+            48,
             13,
             "`consortia[0].scores.user`: input should be less than or equal to 25",
         ),
         (
             "{nia: 8.4,",
             "{nia: 10.4,",
-            44,
+            46,
             24,
             "`consortia[0].scores.benchmark.nia`: input should be less than or equal to 10",
         ),
         (
             "global_common: 16.8,",
             "global_common: 20.8,",
-            44,
+            46,
             44,
             "`consortia[0].scores.benchmark.global_common`: input should be less than or equal to 20",
         ),
         (
             "global_individual: 8.4}",
             "global_individual: 10.4}",
-            44,
+            46,
             69,
             "`consortia[0].scores.benchmark.global_individual`: input should be less than or equal to 10",
         ),
         (
             "LG AI Research, country: KR,",
             "LG AI Research, country: Korea,",
-            23,
+            25,
             43,
             "`consortia[0].lead.country`: string should match pattern '^[A-Z]{2}$'",
         ),
         (
             "    panel:\n      members: 10\n",
             "    panel:\n      members: 10\n      votes_for: 11\n",
-            159,
+            162,
             7,
             "`consortia[3].panel`: `votes_for` (11) cannot exceed `members` (10)",
         ),
         (
             "            use: frozen\n            share_of_parameters: 0.12\n",
             "            share_of_parameters: 0.12\n",
-            141,
+            144,
             13,
             (
                 "`consortia[3].model.components[1].weights`: pretrained upstream weights need `upstream` "
@@ -324,7 +324,7 @@ def test_fact_file_error_names_path_line_and_column(
 def test_repeated_id_in_a_file_points_at_the_repeat(tmp_path: Path) -> None:
     path = _edited_file(tmp_path, "  - id: sk-telecom", "  - id: lg-ai-research")
     found = _only(Cohort, path)
-    assert found.span is not None and (found.span.line, found.span.column) == (51, 9)
+    assert found.span is not None and (found.span.line, found.span.column) == (53, 9)
     assert "`consortia[1].id`" in found.message
 
 

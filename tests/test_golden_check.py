@@ -102,4 +102,4 @@ def test_good_package_loads_with_zero_warnings() -> None:
     assert policy.warnings == []
     assert policy.check() == []
     assert {"sovereign", "weights_trained_by_team", "meets_minimum_total"} <= set(policy.ir.rules)
-    assert set(policy.ir.stages) == {"stage1", "additional_call"}
+    assert set(policy.ir.stages) == {"stage1", "additional_call", "stage2", "final"}

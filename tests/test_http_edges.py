@@ -70,7 +70,8 @@ def test_an_impossible_date_is_a_located_422(client: httpx.Client) -> None:
 
 
 def test_a_good_date_still_works(client: httpx.Client) -> None:
-    assert client.post("/v1/evaluate", params={"as_of": "2026-08-01"}, json=STAGE1).status_code == 200
+    params = {"as_of": "2026-08-01", "outside_period": "true"}  # stage 1 as of August: a what-if
+    assert client.post("/v1/evaluate", params=params, json=STAGE1).status_code == 200
     assert client.get("/v1/policy", params={"as_of": "2026-08-01"}).json()["as_of"] == "2026-08-01"
 
 
@@ -102,10 +103,12 @@ def test_unknown_stages_are_located(client: httpx.Client) -> None:
 def test_the_schema_lists_the_stages(client: httpx.Client) -> None:
     schema = client.get("/openapi.json").json()
     (stage,) = [p for p in schema["paths"]["/v1/evaluate"]["post"]["parameters"] if p["name"] == "stage"]
-    assert stage["schema"]["anyOf"][0]["enum"] == ["stage1", "additional_call"]
+    assert stage["schema"]["anyOf"][0]["enum"] == ["stage1", "additional_call", "stage2", "final"]
     assert schema["components"]["schemas"]["facts.StageContext"]["properties"]["stage"]["enum"] == [
         "stage1",
         "additional_call",
+        "stage2",
+        "final",
     ]
 
 

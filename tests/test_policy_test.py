@@ -153,3 +153,29 @@ def test_the_file_level_facts_are_the_default_of_its_cases() -> None:
 def test_the_grants_programme_runs_the_same_way(tmp_path: Path) -> None:
     loaded = load_policy(GRANTS)
     assert run_tests(loaded).results == []  # no tests folder: nothing to run, nothing fails
+
+
+def test_a_case_may_set_parameters_for_itself_and_a_bad_one_fails_the_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = tmp_path / "grants"
+    shutil.copytree(GRANTS, package)
+    (package / "tests").mkdir()
+    cohort = (
+        "    cohort:\n      context: {stage: award, date: 2026-03-01}\n"
+        "      applicants: [{id: ann, income: 20000.0, age: 30, documents: []}]\n"
+    )
+    (package / "tests" / "cap.yaml").write_text(
+        "cases:\n"
+        "  - name: as written, the cap admits ann\n" + cohort + "    expect: [{id: ann, outcome: granted}]\n"
+        "  - name: a lower cap refuses her\n    set: {income_cap: 15000}\n"
+        + cohort
+        + "    expect: [{id: ann, outcome: refused, reasons: [low_income]}]\n"
+        "  - name: an unknown parameter fails the case\n    set: {income_cop: 1}\n"
+        + cohort
+        + "    expect: [{id: ann, outcome: granted}]\n",
+        encoding="utf-8",
+    )
+    code, out = run(capsys, "test", str(package))
+    assert code == 1 and out.splitlines()[-1] == "2 passed, 1 failed"
+    assert "unknown parameter `income_cop`" in out and "did you mean `income_cap`?" in out

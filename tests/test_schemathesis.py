@@ -44,8 +44,8 @@ def _only_unexpressible_refusals(ctx: Any, response: Any, case: Any) -> bool | N
     if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
         return None
     errors = json.loads(response.content)["errors"]
-    if all(e["code"] == "evaluation-error" for e in errors):
-        return True
+    if all(e["code"] in ("evaluation-error", "outside-period") for e in errors):
+        return True  # evaluation refused it: a parameter not in force, or a date outside the stage's period
     try:
         STORE.current.ir.schema.cohort.model_validate(case.body)
     except ValidationError as error:

@@ -90,9 +90,10 @@ def test_evaluate_returns_the_same_json_as_the_cli(client: httpx.Client, policy:
 
 
 def test_evaluate_takes_as_of_and_stage(client: httpx.Client, policy: Policy) -> None:
-    response = client.post("/v1/evaluate", params={"as_of": "2026-08-01", "stage": "stage1"}, json=STAGE1)
+    params = {"as_of": "2026-08-01", "stage": "stage1", "outside_period": "true"}  # outside stage 1's period
+    response = client.post("/v1/evaluate", params=params, json=STAGE1)
     assert response.json() == json.loads(
-        json.dumps(policy.evaluate(STAGE1, as_of="2026-08-01", stage="stage1").to_json())
+        json.dumps(policy.evaluate(STAGE1, as_of="2026-08-01", stage="stage1", outside_period=True).to_json())
     )
     assert response.json()["summary"]["slots"] == 3
 
@@ -168,7 +169,7 @@ def test_policy_lists_parameters_in_force_with_references_and_stages(client: htt
         and params["teams_kept"]["since"] == "2026-08-01"
         and "MSIT" in params["teams_kept"]["reference"]
     )
-    assert {s["id"] for s in data["stages"]} == {"stage1", "additional_call"}
+    assert {s["id"] for s in data["stages"]} == {"stage1", "additional_call", "stage2", "final"}
     early = {p["name"]: p for p in client.get("/v1/policy", params={"as_of": "2025-01-01"}).json()["parameters"]}
     assert early["teams_kept"]["in_force"] is False and "no value in force" in early["teams_kept"]["note"]
 

@@ -19,6 +19,7 @@ __all__ = [
     "facts_command",
     "add_trust_option",
     "add_whatif_options",
+    "add_period_option",
     "fact_modules",
     "decide",
     "parameter_overrides",
@@ -45,7 +46,8 @@ def decide(args: argparse.Namespace) -> tuple[Policy, Result]:
     policy = load(args)
     changes = fact_overrides(args)
     cohort = policy.with_facts(args.facts, changes) if changes else args.facts
-    return policy, policy.evaluate(cohort, as_of=parse_date(args.as_of), stage=args.stage)
+    outside = bool(getattr(args, "outside_period", False))
+    return policy, policy.evaluate(cohort, as_of=parse_date(args.as_of), stage=args.stage, outside_period=outside)
 
 
 def _scalar(text: str, where: str) -> Any:
@@ -82,11 +84,23 @@ def fact_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return changes
 
 
-def whatif_note(args: argparse.Namespace) -> str | None:
+def whatif_note(args: argparse.Namespace, result: Result | None = None) -> str | None:
     """One line naming the overrides in force, or None when the package and facts are as written."""
     given = [f"{n}={v!r}" for n, v in _assignments(getattr(args, "set", None), "--set")]
     given += [f"{n}={v!r}" for n, v in _assignments(getattr(args, "set_fact", None), "--set-fact")]
+    if result is not None and result.outside_period:
+        given.append(f"stage `{result.stage}` decided as of {result.as_of}, outside its period (--outside-period)")
     return "what-if: " + ", ".join(given) if given else None
+
+
+def add_period_option(parser: argparse.ArgumentParser) -> None:
+    """`--outside-period`: let a stage decide as of a date outside the period it declares (a what-if)."""
+    parser.add_argument(
+        "--outside-period",
+        action="store_true",
+        help="decide a stage as of a date outside the period it declares (`dates:`), as a what-if; "
+        "without it such a date is refused",
+    )
 
 
 def add_whatif_options(parser: argparse.ArgumentParser, facts: bool = True) -> None:
@@ -139,6 +153,7 @@ def facts_command(commands: Any, name: str, help: str, handler: Handler) -> argp
     sub.add_argument("facts", help="the cohort fact file (YAML or JSON)")
     sub.add_argument("--as-of", help="evaluate as of this date (YYYY-MM-DD); default: the cohort's date")
     sub.add_argument("--stage", help="the stage to decide; default: the cohort's stage")
+    add_period_option(sub)
     sub.add_argument(
         "--backend", choices=["python", "durable"], default="python", help="the evaluator (default: python)"
     )

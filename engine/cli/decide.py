@@ -13,7 +13,7 @@ from typing import Any
 from engine.cli.common import UsageError, decide, fact_overrides, facts_command, whatif_note
 from engine.cli.records import add_record_option, check_record_target, record_if_asked
 from engine.core.text import json_text, shown, shown_lines
-from engine.evaluation.result import Decision, Result
+from engine.evaluation.result import Decision, Result, StageSummary, quantity_text
 from engine.explanation.cohort_explain import explain_cohort
 from engine.explanation.report import render_report
 
@@ -32,7 +32,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             data["record"] = record.id
         print(json_text(data, indent=2, default=str))
     else:
-        print(_table(result, whatif_note(args)))
+        print(_table(result, whatif_note(args, result)))
         if record is not None:
             print()
             print(shown(f"record {record.id} (number {record.seq} in {args.record})"))
@@ -45,20 +45,42 @@ def _table(result: Result, note: str | None = None) -> str:
         f"{result.as_of} · backend {result.backend}"
     )
     width = max([len(shown(i)) for i in result.decisions] + [2])
-    lines = [head, *([note] if note else []), "", f"{'ID'.ljust(width)}  {'OUTCOME'.ljust(13)}  RANK"]
+    capacity = result.summary is not None and result.summary.capacity is not None
+    header = f"{'ID'.ljust(width)}  {'OUTCOME'.ljust(13)}  {'RANK'.ljust(8)}" + ("  AWARDED" if capacity else "")
+    lines = [head, *([note] if note else []), "", header.rstrip()]
     for decision in result.decisions.values():
-        lines.append(f"{shown(decision.id).ljust(width)}  {decision.outcome.ljust(13)}  {_rank(decision)}")
+        row = f"{shown(decision.id).ljust(width)}  {decision.outcome.ljust(13)}  {_rank(decision).ljust(8)}"
+        if capacity:
+            unit = result.summary.unit if result.summary else None
+            row += "  " + (quantity_text(decision.awarded, unit) if decision.awarded is not None else "-")
+        lines.append(row.rstrip())
         lines += [f"{' ' * (width + 2)}{line}" for line in _decisive(decision)]
-    if result.summary and result.summary.slots is not None:
-        s = result.summary
-        lines += [
-            "",
-            f"{s.slots} place(s): {s.filled} filled, {s.open} left open"
-            + (f" → {s.open_slots_to}: {s.open_slots_title}" if s.open_slots_to else ""),
-        ]
-        if s.tie_at_cut_off:
-            lines.append("warning: subjects are tied on every ranking key across the last place")
+    if result.summary is not None:
+        lines += _summary_lines(result.summary)
     return "\n".join(shown(line) for line in lines)  # an id's or message's control characters shown escaped
+
+
+def _summary_lines(s: StageSummary) -> list[str]:
+    """Places filled and left open; capacity used and left; each track's places."""
+    lines: list[str] = []
+    if s.slots is not None:
+        lines.append(
+            f"{s.slots} place(s): {s.filled} filled, {s.open} left open"
+            + (f" → {s.open_slots_to}: {s.open_slots_title}" if s.open_slots_to else "")
+        )
+    if s.capacity is not None:
+        used, left = quantity_text(s.capacity_used, s.unit), quantity_text(s.capacity_left, s.unit)
+        lines.append(f"capacity {quantity_text(s.capacity, s.unit)}: {used} awarded, {left} left")
+    for t in s.tracks:
+        fate = "released to the general ranking" if t.unfilled_to == "release" else "kept open"
+        rest = f"; {t.unfilled} unfilled, {fate}"
+        lines.append(
+            f"track {t.id}: {t.reserved} place(s) reserved, {t.filled} filled by its subjects"
+            + (rest if t.unfilled else "")
+        )
+    if s.tie_at_cut_off:
+        lines.append("warning: subjects are tied on every ranking key across the last place")
+    return [""] + lines if lines else []
 
 
 def _rank(decision: Decision) -> str:
@@ -71,6 +93,10 @@ def _decisive(decision: Decision) -> list[str]:
         f"{'✗' if r.status == 'failed' else '?' if r.status == 'undetermined' else '✓'} {r.rule}: {r.message}"
         for r in decision.causes
     ]
+    if decision.allocation is not None and decision.allocation.allotment != "not_in_pool":
+        lines.append("allocation: " + decision.allocation.note())
+    if decision.grants:
+        lines.append("grants: " + "; ".join(g.describe() for g in decision.grants))
     if decision.missing:
         lines.append("missing: " + ", ".join(decision.missing))
     return lines
@@ -78,7 +104,7 @@ def _decisive(decision: Decision) -> list[str]:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     policy, result = decide(args)
-    note = whatif_note(args)
+    note = whatif_note(args, result)
     if note and args.format == "text":
         print(shown(note) + "\n")
     if args.id is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.cli.common import (
     UsageError,
+    add_period_option,
     add_trust_option,
     add_whatif_options,
     fact_modules,
@@ -52,7 +53,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         new = _load(new_spec, args, Path(scratch)) if new_spec else old
         if overrides:
             new = new.with_parameters(overrides)
-        report = diff(old, new, [Path(p) for p in rest], as_of=parse_date(args.as_of), stage=args.stage)
+        report = diff(
+            old,
+            new,
+            [Path(p) for p in rest],
+            as_of=parse_date(args.as_of),
+            stage=args.stage,
+            outside_period=args.outside_period,
+        )
     if args.format == "json":
         print(json_text(report.to_json(), indent=2))
     elif args.format == "html":
@@ -78,6 +86,7 @@ def register(commands: Any) -> None:
     )
     sub.add_argument("--as-of", help="evaluate as of this date (YYYY-MM-DD); default: each cohort's date")
     sub.add_argument("--stage", help="the stage to decide; default: each cohort's stage")
+    add_period_option(sub)
     sub.add_argument("--backend", choices=["python", "durable"], default="python", help="the evaluator")
     sub.add_argument("--format", choices=["text", "json", "html"], default="text")
     sub.add_argument("-o", "--output", help="also write the report to this file (html: the only output)")

@@ -4,6 +4,7 @@
     ├── PolicyError              a rule package failed to load or check; `.diagnostics`
     ├── FactError                a fact file or fact object is invalid; `.diagnostics` (field paths)
     ├── EvaluationError          evaluation could not complete (e.g. no parameter value in force)
+    │   └── OutsidePeriod        the as-of date is outside the period the stage declares (`dates:`)
     ├── BackendError             a backend cannot run this policy
     │   └── BackendUnavailable   the backend is not installed or cannot be imported here
     └── RecordError              a decision-record database cannot be opened, read or written,
@@ -23,6 +24,7 @@ __all__ = [
     "PolicyError",
     "FactError",
     "EvaluationError",
+    "OutsidePeriod",
     "BackendError",
     "BackendUnavailable",
     "RecordError",
@@ -49,6 +51,20 @@ class FactError(_DiagnosticError):
 
 class EvaluationError(EngineError):
     """Evaluation could not complete; no partial result is returned."""
+
+
+class OutsidePeriod(EvaluationError):
+    """A stage was asked to decide as of a date outside the period it declares (`dates: {from, until}`).
+
+    Refused unless the caller asks for a what-if outside the period (`outside_period=True`,
+    `--outside-period`, `?outside_period=true`); `stage`, `as_of` and `period` say what was asked.
+    """
+
+    def __init__(
+        self, message: str, stage: str = "", as_of: object = None, period: tuple[object, object] = (None, None)
+    ) -> None:
+        super().__init__(message)
+        self.stage, self.as_of, self.period = stage, as_of, period
 
 
 class BackendError(EngineError):

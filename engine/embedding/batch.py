@@ -51,6 +51,7 @@ class _Task:
     as_of: dt.date | str | None
     stage: str | None
     fact_modules: tuple[str, ...] = ()  # the modules the caller trusted by name (entry points are re-read)
+    outside_period: bool = False  # a stage may decide outside its declared period (a what-if)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +79,7 @@ def evaluate_many(
     *,
     as_of: dt.date | str | None = ...,
     stage: str | None = ...,
+    outside_period: bool = ...,
     return_exceptions: Literal[False] = ...,
 ) -> list[Result]: ...
 
@@ -90,6 +92,7 @@ def evaluate_many(
     *,
     as_of: dt.date | str | None = ...,
     stage: str | None = ...,
+    outside_period: bool = ...,
     return_exceptions: Literal[True],
 ) -> list[Result | EngineError]: ...
 
@@ -101,19 +104,26 @@ def evaluate_many(
     *,
     as_of: dt.date | str | None = None,
     stage: str | None = None,
+    outside_period: bool = False,
     return_exceptions: bool = False,
 ) -> list[Result] | list[Result | EngineError]:
     """Evaluate every cohort (model, dict or file path) with `policy`, results in input order.
 
     Without `executor` the cohorts are evaluated one after another in this thread. The first
     `EngineError` (in input order) is raised, unless `return_exceptions` is true: then it takes
-    that cohort's place in the list. Other exceptions (bugs) always propagate.
+    that cohort's place in the list. Other exceptions (bugs) always propagate. `outside_period`
+    lets a stage decide outside its declared period (a what-if), as in `Policy.evaluate`.
     """
     items = list(cohorts)
     if executor is None:
-        return [_settle(lambda c=c: policy.evaluate(c, as_of, stage), return_exceptions) for c in items]
+        return [
+            _settle(lambda c=c: policy.evaluate(c, as_of, stage, outside_period=outside_period), return_exceptions)
+            for c in items
+        ]
     if isinstance(executor, ThreadPoolExecutor):
-        futures: list[Future[Any]] = [executor.submit(policy.evaluate, c, as_of, stage) for c in items]
+        futures: list[Future[Any]] = [
+            executor.submit(policy.evaluate, c, as_of, stage, outside_period=outside_period) for c in items
+        ]
         return [_settle(f.result, return_exceptions) for f in futures]
     task = _Task(
         path=str(Path(policy.path).resolve()),
@@ -122,6 +132,7 @@ def evaluate_many(
         as_of=as_of,
         stage=stage,
         fact_modules=policy.fact_modules.specs(),
+        outside_period=outside_period,
     )
     futures = [executor.submit(_run, task, _portable(c)) for c in items]
     return [_settle(lambda f=f: _received(policy, f.result()), return_exceptions) for f in futures]
@@ -152,7 +163,7 @@ def _received(policy: Policy, answer: Result | _Failure) -> Result:
 def _run(task: _Task, cohort: Any) -> Result | _Failure:
     """In a worker: evaluate one cohort with the package the caller loaded (by digest)."""
     try:
-        result = _worker_policy(task).evaluate(cohort, task.as_of, task.stage)
+        result = _worker_policy(task).evaluate(cohort, task.as_of, task.stage, outside_period=task.outside_period)
     except EngineError as error:
         found = getattr(error, "diagnostics", None)
         return _Failure(type(error).__name__, str(error), tuple(found) if found is not None else None)

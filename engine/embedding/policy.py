@@ -241,12 +241,20 @@ class Policy:
         raise EvaluationError("no as-of date: pass one, or give the cohort's context a date")
 
     def evaluate(
-        self, cohort: Any, as_of: dt.date | str | None = None, stage: str | None = None, trace: bool = True
+        self,
+        cohort: Any,
+        as_of: dt.date | str | None = None,
+        stage: str | None = None,
+        trace: bool = True,
+        *,
+        outside_period: bool = False,
     ) -> Result:
         """Decide every subject of a cohort (model, dict or file path) as of a date.
 
         With `trace=False` decisions keep their outcome and reasons but not the values needed to
         build an explanation graph (less memory for large batches); the decisions are the same.
+        A stage that declares its period (`dates:`) refuses a date outside it (`OutsidePeriod`)
+        unless `outside_period=True` (a what-if; the result says so).
         """
         model = self.load_cohort(cohort)
         context = self._context(model)
@@ -254,16 +262,32 @@ class Policy:
         date, stage_id = self._as_of(context, as_of), self._stage(context, stage)
         with self._in_flight():
             return evaluate_cohort(
-                self.compiled, self._backend, subjects, context, date, stage_id, owner=self, cohort=model, trace=trace
+                self.compiled,
+                self._backend,
+                subjects,
+                context,
+                date,
+                stage_id,
+                owner=self,
+                cohort=model,
+                trace=trace,
+                outside_period=outside_period,
             )
 
     def decide(
-        self, subject: Any, as_of: dt.date | str | None = None, stage: str | None = None, context: Any = None
+        self,
+        subject: Any,
+        as_of: dt.date | str | None = None,
+        stage: str | None = None,
+        context: Any = None,
+        *,
+        outside_period: bool = False,
     ) -> Decision:
         """Decide one subject outside a cohort; rules that need a ranking are undetermined.
 
         `as_of` defaults to the context's date, else today; `stage` to the context's stage, else
-        the policy's only stage.
+        the policy's only stage. A date outside the stage's declared period is refused
+        (`OutsidePeriod`) unless `outside_period=True`.
         """
         model = load_facts(self.ir.schema.subject, subject)
         date, stage_id = (
@@ -271,7 +295,16 @@ class Policy:
             self._stage(context, stage),
         )
         with self._in_flight():
-            return evaluate_subject(self.compiled, self._backend, model, date, stage_id, context, owner=self)
+            return evaluate_subject(
+                self.compiled,
+                self._backend,
+                model,
+                date,
+                stage_id,
+                context,
+                owner=self,
+                outside_period=outside_period,
+            )
 
 
 def load_policy(path: str | Path, backend: BackendName = "python", fact_modules: Iterable[ModuleSpec] = ()) -> Policy:

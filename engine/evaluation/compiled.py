@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.core.errors import EvaluationError
 from engine.evaluation.compiler import ExpressionCompiler, Fn, Missing, Scope, Undetermined
-from engine.language.ir import OutcomeRow, PolicyIR, Stage
+from engine.language.ir import OutcomeRow, PolicyIR, Stage, Track
 
 __all__ = ["CompiledPolicy", "CompiledStage", "Params", "compile_policy", "settle"]
 
@@ -35,6 +35,9 @@ class CompiledStage:
     keys: tuple[Fn, ...]
     slots: Fn | None
     rows: tuple[tuple[OutcomeRow, Fn], ...]
+    capacity: Fn | None = None  # the stage's capacity (parameters, context)
+    takes: Fn | None = None  # what one subject asks for
+    tracks: tuple[tuple[Track, Fn, Fn], ...] = ()  # each track with its `when` and `reserved`
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,20 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
         keys = tuple(compiler.compile(k.expr) for k in stage.rank_by)
         slots = compiler.compile(stage.slots) if stage.slots is not None else None
         rows = tuple((row, compiler.compile(row.when)) for row in stage.outcomes)
-        stages[name] = CompiledStage(stage=stage, pool=compiler.compile(stage.pool), keys=keys, slots=slots, rows=rows)
+        for grant in (g for row in stage.outcomes for g in row.grants if g.quantity is not None):
+            compiler.compile(grant.quantity)  # type: ignore[arg-type]
+        capacity = stage.capacity
+        tracks = tuple((t, compiler.compile(t.when), compiler.compile(t.reserved)) for t in stage.tracks)
+        stages[name] = CompiledStage(
+            stage=stage,
+            pool=compiler.compile(stage.pool),
+            keys=keys,
+            slots=slots,
+            rows=rows,
+            capacity=compiler.compile(capacity.total) if capacity else None,
+            takes=compiler.compile(capacity.takes) if capacity else None,
+            tracks=tracks,
+        )
     phase1 = tuple(n for n in ir.order if n not in ir.stage_dependent)
     phase2 = tuple(n for n in ir.order if n in ir.stage_dependent)
     return CompiledPolicy(ir=ir, compiler=compiler, defs=defs, phase1=phase1, phase2=phase2, stages=stages)

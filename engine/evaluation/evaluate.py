@@ -15,10 +15,12 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from engine.core.errors import EvaluationError
+from engine.evaluation.allocation import allocation_fields, allocation_of, allot, awarded_of, stage_summary
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
 from engine.evaluation.compiler import Missing, Scope
+from engine.evaluation.periods import check_period
 from engine.evaluation.reasons import decision_reasons
-from engine.evaluation.result import UNDETERMINED, Decision, Placement, PolicyIdentity, Result, StageSummary
+from engine.evaluation.result import UNDETERMINED, Decision, Grant, Placement, PolicyIdentity, Result
 from engine.evaluation.stages import Entry, rank_pool
 from engine.language.ir import OutcomeRow, StageInfo
 
@@ -26,7 +28,11 @@ __all__ = ["Backend", "PythonBackend", "evaluate_cohort", "evaluate_subject", "s
 
 
 class Backend(Protocol):
-    """Decides values, rules, pool membership and outcome rows for one subject."""
+    """Decides values, rules, pool membership (and track membership) and outcome rows for one subject.
+
+    Asked for the pool (`rows=False`), it returns {"pool": ...} and, for a stage with tracks,
+    {"track:ID": ...} for each track's `when`; asked for the rows, {"row:N": ...}.
+    """
 
     name: str
 
@@ -50,7 +56,9 @@ class PythonBackend:
         if stage is None:
             return {}
         if not rows:
-            return {"pool": settle(stage.pool, scope)}
+            found = {"pool": settle(stage.pool, scope)}
+            found.update({f"track:{track.id}": settle(when, scope) for track, when, _ in stage.tracks})
+            return found
         return {f"row:{row.index}": settle(fn, scope) for row, fn in stage.rows}
 
 
@@ -79,10 +87,12 @@ def _decide(
     cohort: Any = None,
     traced: bool = True,
     ranking_missing: tuple[str, ...] = (),
+    outside_period: bool = False,
 ) -> Decision:
     row, gaps = _choose(stage, conditions)
     missing = _own_terms(gaps, scope.subject and _subject_id(policy, scope.subject), ranking_missing)
     outcome = row.outcome if row else UNDETERMINED
+    allocation = allocation_of(stage, scope) if placement is not None else None
     reasons = decision_reasons(policy, stage, scope, conditions, row)
     params = scope.params
     used = (
@@ -110,17 +120,42 @@ def _decide(
         subject=scope.subject,
         context=scope.context,
         cohort=cohort,
+        grants=_grants(policy, row, scope),
+        awarded=awarded_of(stage, outcome, allocation),
+        allocation=allocation,
+        outside_period=outside_period,
     )
 
 
+def _grants(policy: CompiledPolicy, row: OutcomeRow | None, scope: Scope) -> tuple[Grant, ...]:
+    """What the deciding row brings, each quantity computed as of the evaluation's date."""
+    found = []
+    for grant in row.grants if row else ():
+        quantity = settle(policy.fn(grant.quantity), scope) if grant.quantity is not None else None
+        missing = tuple(sorted(quantity.paths)) if isinstance(quantity, Missing) else ()
+        found.append(
+            Grant(
+                id=grant.id,
+                title=grant.title,
+                quantity=None if missing else quantity,
+                unit=grant.unit,
+                reference=grant.reference,
+                missing=missing,
+            )
+        )
+    return tuple(found)
+
+
 def _own_terms(missing: frozenset[str], subject_id: Any, ranking_missing: tuple[str, ...]) -> frozenset[str]:
-    """`stage.rank` is missing because some subject's ranking key is: name those facts instead
-    (another subject's as `id: path`, this subject's as its own path)."""
-    if "stage.rank" not in missing or not ranking_missing:
+    """`stage.rank` (or what allocation gives, `stage.awarded`...) is missing because some subject's
+    ranking key (or request) is: name those facts instead (another subject's as `id: path`, this
+    subject's as its own path)."""
+    ranked = {m for m in missing if m.startswith("stage.") and m != "stage.in_pool"}
+    if not ranked or not ranking_missing:
         return missing
     own = f"{subject_id}: "
     named = {m[len(own) :] if m.startswith(own) else m for m in ranking_missing}
-    return (missing - {"stage.rank"}) | named
+    return (missing - ranked) | named
 
 
 def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None = None) -> Scope:
@@ -137,6 +172,8 @@ def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None =
         if place and decision.stage
         else None
     )
+    if stage is not None and decision.allocation is not None:
+        stage = stage.model_copy(update=allocation_fields(decision.allocation))
     scope = Scope(
         decision.subject,
         decision.context,
@@ -155,12 +192,17 @@ def evaluate_subject(
     stage_id: str,
     context: BaseModel | None = None,
     owner: Any = None,
+    outside_period: bool = False,
 ) -> Decision:
-    """Decide one subject outside any cohort: rules that need a ranking are undetermined."""
+    """Decide one subject outside any cohort: rules that need a ranking are undetermined.
+
+    A stage that declares its period refuses a date outside it (`OutsidePeriod`) unless `outside_period`.
+    """
+    outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     scope = Scope(subject, context, policy.parameters_on(as_of))
     conditions = backend.run(policy, scope, policy.ir.order, stage, rows=True)
-    return _decide(policy, stage, scope, conditions, as_of, None, owner)
+    return _decide(policy, stage, scope, conditions, as_of, None, owner, outside_period=outside)
 
 
 def evaluate_cohort(
@@ -173,18 +215,28 @@ def evaluate_cohort(
     owner: Any = None,
     cohort: Any = None,
     trace: bool = True,
+    outside_period: bool = False,
 ) -> Result:
-    """Decide every subject of a cohort at one stage; no partial result on error."""
+    """Decide every subject of a cohort at one stage; no partial result on error.
+
+    A stage that declares its period refuses a date outside it (`OutsidePeriod`) unless `outside_period`.
+    """
+    outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     params = policy.parameters_on(as_of)
     scopes = [Scope(s, context, params) for s in subjects]
-    entries = []
+    entries, found = [], []
     for scope in scopes:
-        pool = backend.run(policy, scope, policy.phase1, stage, rows=False)["pool"]
+        answers = backend.run(policy, scope, policy.phase1, stage, rows=False)
+        pool = answers["pool"]
         keys = _keys(stage, scope) if pool is True else Missing(frozenset())
         entries.append(Entry(_subject_id(policy, scope.subject), pool, keys))  # type: ignore[arg-type]
-    slots = _slots(stage, Scope(None, context, params))
+        found.append(answers)
+    stage_scope = Scope(None, context, params)
+    slots = _slots(stage, stage_scope)
     ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
+    subjects_seen = [(e.id, sc, answers) for e, sc, answers in zip(entries, scopes, found, strict=True)]
+    ranking = allot(stage, stage_scope, ranking, subjects_seen, slots)
     decisions = {}
     for scope, entry in zip(scopes, entries, strict=True):
         info: StageInfo = ranking.infos[entry.id]
@@ -198,14 +250,20 @@ def evaluate_cohort(
             keys=ranking.keys.get(entry.id),
         )
         decisions[entry.id] = _decide(
-            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, ranking.missing
+            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, ranking.missing, outside
         )
-    summary = _summary(stage, slots, decisions, ranking)
+    summary = stage_summary(stage, slots, decisions, ranking, outside)
     identity = PolicyIdentity(
         name=policy.ir.name, version=policy.ir.version, digest=policy.ir.digest, overrides=policy.ir.overrides
     )
     return Result(
-        policy=identity, as_of=as_of, stage=stage_id, backend=backend.name, decisions=decisions, summary=summary
+        policy=identity,
+        as_of=as_of,
+        stage=stage_id,
+        backend=backend.name,
+        decisions=decisions,
+        summary=summary,
+        outside_period=outside,
     )
 
 
@@ -226,25 +284,3 @@ def _slots(stage: CompiledStage, scope: Scope) -> int | None:
     if not isinstance(value, (int, float)) or value < 0 or int(value) != value:
         raise EvaluationError(f"stage `{stage.stage.id}`: `slots` must be a whole number of at least 0, got {value!r}")
     return int(value)
-
-
-def _summary(stage: CompiledStage, slots: int | None, decisions: dict[str, Decision], ranking: Any) -> StageSummary:
-    s = stage.stage
-    filled = sum(1 for d in decisions.values() if s.fills_slot is not None and d.outcome == s.fills_slot)
-    open_ = max(slots - filled, 0) if slots is not None else None
-    to = s.open_slots.to if s.open_slots and open_ else None
-    title = s.open_slots.title if s.open_slots and open_ else None
-    return StageSummary(
-        id=s.id,
-        title=s.title,
-        reference=s.reference,
-        slots=slots,
-        filled=filled,
-        open=open_,
-        open_slots_to=to,
-        open_slots_title=title,
-        ranking=ranking.order,
-        cut_off=ranking.cut_off,
-        tie_at_cut_off=ranking.tie_at_cut_off,
-        missing=ranking.missing,
-    )

@@ -17,6 +17,9 @@ import networkx as nx
 __all__ = [
     "Reason",
     "Placement",
+    "Grant",
+    "Allocation",
+    "TrackSummary",
     "StageSummary",
     "Decision",
     "Result",
@@ -126,9 +129,127 @@ class Placement:
         }
 
 
+def quantity_text(value: float | None, unit: str | None = None) -> str:
+    """A quantity as people read it: `512 GPUs`, `1,250.5 GPU-hours`, `unknown`."""
+    if value is None:
+        return "unknown"
+    number = f"{int(value):,}" if float(value).is_integer() else f"{round(value, 2):,}"
+    return f"{number} {unit}" if unit else number
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the deciding outcome row brings the subject: a name, a title, a quantity if the row gives one.
+
+    A quantity that cannot be computed for want of facts is None, with the facts in `missing`.
+    """
+
+    id: str
+    title: str
+    quantity: float | None = None
+    unit: str | None = None
+    reference: str | None = None
+    missing: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`Government GPUs (NVIDIA B200) 512 GPUs`; `... (quantity undetermined: missing x)`."""
+        if self.missing:
+            return f"{self.title} (quantity undetermined: missing {', '.join(self.missing)})"
+        return f"{self.title} {quantity_text(self.quantity, self.unit)}" if self.quantity is not None else self.title
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "quantity": to_jsonable(self.quantity),
+            "unit": self.unit,
+            "reference": self.reference,
+        }
+        if self.missing:
+            data["missing"] = list(self.missing)
+        return data
+
+
+Allotment = Literal["awarded", "partial", "does_not_fit", "no_place", "not_in_pool", "undetermined"]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """How a stage with `capacity` or `tracks` treated one subject, and why.
+
+    `allotment`: `awarded` (all it asked for), `partial` (what was left), `does_not_fit` (skipped:
+    what was left was less than it asked for), `no_place` (no place left when its turn came),
+    `not_in_pool`, `undetermined` (missing facts). `capacity_left` is what was left when its turn
+    came; `reserved` says it took one of its track's reserved places.
+    """
+
+    allotment: Allotment
+    awarded: float | None
+    requested: float | None
+    capacity: float | None
+    capacity_left: float | None
+    track: str | None
+    reserved: bool
+    unit: str | None = None
+    missing: tuple[str, ...] = ()
+
+    def note(self) -> str:
+        """Why the subject got what it got, in words: `capacity left 120 h < requested 300 h; skipped`."""
+
+        def q(value: float | None) -> str:
+            return quantity_text(value, self.unit)
+
+        where = f" (a reserved place of track `{self.track}`)" if self.reserved else ""
+        if self.allotment == "awarded":
+            if self.capacity is None:
+                return f"took a place{where}"
+            return f"awarded {q(self.awarded)} of the {q(self.capacity_left)} left{where}"
+        if self.allotment == "partial":
+            return f"partial award: {q(self.awarded)} of the {q(self.requested)} requested (all that was left){where}"
+        if self.allotment == "does_not_fit":
+            return f"capacity left {q(self.capacity_left)} < requested {q(self.requested)}; skipped"
+        if self.allotment == "no_place":
+            return "no place left when its turn came: the places went to subjects ranked above (or reserved)"
+        if self.allotment == "not_in_pool":
+            return "not in the pool: nothing to allocate"
+        return "allocation undetermined: missing " + ", ".join(self.missing)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            k: to_jsonable(getattr(self, k))
+            for k in ("allotment", "awarded", "requested", "capacity", "capacity_left", "track", "reserved", "unit")
+        }
+        data["note"] = self.note()
+        if self.missing:
+            data["missing"] = list(self.missing)
+        return data
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    """One track of a stage: its reserved places, how many its subjects took, what became of the rest."""
+
+    id: str
+    title: str | None
+    reserved: int
+    filled: int  # reserved places taken by the track's subjects whose outcome fills a place
+    unfilled: int  # reserved places none of its subjects took
+    unfilled_to: str  # release (to the general ranking) | keep_open
+    members: int  # subjects of the pool in the track
+
+    def to_json(self) -> dict[str, Any]:
+        keys = ("id", "title", "reserved", "filled", "unfilled", "unfilled_to", "members")
+        return {k: getattr(self, k) for k in keys}
+
+
 @dataclass(frozen=True)
 class StageSummary:
-    """A stage over the whole cohort: slots, who filled them, what was left open."""
+    """A stage over the whole cohort: slots, who filled them, what was left open.
+
+    A stage with `capacity` adds what there was to allocate, what was awarded and what is left;
+    a stage with `tracks`, each track's places; a stage that declares `dates`, its period, and
+    `outside_period` when it decided outside it (a what-if asked for).
+    """
 
     id: str
     title: str
@@ -142,6 +263,13 @@ class StageSummary:
     cut_off: tuple[Any, ...] | None
     tie_at_cut_off: bool
     missing: tuple[str, ...] = ()
+    capacity: float | None = None
+    capacity_used: float | None = None
+    capacity_left: float | None = None
+    unit: str | None = None
+    tracks: tuple[TrackSummary, ...] = ()
+    period: tuple[dt.date, dt.date | None] | None = None
+    outside_period: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -162,6 +290,14 @@ class StageSummary:
         data["ranking"] = [{"id": i, "rank": r} for i, r in self.ranking]
         if self.missing:
             data["missing"] = list(self.missing)
+        if self.capacity is not None:
+            data.update({k: getattr(self, k) for k in ("capacity", "capacity_used", "capacity_left", "unit")})
+        if self.tracks:
+            data["tracks"] = [t.to_json() for t in self.tracks]
+        if self.period is not None:
+            data["period"] = {"from": self.period[0].isoformat(), "until": to_jsonable(self.period[1])}
+        if self.outside_period:
+            data["outside_period"] = True
         return data
 
 
@@ -197,6 +333,10 @@ class Decision:
     subject: Any = field(default=None, repr=False, compare=False)
     context: Any = field(default=None, repr=False, compare=False)
     cohort: Any = field(default=None, repr=False, compare=False)  # the facts it was decided with
+    grants: tuple[Grant, ...] = ()  # what the deciding row brings
+    awarded: float | None = None  # a stage with `capacity`: the quantity this subject receives
+    allocation: Allocation | None = None  # a stage with `capacity` or `tracks`: how it was treated
+    outside_period: bool = field(default=False, repr=False, compare=False)  # decided outside the stage's period
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -239,6 +379,10 @@ class Decision:
         data["references"] = list(self.references)
         data["missing"] = list(self.missing)
         data["placement"] = self.placement.to_json() if self.placement else None
+        data["grants"] = [g.to_json() for g in self.grants]
+        data["awarded"] = to_jsonable(self.awarded)
+        if self.allocation is not None:
+            data["allocation"] = self.allocation.to_json()
         return data
 
 
@@ -252,6 +396,7 @@ class Result:
     backend: str
     decisions: Mapping[str, Decision]
     summary: StageSummary | None
+    outside_period: bool = False  # the stage decided as of a date outside its declared period (a what-if)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -260,6 +405,7 @@ class Result:
             "digest": self.policy.digest,
             **({"overrides": self.policy.to_json()["overrides"]} if self.policy.overrides else {}),
             "as_of": self.as_of.isoformat(),
+            **({"outside_period": True} if self.outside_period else {}),
             "stage": self.stage,
             "backend": self.backend,
             "decisions": [d.to_json() for d in self.decisions.values()],

@@ -36,6 +36,7 @@ class Ranking:
     cut_off: tuple[Any, ...] | None
     tie_at_cut_off: bool
     missing: tuple[str, ...]
+    allocated: Any = None  # a stage with `capacity` or `tracks`: what allocation gave (`allocation.Allocated`)
 
 
 def _compare(descending: Sequence[bool], a: tuple[Any, ...], b: tuple[Any, ...]) -> int:

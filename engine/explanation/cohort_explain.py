@@ -1,5 +1,7 @@
 """Explain a stage over the whole cohort: who was in the pool, the ranking and its keys, the
-cut-off of the last place, tie-breaks that decided, and why places stayed open.
+cut-off of the last place, tie-breaks that decided, and why places stayed open; for a stage that
+allocates a capacity or reserves places for tracks, what each subject was given and why, the
+capacity used and left, and each track's places.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.text import shown
 from engine.evaluation.reasons import format_value
-from engine.evaluation.result import Decision, Result, to_jsonable
+from engine.evaluation.result import Decision, Result, quantity_text, to_jsonable
 from engine.language.expr import render
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ class Row:
     outcome: str
     in_pool: bool | None
     why: str
+    allocation: str | None = None  # how the allocation treated it, in words
+    awarded: float | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class CohortExplanation:
     cut_off: str | None
     tie_breaks: tuple[str, ...]
     open_places: tuple[str, ...]
+    allocation: tuple[str, ...] = ()  # capacity used and left, each track's places
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -58,6 +63,7 @@ class CohortExplanation:
                 "cut_off",
                 "tie_breaks",
                 "open_places",
+                "allocation",
             )
         }
         data["rows"] = [to_jsonable(vars(row)) for row in self.rows]
@@ -73,11 +79,14 @@ class CohortExplanation:
             place = f"{row.rank:>3}." if row.rank is not None else "   -"
             keys = ", ".join(format_value(k) for k in row.keys) if row.keys else "not ranked"
             lines.append(f"  {place} {shown(row.id):<20} {keys:<22} → {row.outcome}: {row.why}")
+            if row.allocation:
+                lines.append(f"       allocation: {row.allocation}")
         if self.slots is not None:
             lines.append(
                 f"places: {self.slots}; filled: {self.filled}"
                 + (f"; cut-off (the last place): {self.cut_off}" if self.cut_off else "")
             )
+        lines += self.allocation
         lines += [f"tie-break: {t}" for t in self.tie_breaks]
         lines += [f"open place: {o}" for o in self.open_places]
         return "\n".join(shown(line) for line in lines)  # a value's control characters shown escaped
@@ -159,6 +168,8 @@ def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
             outcome=d.outcome,
             in_pool=d.placement.in_pool if d.placement else None,
             why=_why(d),
+            allocation=d.allocation.note() if d.allocation and d.allocation.allotment != "not_in_pool" else None,
+            awarded=d.awarded,
         )
         for d in result.decisions.values()
     )
@@ -177,4 +188,23 @@ def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
         cut_off=cut_off,
         tie_breaks=tuple(_tie_breaks(result, names)),
         open_places=tuple(_open_places(policy, result)),
+        allocation=tuple(_allocation(result)),
     )
+
+
+def _allocation(result: Result) -> list[str]:
+    """Capacity awarded and left; each track's reserved places and what became of them."""
+    s = result.summary
+    if s is None:
+        return []
+    found = []
+    if s.capacity is not None:
+        used, left = quantity_text(s.capacity_used, s.unit), quantity_text(s.capacity_left, s.unit)
+        found.append(f"capacity: {quantity_text(s.capacity, s.unit)}; awarded {used}; left {left}")
+    for t in s.tracks:
+        fate = "released to the general ranking" if t.unfilled_to == "release" else "kept open"
+        found.append(
+            f"track `{t.id}`{f' ({t.title})' if t.title else ''}: {t.reserved} place(s) reserved for its "
+            f"{t.members} subject(s) in the pool; {t.filled} filled" + (f"; {t.unfilled} {fate}" if t.unfilled else "")
+        )
+    return found

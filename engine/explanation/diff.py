@@ -22,7 +22,7 @@ from engine.embedding.policy import Policy
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, Result
 from engine.language.expr import render
-from engine.language.ir import Parameter, PolicyIR, Stage
+from engine.language.ir import OutcomeRow, Parameter, PolicyIR, Stage
 
 __all__ = ["Change", "DecisionChange", "PolicyDiff", "diff_packages", "diff_decisions", "diff"]
 
@@ -178,7 +178,26 @@ def _stage_parts(stage: Stage) -> dict[str, str]:
         "slots": render(stage.slots) if stage.slots is not None else "none",
         "routing": routing,
         "dates": " – ".join(d.isoformat() if d else "…" for d in stage.dates) if stage.dates else "any date",
+        **_allocation_parts(stage),
     }
+
+
+def _allocation_parts(stage: Stage) -> dict[str, str]:
+    """Capacity and tracks, only for a stage that has them (a package without them shows no change)."""
+    parts = {}
+    if stage.capacity is not None:
+        c = stage.capacity
+        parts["capacity"] = f"{render(c.total)}; each takes {render(c.takes)}; does not fit: {c.does_not_fit}"
+    for track in stage.tracks:
+        parts[f"track.{track.id}"] = (
+            f"when {render(track.when)}; reserved {render(track.reserved)}; unfilled: {track.unfilled}"
+        )
+    return parts
+
+
+def _grant_text(row: OutcomeRow) -> str:
+    grants = [f"{g.id}" + (f" = {render(g.quantity)}" if g.quantity is not None else "") for g in row.grants]
+    return f"; grants {', '.join(grants)}" if grants else ""
 
 
 def _definitions(ir: PolicyIR) -> dict[str, str]:
@@ -188,7 +207,10 @@ def _definitions(ir: PolicyIR) -> dict[str, str]:
     found |= {f"rule:{n}": render(r.when) for n, r in ir.rules.items()}
     for stage in ir.stages.values():
         found |= {f"stage:{stage.id}.{part}": text for part, text in _stage_parts(stage).items()}
-        found |= {f"outcome:{stage.id}.{row.index}": f"{row.outcome} when {render(row.when)}" for row in stage.outcomes}
+        found |= {
+            f"outcome:{stage.id}.{row.index}": f"{row.outcome} when {render(row.when)}{_grant_text(row)}"
+            for row in stage.outcomes
+        }
     return found
 
 
@@ -272,17 +294,21 @@ def diff(
     facts: Iterable[Any] = (),
     as_of: dt.date | str | None = None,
     stage: str | None = None,
+    outside_period: bool = False,
 ) -> PolicyDiff:
-    """Compare two policies by meaning and, over each fact file, the decisions they make."""
+    """Compare two policies by meaning and, over each fact file, the decisions they make.
+
+    `outside_period` lets a stage decide as of a date outside its declared period (a what-if).
+    """
     changes = diff_packages(old.ir, new.ir)
     moved: list[DecisionChange] = []
     counts: Counter[tuple[str, str]] = Counter()
     names = []
     for cohort in facts:
         names.append(str(cohort))
-        found, seen = diff_decisions(
-            old.evaluate(cohort, as_of=as_of, stage=stage), new.evaluate(cohort, as_of=as_of, stage=stage), changes
-        )
+        before = old.evaluate(cohort, as_of=as_of, stage=stage, outside_period=outside_period)
+        after = new.evaluate(cohort, as_of=as_of, stage=stage, outside_period=outside_period)
+        found, seen = diff_decisions(before, after, changes)
         moved += found
         counts += seen
     return PolicyDiff(

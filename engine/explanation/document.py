@@ -258,8 +258,12 @@ class _Builder:
     # -- facts, invariants --------------------------------------------------------------------
 
     def _fact_nodes(self) -> list[str]:
+        """Every fact and context path the document links to: those of the dependency graph, and
+        those only invariants read (an invariant is no node of the graph: `context.stage`)."""
         kinds = ("fact", "context")
-        return sorted(n for n, a in self.graph.nodes(data=True) if a.get("kind") in kinds)
+        nodes = {n for n, a in self.graph.nodes(data=True) if a.get("kind") in kinds}
+        nodes |= {n for i in self.ir.invariants for n in i.uses if n.partition(":")[0] in kinds}
+        return sorted(nodes)
 
     def _facts(self) -> list[Block]:
         nodes = self._fact_nodes()
@@ -319,9 +323,8 @@ class _Builder:
 
     def _users(self, node: str) -> list[str]:
         """What uses `node`: definitions of the graph, then the invariants that read it."""
-        return self._sorted(self.graph.successors(node)) + [
-            f"invariant:{i.id}" for i in self.ir.invariants if node in i.uses
-        ]
+        graph = self._sorted(self.graph.successors(node)) if node in self.graph else []
+        return graph + [f"invariant:{i.id}" for i in self.ir.invariants if node in i.uses]
 
     def _sorted(self, nodes: object) -> list[str]:
         return sorted(nodes, key=self._order)  # type: ignore[call-overload, no-any-return]

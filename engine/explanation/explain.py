@@ -1,7 +1,7 @@
 """Explain a decision: the sub-graph of everything its outcome depends on, and its renderings.
 
 Built only when asked for, from the decision's trace and the policy's static dependency graph.
-Nodes are typed (`kind`: fact, context, parameter, value, rule, ranking, outcome, decision) and
+Nodes are typed (`kind`: fact, context, parameter, value, rule, ranking, outcome, grant, decision) and
 carry what they were in this evaluation; edges point from what is used to what uses it. Every
 leaf is a fact or a parameter. Renderings: a plain-language text tree, JSON (node-link), DOT
 and Mermaid.
@@ -18,7 +18,7 @@ import networkx as nx
 from engine.core.text import shown
 from engine.evaluation.compiler import Missing
 from engine.evaluation.reasons import format_value, status_of
-from engine.evaluation.result import Decision, to_jsonable
+from engine.evaluation.result import Decision, Grant, quantity_text, to_jsonable
 from engine.explanation.render import to_dot, to_mermaid, to_svg
 from engine.language.checker import node_id
 from engine.language.expr import render
@@ -129,7 +129,29 @@ class _Builder:
                 self.graph.add_edge(previous, row_node, role="precedence")
             self._add_ancestors(row_node)
             previous = row_node
+        for grant in d.grants:
+            self._grant(root, grant)
         return Explanation(d, self.graph, root)
+
+    def _grant(self, root: str, grant: Grant) -> None:
+        """A grant node under the decision, with the row that brings it and what its quantity reads."""
+        d = self.decision
+        node = node_id("grant", f"{d.stage}.{d.row}.{grant.id}")
+        static = self.static.nodes[node] if node in self.static else {}
+        self.graph.add_node(
+            node,
+            kind="grant",
+            name=grant.id,
+            title=grant.title,
+            reference=grant.reference,
+            value=grant.quantity,
+            unit=grant.unit,
+            missing=list(grant.missing),
+            span=str(static.get("span", "")),
+        )
+        self.graph.add_edge(node, root, role="grants")
+        if node in self.static:
+            self._add_ancestors(node)
 
     def _add_ancestors(self, target: str) -> None:
         """Every definition `target` depends on, depth first, without recursion (chains may be long)."""
@@ -156,12 +178,7 @@ class _Builder:
     def _uses(self, target: str) -> Iterator[str]:
         if target.startswith("ranking:") and self.decision.stage:
             stage = node_id("stage", self.decision.stage)
-            wanted = {
-                "ranking:stage.rank": ("rank_by", "pool"),
-                "ranking:stage.slots": ("slots",),
-                "ranking:stage.pool_size": ("pool",),
-                "ranking:stage.in_pool": ("pool",),
-            }.get(target, ())
+            wanted = _RANKING_INPUTS.get(target.split(":", 1)[1], ())
             for source in self.static.predecessors(stage):
                 if self.static.edges[source, stage].get("role") in wanted:
                     yield source
@@ -195,8 +212,32 @@ class _Builder:
             attrs["kind"] = "fact"
             attrs["value"] = dict(resolve_path(d.context, name.split(".", 1)[1])) if "." in name else None
         elif kind == "ranking" and d.placement is not None:
-            attrs["value"] = getattr(d.placement, name.split(".", 1)[1], None)
+            field = name.split(".", 1)[1]
+            source = d.allocation if field in _ALLOCATION_FIELDS else d.placement
+            attrs["value"] = _stage_value(source, field)
         return {k: (v if not isinstance(v, Missing) else {"missing": sorted(v.paths)}) for k, v in attrs.items()}
+
+
+_ALLOCATED = ("rank_by", "pool", "slots", "capacity", "takes", "tracks")
+_RANKING_INPUTS = {  # what each `stage.*` a rule reads is made of (roles of the stage's edges)
+    "stage.rank": ("rank_by", "pool"),
+    "stage.slots": ("slots",),
+    "stage.pool_size": ("pool",),
+    "stage.in_pool": ("pool",),
+    "stage.capacity": ("capacity",),
+    "stage.track": ("tracks",),
+    **{f"stage.{name}": _ALLOCATED for name in ("placed", "awarded", "allotment", "capacity_left", "reserved")},
+}
+_ALLOCATION_FIELDS = ("placed", "awarded", "allotment", "capacity", "capacity_left", "track", "reserved")
+
+
+def _stage_value(source: Any, field: str) -> Any:
+    """`stage.<field>` as the decision saw it, from its placement or its allocation."""
+    if source is None:
+        return None
+    if field == "placed":
+        return source.allotment in ("awarded", "partial")
+    return getattr(source, field, None)
 
 
 class _TextTree:
@@ -213,9 +254,12 @@ class _TextTree:
         out = [f"{d.id}: {d.outcome}" + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")]
         if d.placement and d.placement.rank is not None:
             out.append(f"  ranked {d.placement.rank} of {d.placement.pool_size} for {d.placement.slots} place(s)")
+        if d.allocation is not None:
+            out.append(f"  allocation: {d.allocation.note()}")
         if d.missing:
             out.append("  undetermined: missing " + ", ".join(d.missing))
-        for row in sorted(self.g.predecessors(self.e.root), key=lambda n: int(self.g.nodes[n]["name"].split()[-1])):
+        rows = [n for n in self.g.predecessors(self.e.root) if self.g.nodes[n]["kind"] == "outcome"]
+        for row in sorted(rows, key=lambda n: int(self.g.nodes[n]["name"].split()[-1])):
             attrs = self.g.nodes[row]
             deciding = attrs["status"] != "failed"
             verb = (
@@ -226,12 +270,17 @@ class _TextTree:
             out.append(f"  {attrs['name']}: `{attrs['outcome']}` when `{attrs['condition']}` — {verb}")
             for source in self._ordered(row):
                 out += self._node(source, 2, expand=deciding)
+        grants = [n for n in self.g.predecessors(self.e.root) if self.g.nodes[n]["kind"] == "grant"]
+        if grants:
+            out.append("  grants (what the deciding row brings):")
+        for grant in grants:
+            out += self._node(grant, 2, expand=True)
         return out
 
     def _ordered(self, node: str) -> list[str]:
         """Inputs of `node`, rules first; a fact path is left out where a longer one shows it."""
         order = {"rule": 0, "ranking": 1, "value": 2, "parameter": 3, "fact": 4}
-        inputs = [n for n in self.g.predecessors(node) if self.g.nodes[n]["kind"] != "outcome"]
+        inputs = [n for n in self.g.predecessors(node) if self.g.nodes[n]["kind"] not in ("outcome", "grant")]
         facts = [n for n in inputs if self.g.nodes[n]["kind"] == "fact"]
         shown = [
             n for n in inputs if not any(f != n and (f.startswith(n + ".") or f.startswith(n + "[].")) for f in facts)
@@ -252,7 +301,7 @@ class _TextTree:
         if kind == "fact":
             value = attrs.get("value") or {}
             lines += [f"{pad}  {path} = {format_value(v)}" for path, v in value.items()] if len(value) > 1 else []
-        if expand and kind in ("rule", "value", "ranking"):
+        if expand and kind in ("rule", "value", "ranking", "grant"):
             for source in self._ordered(node):
                 lines += self._node(source, depth + 1, expand)
         return lines
@@ -269,6 +318,13 @@ class _TextTree:
             return f"parameter `{name}` = {format_value(attrs.get('value'))}{since}{ref}"
         if kind == "ranking":
             return f"stage ranking: `{name}` = {format_value(attrs.get('value'))}"
+        if kind == "grant":
+            shown_quantity = (
+                f": quantity undetermined (missing {', '.join(attrs['missing'])})"
+                if attrs.get("missing")
+                else (f": {quantity_text(attrs['value'], attrs.get('unit'))}" if attrs.get("value") is not None else "")
+            )
+            return f"+ {attrs['title']}{shown_quantity} (grant `{name}`){ref}"
         value = attrs.get("value") or {}
         shown = format_value(next(iter(value.values()))) if len(value) == 1 else f"{len(value)} item(s):"
         return f"fact `{name}` = {shown}"

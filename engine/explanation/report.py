@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from engine.core.text import shown, shown_lines
 from engine.evaluation.reasons import format_value
-from engine.evaluation.result import Decision, Result
+from engine.evaluation.result import Decision, Result, quantity_text
 from engine.explanation.cohort_explain import explain_cohort
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ def _rank(decision: Decision) -> str:
 
 def _outcomes(result: Result) -> str:
     rows = []
+    unit = result.summary.unit if result.summary else None
+    awarded = result.summary is not None and result.summary.capacity is not None
     for d in result.decisions.values():
         causes = (
             "<br>".join(
@@ -57,14 +59,27 @@ def _outcomes(result: Result) -> str:
             )
             or "<span class='meta'>every condition met</span>"
         )
+        if d.allocation is not None and d.allocation.allotment != "not_in_pool":
+            causes += f"<br><span class='meta'>allocation: {_e(d.allocation.note())}</span>"
+        given = f"<td>{_e(quantity_text(d.awarded, unit)) if d.awarded is not None else '–'}</td>" if awarded else ""
         rows.append(
             f'<tr id="row-{_e(d.id)}"><td><a href="#{_e(d.id)}">{_e(d.id)}</a></td><td '
-            f'class="outcome">{_e(d.outcome)}</td><td>{_rank(d)}</td><td>{causes}</td></tr>'
+            f'class="outcome">{_e(d.outcome)}</td><td>{_rank(d)}</td>{given}<td>{causes}</td>'
+            f"<td>{_grants(d)}</td></tr>"
         )
+    head = "<th>awarded</th>" if awarded else ""
     return (
-        "<table class='outcomes'><tr><th>id</th><th>outcome</th><th>rank</th><th>why</th></tr>"
+        f"<table class='outcomes'><tr><th>id</th><th>outcome</th><th>rank</th>{head}<th>why</th><th>grants</th></tr>"
         + "".join(rows)
         + "</table>"
+    )
+
+
+def _grants(decision: Decision) -> str:
+    """What the deciding row brings, each with its legal reference."""
+    return "<br>".join(
+        _e(g.describe()) + (f" <span class='ref'>[{_e(g.reference)}]</span>" if g.reference else "")
+        for g in decision.grants
     )
 
 
@@ -94,7 +109,9 @@ def _subject(decision: Decision) -> str:
         f'<section class="subject" id="{_e(decision.id)}"><h2>{_e(decision.id)}: <span '
         f'class="outcome">{_e(decision.outcome)}</span></h2>'
         f"<p class='meta'>rank {_rank(decision)} · stage {_e(decision.stage)} · as of {_e(decision.as_of)}</p>{missing}"
-        f"{_reasons(decision)}<h3>Explanation</h3><pre>{_pre(explanation.to_text())}</pre>"
+        + (f"<p>grants: {_grants(decision)}</p>" if decision.grants else "")
+        + (f"<p>allocation: {_e(decision.allocation.note())}</p>" if decision.allocation else "")
+        + f"{_reasons(decision)}<h3>Explanation</h3><pre>{_pre(explanation.to_text())}</pre>"
         f'<h3>Dependency graph</h3><div class="graph-box">{explanation.to_svg()}</div></section>'
     )
 
@@ -109,6 +126,8 @@ def render_report(policy: Policy, result: Result) -> str:
         if result.summary and result.summary.slots is not None
         else ""
     )
+    if result.outside_period:
+        summary += f" · decided outside the stage's period (what-if, as of {result.as_of})"
     parts = [
         (
             "<!DOCTYPE html><html lang='en'><head><meta "

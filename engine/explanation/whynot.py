@@ -23,7 +23,8 @@ from engine.core.errors import EngineError, EvaluationError
 from engine.core.text import shown
 from engine.evaluation.compiler import Missing, Scope
 from engine.evaluation.reasons import causes, format_value, status_of
-from engine.explanation.propose import Plan, Proposer, product
+from engine.explanation.propose import Edit, Plan, Proposer, product
+from engine.language.expr import render
 from engine.language.factpaths import get_path, set_path
 
 if TYPE_CHECKING:
@@ -181,7 +182,9 @@ def _verify(policy: Policy, decision: Decision, plan: Plan, target: str) -> Sugg
     for rebuild in (False, True):
         cohort = _apply(policy, decision, plan, rebuild)
         try:
-            result = policy.evaluate(cohort, as_of=decision.as_of, stage=decision.stage)
+            result = policy.evaluate(
+                cohort, as_of=decision.as_of, stage=decision.stage, outside_period=decision.outside_period
+            )
         except EngineError:
             continue
         changed = result.decisions.get(decision.id)
@@ -220,7 +223,9 @@ def _cutoffs(policy: Policy, decision: Decision) -> dict[str, tuple[str, tuple[A
     if decision.cohort is None or decision.stage is None:
         return {}
     stage = policy.ir.stages[decision.stage]
-    result = policy.evaluate(decision.cohort, as_of=decision.as_of, stage=decision.stage)
+    result = policy.evaluate(
+        decision.cohort, as_of=decision.as_of, stage=decision.stage, outside_period=decision.outside_period
+    )
     others = sorted(
         (d.placement.rank, i, d.placement.keys)
         for i, d in result.decisions.items()
@@ -300,6 +305,8 @@ def why_not(policy: Policy, decision: Decision, target: str) -> WhyNot:
             proposer.repair(row.when, True)
         ]
         plans += product(needs)
+    allocation_needs, allocation_plans = _allocation(policy, decision, target)
+    plans += allocation_plans
     suggestions = _best(policy, decision, plans, target) if decision.cohort is not None else []
     note = None
     if not suggestions:
@@ -321,8 +328,28 @@ def why_not(policy: Policy, decision: Decision, target: str) -> WhyNot:
         obstacles=tuple(obstacles),
         suggestions=tuple(suggestions),
         note=note,
-        needs=tuple(dict.fromkeys(proposer.needs)),
+        needs=tuple(dict.fromkeys(allocation_needs + proposer.needs)),
     )
+
+
+def _allocation(policy: Policy, decision: Decision, target: str) -> tuple[list[str], list[Plan]]:
+    """For a stage that allocates a capacity: why the subject got nothing, what request would have
+    fitted, and (if the request is one of its own facts) that smaller request as a plan to verify."""
+    given, stage = decision.allocation, policy.ir.stages[decision.stage or ""]
+    if given is None or target != stage.fills_slot or given.allotment not in ("does_not_fit", "no_place"):
+        return [], []
+    needs = [f"allocation: {given.note()}"]
+    plans: list[Plan] = []
+    left = given.capacity_left
+    if given.allotment == "does_not_fit" and left and stage.capacity is not None:
+        unit = f" {given.unit}" if given.unit else ""
+        needs.append(f"a request of at most {format_value(left)}{unit} would have fitted when its turn came")
+        path = render(stage.capacity.takes)
+        if policy.ir.kind_of(path.split(".")[0]) == "fact":
+            plans.append((Edit(path, left),))
+    elif given.allotment == "no_place":
+        needs.append("every place was taken by subjects ranked above it (or reserved): it needs a higher rank")
+    return needs, plans
 
 
 def _best(policy: Policy, decision: Decision, plans: list[Plan], target: str) -> list[Suggestion]:

@@ -174,16 +174,26 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def field_of(model: type[BaseModel] | None, path: list[str]) -> Any:
-    """The pydantic `FieldInfo` at `path` below `model`, or None."""
+    """The pydantic `FieldInfo` (or `ComputedFieldInfo`) at `path` below `model`, or None."""
     current: Any = model
-    info = None
+    info: Any = None
     for name in path:
         inner = _unwrap(current)
-        if not (isinstance(inner, type) and issubclass(inner, BaseModel)) or name not in inner.model_fields:
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
             return None
-        info = inner.model_fields[name]
-        current = info.annotation
+        if name in inner.model_fields:
+            info = inner.model_fields[name]
+        elif name in inner.model_computed_fields:  # e.g. `upstream.lineage`, computed from `derived_from`
+            info = inner.model_computed_fields[name]
+        else:
+            return None
+        current = _annotation(info)
     return info
+
+
+def _annotation(info: Any) -> Any:
+    """The type of a field (`FieldInfo.annotation`) or of a computed field (`return_type`)."""
+    return getattr(info, "annotation", None) or getattr(info, "return_type", None)
 
 
 @dataclass(frozen=True)
@@ -426,7 +436,7 @@ class Words:
             context = self.ir.schema.context_field
             model = self.ir.schema.cohort
             info = field_of(model, [context]) if context else None
-            return self._words(f"context.{'.'.join(parts)}", "the cohort", parts, info.annotation if info else None)
+            return self._words(f"context.{'.'.join(parts)}", "the cohort", parts, _annotation(info))
         if self.ir.kind_of(root) == "fact":
             return self._fact(".".join([root, *parts]), [root, *parts])
         return self._words(None, self.term(Name(node.span, root)), parts, None)
@@ -436,11 +446,7 @@ class Words:
         info = field_of(self.ir.schema.subject, [head])
         titled = info.title if info is not None else None
         start = noun(titled) if titled else f"the {humanize(head)}"
-        return (
-            self._words(path, start, rest, info.annotation if info is not None else None)
-            if rest
-            else (self._link(path, start))
-        )
+        return self._words(path, start, rest, _annotation(info)) if rest else (self._link(path, start))
 
     def _words(self, path: str | None, start: str | Phrase, parts: list[str], model: Any) -> Phrase:
         """`start` followed by `parts` as possessives; titles of the fact model's fields win."""

@@ -25,9 +25,11 @@ from engine.language.factmodels import HOW_TO_TRUST, FactModules, UntrustedModul
 from engine.language.invariants import InvariantScope, lower_invariants
 from engine.language.ir import (
     RESERVED,
+    Capacity,
     FactSchema,
     Invariant,
     OpenSlots,
+    OutcomeGrant,
     OutcomeRow,
     Parameter,
     PolicyIR,
@@ -36,6 +38,7 @@ from engine.language.ir import (
     Stage,
     StageInfo,
     Template,
+    Track,
     Value,
 )
 from engine.language.typecheck import Resolver, TypeChecker, Use, suggest
@@ -55,7 +58,7 @@ from engine.language.types import (
     unify,
 )
 from engine.source.loader import PackageSource, SourceFile
-from engine.source.model import ParameterFile, StageFile, ValueFile
+from engine.source.model import OutcomeRowFile, ParameterFile, StageFile, ValueFile
 from engine.source.yamlsource import Path_, SourceMap
 
 __all__ = ["check", "node_id"]
@@ -343,10 +346,8 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
     owner = node_id("stage", item.id)
     state.graph.add_node(owner, kind="stage", name=item.id, title=item.title, reference=item.reference, span=d.span)
 
-    def expr(path: Path_, text: str | bool | int, wanted: Ty | None, what: str) -> Node | None:
-        node = _parse(
-            state, d.file, d.path + path, text if not isinstance(text, int) or isinstance(text, bool) else str(text)
-        )
+    def expr(path: Path_, text: str | bool | int | float, wanted: Ty | None, what: str) -> Node | None:
+        node = _parse(state, d.file, d.path + path, text if isinstance(text, (str, bool)) else str(text))
         if node is not None:
             _, uses = checker.infer(node, owner, wanted if wanted is not _ORDERED else None, what, role=str(path[0]))
             if wanted is _ORDERED:
@@ -357,30 +358,9 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
     pool = expr(("pool",), item.pool, BOOL, f"the pool of stage `{item.id}`")
     keys = [expr(("rank_by", i, "key"), k.key, _ORDERED, "a ranking key") for i, k in enumerate(item.rank_by)]
     slots = expr(("slots",), item.slots, NUM, "`slots`") if item.slots is not None else None
-    rows = []
-    for i, row in enumerate(item.outcomes):
-        node = _parse(state, d.file, d.path + ("outcomes", i, "when"), row.when)
-        row_id = node_id("outcome", f"{item.id}.{i + 1}")
-        state.graph.add_edge(row_id, owner)
-        state.graph.add_node(
-            row_id,
-            kind="outcome",
-            name=row.outcome,
-            stage=item.id,
-            row=i + 1,
-            span=d.file.source.span(d.path + ("outcomes", i)),
-        )
-        if node is not None:
-            checker.infer(node, row_id, BOOL, "an outcome's `when`")
-            rows.append(
-                OutcomeRow(
-                    index=i + 1,
-                    outcome=row.outcome,
-                    when=node,
-                    title=row.title,
-                    span=d.file.source.span(d.path + ("outcomes", i)),
-                )
-            )
+    capacity = _capacity(state, item, expr)
+    tracks = _tracks(state, d, item, expr)
+    rows = [_row(state, checker, d, i, row) for i, row in enumerate(item.outcomes)]
     if item.fills_slot is not None and item.fills_slot not in {r.outcome for r in item.outcomes}:
         state.error(
             "unknown-outcome",
@@ -388,7 +368,8 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
             d.file.source.span(d.path + ("fills_slot",)),
             suggest(item.fills_slot, [r.outcome for r in item.outcomes]),
         )
-    if pool is None or None in keys or (item.slots is not None and slots is None) or len(rows) != len(item.outcomes):
+    broken = (item.slots is not None and slots is None) or (item.capacity is not None and capacity is None)
+    if pool is None or None in keys or broken or None in rows or None in tracks:
         return None
     rank_by = tuple(
         RankKey(k, spec.order == "descending", spec.title)
@@ -408,9 +389,97 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
         slots=slots,
         fills_slot=item.fills_slot,
         open_slots=open_slots,
-        outcomes=tuple(rows),
+        outcomes=tuple(r for r in rows if r is not None),
         span=d.span,
         dates=dates,
+        capacity=capacity,
+        tracks=tuple(t for t in tracks if t is not None),
+    )
+
+
+_StageExpr = Callable[[Path_, "str | bool | int | float", "Ty | None", str], "Node | None"]
+
+
+def _capacity(state: _State, item: StageFile, expr: _StageExpr) -> Capacity | None:
+    """`capacity` (parameters and `context`) and `takes` (a number per subject), checked."""
+    if item.capacity is None or item.takes is None:
+        return None
+    total = expr(("capacity",), item.capacity, NUM, "`capacity`")
+    takes = expr(("takes",), item.takes, NUM, "`takes`")
+    if total is None or takes is None:
+        return None
+    unit = None
+    named = state.defs.get(str(item.capacity).strip())
+    if named is not None and named.kind == "parameter":
+        unit = named.item.unit
+    return Capacity(total=total, takes=takes, does_not_fit=item.does_not_fit, unit=unit)
+
+
+def _tracks(state: _State, d: _Def, item: StageFile, expr: _StageExpr) -> list[Track | None]:
+    """Each track's `when` (a condition on one subject) and `reserved` places (parameters, `context`)."""
+    found: list[Track | None] = []
+    for i, track in enumerate(item.tracks):
+        when = expr(("tracks", i, "when"), track.when, BOOL, f"the `when` of track `{track.id}`")
+        reserved = expr(("tracks", i, "reserved"), track.reserved, NUM, "`reserved`")
+        if when is None or reserved is None:
+            found.append(None)
+            continue
+        found.append(
+            Track(
+                id=track.id,
+                title=track.title,
+                when=when,
+                reserved=reserved,
+                unfilled=track.unfilled,
+                span=d.file.source.span(d.path + ("tracks", i)),
+            )
+        )
+    return found
+
+
+def _row(state: _State, checker: _Checker, d: _Def, i: int, row: OutcomeRowFile) -> OutcomeRow | None:
+    """One row of a stage's outcome table, with the grants it brings, checked and in the graph."""
+    stage = d.item.id
+    node = _parse(state, d.file, d.path + ("outcomes", i, "when"), row.when)
+    row_id = node_id("outcome", f"{stage}.{i + 1}")
+    span = d.file.source.span(d.path + ("outcomes", i))
+    state.graph.add_edge(row_id, node_id("stage", stage))
+    state.graph.add_node(row_id, kind="outcome", name=row.outcome, stage=stage, row=i + 1, span=span)
+    if node is not None:
+        checker.infer(node, row_id, BOOL, "an outcome's `when`")
+    grants = [_grant(state, checker, d, (i, j), row_id) for j in range(len(row.grants))]
+    if node is None or None in grants:
+        return None
+    return OutcomeRow(
+        index=i + 1,
+        outcome=row.outcome,
+        when=node,
+        title=row.title,
+        span=span,
+        grants=tuple(g for g in grants if g is not None),
+    )
+
+
+def _grant(state: _State, checker: _Checker, d: _Def, where: tuple[int, int], row_id: str) -> OutcomeGrant | None:
+    """A grant of an outcome row: its quantity must be a number; a graph node the row leads to."""
+    i, j = where
+    grant = d.item.outcomes[i].grants[j]
+    path = d.path + ("outcomes", i, "grants", j)
+    span = d.file.source.span(path)
+    grant_id = node_id("grant", f"{d.item.id}.{i + 1}.{grant.id}")
+    state.graph.add_node(
+        grant_id, kind="grant", name=grant.id, title=grant.title, reference=grant.reference, unit=grant.unit, span=span
+    )
+    state.graph.add_edge(row_id, grant_id, role="grants")
+    quantity = None
+    if grant.quantity is not None:
+        text = grant.quantity if isinstance(grant.quantity, str) else str(grant.quantity)
+        quantity = _parse(state, d.file, path + ("quantity",), text)
+        if quantity is None:
+            return None
+        checker.infer(quantity, grant_id, NUM, f"the quantity of grant `{grant.id}`")
+    return OutcomeGrant(
+        id=grant.id, title=grant.title, quantity=quantity, unit=grant.unit, reference=grant.reference, span=span
     )
 
 
@@ -426,13 +495,18 @@ def _ranking_key(state: _State, checker: _Checker, node: Node) -> None:
         )
 
 
+_PER_STAGE = ("slots", "capacity", "reserved")  # counted once per stage: no subject's facts
+_BEFORE_RANKING = ("pool", "rank_by", "takes", "tracks")  # what ranking and allocation are made of
+
+
 def _stage_restrictions(state: _State, checker: _Checker, stage: str, path: Path_, uses: list[Use]) -> None:
     where = path[0]
+    label = str(path[-1]) if where == "tracks" else str(where)
     for use in uses:
-        if where == "slots" and use.kind not in ("parameter", "context"):
+        if label in _PER_STAGE and use.kind not in ("parameter", "context"):
             state.error(
                 "slots-uses-facts",
-                f"`slots` of stage `{stage}` may use only parameters and `context`, not `{use.name}`",
+                f"`{label}` of stage `{stage}` may use only parameters and `context`, not `{use.name}`",
                 use.span,
             )
         elif where == "rank_by" and use.kind == "rule":
@@ -441,7 +515,7 @@ def _stage_restrictions(state: _State, checker: _Checker, stage: str, path: Path
                 f"a ranking key uses rule `{use.name}`: rank by values, and filter with `pool`",
                 use.span,
             )
-        elif where in ("pool", "rank_by") and use.kind == "stage":
+        elif where in _BEFORE_RANKING and use.kind == "stage":
             state.error(
                 "stage-cycle",
                 f"the {where} of stage `{stage}` cannot use `{use.name}`: it is what ranking produces",
@@ -614,6 +688,8 @@ def _depths(state: _State, checker: _Checker, stages: dict[str, Stage | None], o
     ]
     for stage in (s for s in stages.values() if s is not None):
         own = [stage.pool] + [k.expr for k in stage.rank_by] + ([stage.slots] if stage.slots is not None else [])
+        own += [stage.capacity.total, stage.capacity.takes] if stage.capacity else []
+        own += [n for t in stage.tracks for n in (t.when, t.reserved)]
         exprs.append((node_id("stage", stage.id), own, stage.span, f"stage `{stage.id}`"))
         for row in stage.outcomes:
             exprs.append(

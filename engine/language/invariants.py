@@ -5,9 +5,11 @@ Each kind of invariant sees its own names, typed like everything else in the lan
 - `subject`: for every decision, the subject's facts, the parameters, values and rules, `stage`
   (rank, slots...), `context`, and `outcome` (one of the stage's outcomes, or `undetermined`);
 - `cohort`: `decisions` (one `Decided` record per subject: `id`, `outcome`, `row`, `rank`,
-  `in_pool`, `pool_size`, `slots`, `facts`, `rules.<id>`, `values.<name>`, `missing`) and
-  `summary` (`stage`, `subjects`, `slots`, `filled`, `open`, `tie_at_cut_off`), with parameters
-  and `context`;
+  `in_pool`, `pool_size`, `slots`, `facts`, `rules.<id>`, `values.<name>`, `missing`, and for a
+  stage that allocates: `awarded`, `placed`, `allotment`, `track`, `reserved`) and `summary`
+  (`stage`, `subjects`, `slots`, `filled`, `open`, `tie_at_cut_off`, `capacity`,
+  `capacity_used`, `capacity_left`, `tracks`: each `id`, `reserved`, `filled`, `unfilled`,
+  `unfilled_to`, `members`), with parameters and `context`;
 - `monotonic`: `before` and `after`, the `Decided` records of one subject before and after
   `change` raises (or lowers) one of the listed numeric facts, others' facts fixed;
 - `permutation`: no expression: the decisions must not depend on the order of the subjects.
@@ -88,6 +90,11 @@ def decided_model(
         "rules": (_record("Rules", {r: BOOL for r in rules}), ...),
         "values": (_record("Values", dict(values)), ...),
         "missing": (list[str], []),
+        "awarded": (float | None, None),
+        "placed": (bool | None, None),
+        "allotment": (Literal["awarded", "partial", "does_not_fit", "no_place", "not_in_pool"] | None, None),
+        "track": (str | None, None),
+        "reserved": (bool | None, None),
     }
     return create_model("Decided", **fields)  # type: ignore[call-overload, no-any-return]
 
@@ -102,8 +109,23 @@ def summary_model() -> type[BaseModel]:
         "filled": (int, 0),
         "open": (int | None, None),
         "tie_at_cut_off": (bool, False),
+        "capacity": (float | None, None),
+        "capacity_used": (float | None, None),
+        "capacity_left": (float | None, None),
+        "tracks": (list[_TrackRecord], []),
     }
-    return create_model("Summary", **fields)  # type: ignore[call-overload, no-any-return]
+    return create_model("Summary", **fields)
+
+
+class _TrackRecord(BaseModel):
+    """One track of a stage, as cohort invariants see it (`summary.tracks`)."""
+
+    id: str
+    reserved: int
+    filled: int
+    unfilled: int
+    unfilled_to: Literal["release", "keep_open"]
+    members: int  # type: ignore[call-overload, no-any-return]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import networkx as nx
 from pydantic import BaseModel
@@ -24,6 +24,9 @@ __all__ = [
     "Template",
     "Rule",
     "OutcomeRow",
+    "OutcomeGrant",
+    "Track",
+    "Capacity",
     "RankKey",
     "OpenSlots",
     "Stage",
@@ -91,12 +94,47 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class OutcomeGrant:
+    """What an outcome row brings the subject it decides; `quantity` a number expression, if given."""
+
+    id: str
+    title: str
+    quantity: Node | None = None
+    unit: str | None = None
+    reference: str | None = None
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True)
 class OutcomeRow:
     index: int
     outcome: str
     when: Node
     title: str | None = None
     span: Span = field(default=Span(""), compare=False)
+    grants: tuple[OutcomeGrant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Track:
+    """Places reserved for the subjects for whom `when` holds; `unfilled` ones released or kept open."""
+
+    id: str
+    title: str | None
+    when: Node
+    reserved: Node
+    unfilled: str  # release | keep_open
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a stage allocates in rank order: `total` (parameters, context), each subject `takes` some."""
+
+    total: Node
+    takes: Node
+    does_not_fit: str  # skip | partial
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +164,8 @@ class Stage:
     outcomes: tuple[OutcomeRow, ...]
     span: Span = field(default=Span(""), compare=False)
     dates: tuple[dt.date, dt.date | None] | None = None  # the period it applies to (from, until), if declared
+    capacity: Capacity | None = None
+    tracks: tuple[Track, ...] = ()
 
     @property
     def outcome_names(self) -> tuple[str, ...]:
@@ -143,14 +183,31 @@ class FactSchema:
     id_field: str
 
 
+Allotment = Literal["awarded", "partial", "does_not_fit", "no_place", "not_in_pool"]
+
+
 class StageInfo(BaseModel):
-    """What a stage tells each subject: usable in rules as `stage.rank`, `stage.slots`..."""
+    """What a stage tells each subject: usable in rules as `stage.rank`, `stage.slots`...
+
+    A stage with `capacity` or `tracks` also tells `stage.placed` (the allocation gave it a
+    place), `stage.awarded` (with `capacity`: what it was given, 0 for nothing),
+    `stage.allotment` (how it went: `awarded`, `partial`, `does_not_fit`, `no_place`,
+    `not_in_pool`), `stage.capacity`, `stage.capacity_left` (what was left when its turn came),
+    `stage.track` (its track's id, `general` for none) and `stage.reserved` (it took a reserved place).
+    """
 
     id: str
     in_pool: bool | None = None
     rank: int | None = None
     pool_size: int | None = None
     slots: int | None = None
+    placed: bool | None = None
+    awarded: float | None = None
+    allotment: Allotment | None = None
+    capacity: float | None = None
+    capacity_left: float | None = None
+    track: str | None = None
+    reserved: bool | None = None
 
 
 @dataclass(frozen=True)

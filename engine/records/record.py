@@ -51,6 +51,7 @@ __all__ = [
     "record_document",
     "fact_model_files",
     "engine_version",
+    "outside_period_of",
     "DISTRIBUTION",
 ]
 
@@ -103,6 +104,12 @@ class Draft:
     @property
     def outcome(self) -> str:
         return outcome_text(self.policy, self.as_of, self.stage, self.backend, self.summary, self.decisions)
+
+
+def outside_period_of(summary: str) -> bool:
+    """Whether a recorded stage summary (canonical JSON) says the stage decided outside its period."""
+    data = json.loads(summary) if summary else None
+    return bool(isinstance(data, dict) and data.get("outside_period"))
 
 
 def outcome_text(
@@ -188,14 +195,22 @@ def draft_record(policy: Policy, result: Result, cohort: Any = None) -> Draft:
 
 
 def evaluate_and_record(
-    store: Any, policy: Policy, cohort: Any, as_of: dt.date | str | None = None, stage: str | None = None
+    store: Any,
+    policy: Policy,
+    cohort: Any,
+    as_of: dt.date | str | None = None,
+    stage: str | None = None,
+    *,
+    outside_period: bool = False,
 ) -> tuple[Result, StoredRecord]:
     """Evaluate `cohort` (model, dict or file path) and append its record to `store` (a `RecordStore`).
 
-    Nothing is written unless the evaluation and the record's drafting both succeed.
+    Nothing is written unless the evaluation and the record's drafting both succeed. A what-if
+    outside the stage's period (`outside_period`) is recorded as such (in the stage summary) and
+    replayed the same way.
     """
     model = policy.load_cohort(cohort)
-    result = policy.evaluate(model, as_of=as_of, stage=stage)
+    result = policy.evaluate(model, as_of=as_of, stage=stage, outside_period=outside_period)
     return result, store.append(draft_record(policy, result, model))
 
 
@@ -224,6 +239,11 @@ class StoredRecord:
     def outcome(self) -> str:
         return outcome_text(self.policy, self.as_of, self.stage, self.backend, self.summary, self.decisions)
 
+    @property
+    def outside_period(self) -> bool:
+        """Whether the stage decided outside its declared period (`--outside-period`): the summary says so."""
+        return outside_period_of(self.summary)
+
     def document(self) -> dict[str, Any]:
         """What the record's digest is the SHA-256 of (as canonical JSON)."""
         return record_document(self, seq=self.seq, prev=self.prev, recorded_at=self.recorded_at)
@@ -249,6 +269,7 @@ class StoredRecord:
             "facts": json.loads(self.facts),
             "facts_sha256": self.facts_sha256,
             "as_of": self.as_of,
+            "outside_period": self.outside_period,
             "stage": self.stage,
             "backend": self.backend,
             "overrides": json.loads(self.overrides),

@@ -3,7 +3,8 @@
 The record's package files are written to a temporary folder (the folder they came from may
 have been edited or deleted since), loaded with `load_policy` on the recorded backend with the
 fact-model modules the operator trusts now, given the recorded parameter overrides, and asked
-to decide the recorded facts as of the recorded date at the recorded stage. The outcome
+to decide the recorded facts as of the recorded date at the recorded stage (outside the stage's
+period if the record says the evaluation was a what-if outside it). The outcome
 document built from that evaluation (`engine.records.record.outcome_text`) must equal the
 stored one exactly. Notes say what else differs: another engine version, a fact-model module
 whose source changed, a record whose digest no longer matches (edited).
@@ -98,7 +99,7 @@ def _evaluate(record: StoredRecord, manifest: Path, fact_modules: Iterable[Modul
             raise RecordError("the record has parameter overrides, and this engine cannot apply overrides")
         policy = with_parameters(overrides)
     model = policy.load_cohort(json.loads(record.facts))
-    result = policy.evaluate(model, as_of=record.as_of, stage=record.stage)
+    result = policy.evaluate(model, as_of=record.as_of, stage=record.stage, outside_period=record.outside_period)
     return policy, draft_record(policy, result, model).outcome
 
 

@@ -1,6 +1,7 @@
 """The HTTP service: FastAPI over a `PolicyStore` (run with `policy serve RULES`).
 
     POST /v1/evaluate?as_of=&stage=      cohort JSON in, the CLI's `--format json` out
+         ...&outside_period=true         a stage decides outside its declared period (a what-if)
          ...&record=true                 and append a decision record: the answer names it (`record`)
     POST /v1/explain?id=&format=         cohort JSON in, one decision's explanation out
     GET  /v1/policy?as_of=               identity, parameters in force with references, stages
@@ -20,6 +21,7 @@ pool; the engine is thread-safe on both backends.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from typing import Annotated, Any, Literal
@@ -35,7 +37,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.core.diagnostics import Diagnostic
-from engine.core.errors import BackendError, EngineError, EvaluationError, FactError, RecordError
+from engine.core.errors import BackendError, EngineError, EvaluationError, FactError, OutsidePeriod, RecordError
 from engine.core.text import json_text, shown_lines
 from engine.embedding.policy import Policy
 from engine.embedding.store import PolicyStore
@@ -95,6 +97,15 @@ AsOf = Annotated[IsoDate, Query(description="evaluate as of this date (YYYY-MM-D
 
 
 StageId = Annotated[str | None, Query(description="the stage to decide; default: the cohort's stage")]
+
+
+OutsidePeriodFlag = Annotated[
+    bool,
+    Query(
+        description="decide a stage as of a date outside the period it declares (a what-if); "
+        "without it such a date is a 422 at `query.as_of`"
+    ),
+]
 
 
 SubjectId = Annotated[str, Query(description="the subject's id, e.g. naver-cloud")]
@@ -317,10 +328,12 @@ def _policy_json(policy: Policy, store: PolicyStore, as_of: dt.date) -> dict[str
     }
 
 
-def _explanation(
-    policy: Policy, model: BaseModel, id: str, format: ExplainFormat, as_of: dt.date | None, stage: str | None
-) -> Response:
-    result = policy.evaluate(model, as_of=as_of, stage=stage)
+_When = tuple[dt.date | None, str | None, bool]  # as_of, stage, outside_period
+
+
+def _explanation(policy: Policy, model: BaseModel, id: str, format: ExplainFormat, when: _When) -> Response:
+    as_of, stage, outside_period = when
+    result = policy.evaluate(model, as_of=as_of, stage=stage, outside_period=outside_period)
     decision = result.decisions.get(id)
     if decision is None:
         known = ", ".join(result.decisions)
@@ -352,6 +365,8 @@ def _install_handlers(app: FastAPI) -> None:
     async def engine_error(_request: Request, error: EngineError) -> Response:
         if isinstance(error, FactError):
             return _errors_response(422, _diagnostic_errors(error.diagnostics))
+        if isinstance(error, OutsidePeriod):
+            return _errors_response(422, [_error("query.as_of", str(error), "outside-period")])
         if isinstance(error, EvaluationError):
             return _errors_response(422, [_error(None, str(error), "evaluation-error")])
         code = "backend-error" if isinstance(error, BackendError) else "engine-error"
@@ -444,7 +459,11 @@ def _routes(app: FastAPI, store: PolicyStore, records: RecordStore | None = None
         summary="Decide every subject of a cohort",
     )
     async def evaluate(
-        request: Request, as_of: AsOf = None, stage: StageId = None, record: RecordFlag = False
+        request: Request,
+        as_of: AsOf = None,
+        stage: StageId = None,
+        record: RecordFlag = False,
+        outside_period: OutsidePeriodFlag = False,
     ) -> Response:
         policy = store.current  # this request's version, to the end
         if record and records is None:
@@ -452,9 +471,12 @@ def _routes(app: FastAPI, store: PolicyStore, records: RecordStore | None = None
         model = await _cohort(request, policy)
         _check_stages(policy, model, stage)
         if record and records is not None:
-            result, stored = await run_in_threadpool(_evaluate_and_record, records, policy, model, as_of, stage)
+            when = (as_of, stage, outside_period)
+            result, stored = await run_in_threadpool(_evaluate_and_record, records, policy, model, when)
             return _Json({**result.to_json(), "record": stored.id})
-        result = await run_in_threadpool(policy.evaluate, model, as_of, stage)
+        result = await run_in_threadpool(
+            functools.partial(policy.evaluate, model, as_of, stage, outside_period=outside_period)
+        )
         return _Json(result.to_json())
 
     @app.post(
@@ -464,12 +486,17 @@ def _routes(app: FastAPI, store: PolicyStore, records: RecordStore | None = None
         summary="Explain one decision",
     )
     async def explain(
-        request: Request, id: SubjectId, format: Format = "text", as_of: AsOf = None, stage: StageId = None
+        request: Request,
+        id: SubjectId,
+        format: Format = "text",
+        as_of: AsOf = None,
+        stage: StageId = None,
+        outside_period: OutsidePeriodFlag = False,
     ) -> Response:
         policy = store.current
         model = await _cohort(request, policy)
         _check_stages(policy, model, stage)
-        return await run_in_threadpool(_explanation, policy, model, id, format, as_of, stage)
+        return await run_in_threadpool(_explanation, policy, model, id, format, (as_of, stage, outside_period))
 
     @app.get(
         "/v1/policy",
@@ -517,10 +544,11 @@ _NO_RECORDS = "this server keeps no decision records: start it with `policy serv
 
 
 def _evaluate_and_record(
-    records: RecordStore, policy: Policy, model: BaseModel, as_of: dt.date | None, stage: str | None
+    records: RecordStore, policy: Policy, model: BaseModel, when: _When
 ) -> tuple[Any, StoredRecord]:
     """Evaluate, then append the record (nothing is written if the evaluation fails)."""
-    result = policy.evaluate(model, as_of, stage)
+    as_of, stage, outside_period = when
+    result = policy.evaluate(model, as_of, stage, outside_period=outside_period)
     return result, records.append(draft_record(policy, result, model))
 
 

@@ -16,6 +16,9 @@ __all__ = [
     "ErrorOut",
     "ReasonOut",
     "PlacementOut",
+    "GrantOut",
+    "AllocationOut",
+    "TrackOut",
     "DecisionOut",
     "RankOut",
     "SummaryOut",
@@ -72,6 +75,27 @@ class PlacementOut(_Out):
     keys: list[Any] | None
 
 
+class GrantOut(_Out):
+    id: str
+    title: str
+    quantity: float | None
+    unit: str | None
+    reference: str | None
+    missing: list[str] | None = None
+
+
+class AllocationOut(_Out):
+    allotment: Literal["awarded", "partial", "does_not_fit", "no_place", "not_in_pool", "undetermined"]
+    awarded: float | None
+    requested: float | None
+    capacity: float | None
+    capacity_left: float | None
+    track: str | None
+    reserved: bool
+    unit: str | None
+    note: str
+
+
 class DecisionOut(_Out):
     id: str
     outcome: str
@@ -81,11 +105,24 @@ class DecisionOut(_Out):
     references: list[str]
     missing: list[str]
     placement: PlacementOut | None
+    grants: list[GrantOut]
+    awarded: float | None
+    allocation: AllocationOut | None = None
 
 
 class RankOut(_Out):
     id: str
     rank: int | None
+
+
+class TrackOut(_Out):
+    id: str
+    title: str | None
+    reserved: int
+    filled: int
+    unfilled: int
+    unfilled_to: Literal["release", "keep_open"]
+    members: int
 
 
 class SummaryOut(_Out):
@@ -101,6 +138,13 @@ class SummaryOut(_Out):
     tie_at_cut_off: bool
     ranking: list[RankOut]
     missing: list[str] | None = None
+    capacity: float | None = None
+    capacity_used: float | None = None
+    capacity_left: float | None = None
+    unit: str | None = None
+    tracks: list[TrackOut] | None = None
+    period: dict[str, dt.date | None] | None = None
+    outside_period: bool | None = None
 
 
 class EvaluationOut(_Out):
@@ -110,6 +154,7 @@ class EvaluationOut(_Out):
     version: str
     digest: str
     as_of: dt.date
+    outside_period: bool | None = None  # true: the stage decided outside its declared period (a what-if)
     stage: str | None
     backend: str
     decisions: list[DecisionOut]

@@ -20,6 +20,8 @@ __all__ = [
     "RankKeyFile",
     "OpenSlotsFile",
     "OutcomeRowFile",
+    "GrantFile",
+    "TrackFile",
     "StageFile",
     "StageDatesFile",
     "ChangeFile",
@@ -100,10 +102,40 @@ class OpenSlotsFile(_Model):
     reference: str
 
 
+class GrantFile(_Model):
+    """What an outcome row brings the subject it decides: a name, a title, an optional quantity."""
+
+    id: Name
+    title: str
+    quantity: str | int | float | None = None  # an expression giving a number, usually a dated parameter
+    unit: str | None = None
+    reference: str | None = None
+
+
 class OutcomeRowFile(_Model):
     outcome: Name
     when: Expression
     title: str | None = None
+    grants: list[GrantFile] = []
+
+    @field_validator("grants")
+    @classmethod
+    def _distinct_grants(cls, grants: list[GrantFile]) -> list[GrantFile]:
+        seen = [g.id for g in grants]
+        twice = sorted({g for g in seen if seen.count(g) > 1})
+        if twice:
+            raise ValueError(f"grant `{twice[0]}` is listed twice in this row")
+        return grants
+
+
+class TrackFile(_Model):
+    """Places of a stage reserved for the subjects for whom `when` holds (e.g. small firms)."""
+
+    id: Name
+    title: str | None = None
+    when: Expression
+    reserved: str | int  # how many places: a whole number, or an expression over parameters and `context`
+    unfilled: Literal["release", "keep_open"] = "release"
 
 
 class StageDatesFile(_Model):
@@ -133,13 +165,26 @@ class StageFile(_Model):
     open_slots: OpenSlotsFile | None = None
     outcomes: list[OutcomeRowFile] = Field(min_length=1)
     dates: StageDatesFile | None = None
+    capacity: str | int | float | None = None  # how much there is to allocate (parameters and `context`)
+    takes: str | None = None  # how much one subject asks for (an expression over its facts)
+    does_not_fit: Literal["skip", "partial"] = "skip"
+    tracks: list[TrackFile] = []
 
     @model_validator(mode="after")
     def _slots_need_ranking(self) -> StageFile:
-        if (self.slots is None) != (self.fills_slot is None):
-            raise ValueError("`slots` and `fills_slot` go together")
-        if self.slots is not None and not self.rank_by:
-            raise ValueError("a stage with `slots` needs `rank_by`")
+        allocates = self.slots is not None or self.capacity is not None
+        if allocates != (self.fills_slot is not None):
+            raise ValueError("`fills_slot` goes with `slots` or `capacity` (or both)")
+        if allocates and not self.rank_by:
+            raise ValueError(f"a stage with `{'slots' if self.slots is not None else 'capacity'}` needs `rank_by`")
+        if (self.capacity is None) != (self.takes is None):
+            raise ValueError("`capacity` and `takes` go together")
+        if self.tracks and self.slots is None:
+            raise ValueError("`tracks` reserve places out of `slots`: give the stage `slots`")
+        ids = [t.id for t in self.tracks]
+        twice = sorted({t for t in ids if ids.count(t) > 1})
+        if twice:
+            raise ValueError(f"track `{twice[0]}` is defined twice")
         return self
 
 

@@ -48,7 +48,7 @@ __all__ = [
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Expectation(_Model):
@@ -56,6 +56,7 @@ class Expectation(_Model):
     outcome: str
     reasons: list[str] = []
     messages: list[str] = []
+    grants: dict[str, float | None] | None = None  # grant id → quantity (None: a designation); exactly these
 
 
 class SummaryExpectation(_Model):
@@ -70,6 +71,8 @@ class Case(_Model):
     changes: dict[str, dict[str, Any]] = {}
     as_of: dt.date | None = None
     stage: str | None = None
+    outside_period: bool = False  # decide the stage as of a date outside its declared period (a what-if)
+    parameters: dict[str, Any] = Field(default={}, alias="set")  # what-if: parameters set for this case only
     expect: list[Expectation] = Field(min_length=1)
     summary: SummaryExpectation | None = None
 
@@ -193,7 +196,8 @@ def run_case(policy: Policy, case: Case, file: Path, span: Span, cohort: Any = N
     """Evaluate one case (or its `cohort`, already built) and compare with what it expects."""
     try:
         facts = cohort if cohort is not None else _cohort(policy, case, file.parent)
-        result = policy.evaluate(facts, as_of=case.as_of, stage=case.stage)
+        policy = policy.with_parameters(case.parameters) if case.parameters else policy
+        result = policy.evaluate(facts, as_of=case.as_of, stage=case.stage, outside_period=case.outside_period)
     except EngineError as error:
         return CaseResult(file, case.name, span, (f"evaluation failed: {error}",))
     return CaseResult(file=file, name=case.name, span=span, failures=tuple(compare(case, result)), result=result)
@@ -219,6 +223,9 @@ def compare(case: Case, result: Any) -> list[str]:
         for text in want.messages:
             if not any(text in r.message for r in decisive):
                 failures.append(f"`{want.id}`: no decisive reason mentions `{text}`")
+        got = {g.id: g.quantity for g in getattr(decision, "grants", ())}
+        if want.grants is not None and got != want.grants:
+            failures.append(f"`{want.id}`: expected grants {want.grants}, got {got}")
     if case.summary is not None and result.summary is not None:
         for key in ("filled", "open"):
             wanted, got = getattr(case.summary, key), getattr(result.summary, key)

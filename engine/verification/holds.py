@@ -58,14 +58,38 @@ def decided_record(decision: Decision, policy: Policy) -> SimpleNamespace:
         rules=rules,
         values=values,
         missing=list(decision.missing),
+        **_allocation_record(decision),
     )
+
+
+def _allocation_record(decision: Decision) -> dict[str, Any]:
+    """What a stage that allocates tells cohort invariants about one decision (None elsewhere)."""
+    a = decision.allocation
+    known = a is not None and a.allotment != "undetermined"
+    return {
+        "awarded": decision.awarded,
+        "placed": (a.allotment in ("awarded", "partial")) if known and a else None,
+        "allotment": a.allotment if known and a else None,
+        "track": a.track if a else None,
+        "reserved": a.reserved if known and a else None,
+    }
 
 
 def _summary_record(result: Result, subjects: int) -> SimpleNamespace:
     s = result.summary
     slots, filled, open_, tie = (s.slots, s.filled, s.open, s.tie_at_cut_off) if s else (None, 0, None, False)
+    tracks = [SimpleNamespace(**t.to_json()) for t in s.tracks] if s else []
     return SimpleNamespace(
-        stage=result.stage, subjects=subjects, slots=slots, filled=filled, open=open_, tie_at_cut_off=tie
+        stage=result.stage,
+        subjects=subjects,
+        slots=slots,
+        filled=filled,
+        open=open_,
+        tie_at_cut_off=tie,
+        capacity=s.capacity if s else None,
+        capacity_used=s.capacity_used if s else None,
+        capacity_left=s.capacity_left if s else None,
+        tracks=tracks,
     )
 
 

@@ -7,7 +7,8 @@ Mutants are made on the checked IR, never on YAML text, so each is a well-typed 
   step (1 for whole numbers, 1% otherwise; a dated value only if some stage can use it);
 - `connective`: `and`↔`or`; `negation`: `not x` → `x`, `True`↔`False`;
 - `conclusion`: a rule concludes the opposite (`when` → `not (when)`); `outcome`: an outcome
-  row gives another outcome of its stage; `ranking`: a ranking key's order is reversed.
+  row gives another outcome of its stage; `ranking`: a ranking key's order is reversed;
+- `allocation`: a stage's `does_not_fit` skip ↔ partial, a track's `unfilled` release ↔ keep_open.
 
 A mutant is killed when a package test fails on it, or else when the invariant search finds a
 counterexample; the score is killed / total, and the survivors are listed with their locations.
@@ -168,6 +169,37 @@ def _stage_mutants(ir: PolicyIR, stage: Stage) -> Iterator[Mutant]:
                     ir=put(outcomes=_swap(stage.outcomes, i, dataclasses.replace(row, outcome=other))),
                 )
         yield from _expression_mutants(row.when, owner, _row_put(put, stage, i))
+    yield from _allocation_mutants(stage, owner, put)
+
+
+def _allocation_mutants(stage: Stage, owner: str, put: Callable[..., PolicyIR]) -> Iterator[Mutant]:
+    """`does_not_fit` skip ↔ partial; each track's `unfilled` release ↔ keep_open, and its `when` mutated."""
+    capacity = stage.capacity
+    if capacity is not None:
+        other = "partial" if capacity.does_not_fit == "skip" else "skip"
+        yield Mutant(
+            operator="allocation",
+            owner=owner,
+            span=capacity.total.span,
+            before=f"does_not_fit: {capacity.does_not_fit}",
+            after=f"does_not_fit: {other}",
+            ir=put(capacity=dataclasses.replace(capacity, does_not_fit=other)),
+        )
+    for i, track in enumerate(stage.tracks):
+        other = "keep_open" if track.unfilled == "release" else "release"
+        yield Mutant(
+            operator="allocation",
+            owner=owner,
+            span=track.span,
+            before=f"track {track.id}: unfilled {track.unfilled}",
+            after=f"track {track.id}: unfilled {other}",
+            ir=put(tracks=_swap(stage.tracks, i, dataclasses.replace(track, unfilled=other))),
+        )
+        yield from _expression_mutants(track.when, owner, _track_put(put, stage, i))
+
+
+def _track_put(put: Callable[..., PolicyIR], stage: Stage, i: int) -> Callable[[Node], PolicyIR]:
+    return lambda new: put(tracks=_swap(stage.tracks, i, dataclasses.replace(stage.tracks[i], when=new)))
 
 
 def _swap(items: tuple[Any, ...], i: int, new: Any) -> tuple[Any, ...]:

@@ -13,7 +13,9 @@ only one that touches the library itself. Lowering keeps to the subset that meas
 - values, per-item quantifiers and anything else that is not a single-field comparison are
   computed in Python and asserted as fields of the subject fact; parameters are constants of
   the ruleset, so a ruleset is built per set of parameter values in force (and cached);
-- the stage's pool and outcome rows are lowered the same way as pseudo-rules;
+- the stage's pool, its tracks' `when` and its outcome rows are lowered the same way as
+  pseudo-rules; ranking and allocation (places, capacity, reserved tracks) are the shared reduce
+  step in Python, and grant quantities are computed in Python like values;
 - one fact may match at most 64 conditions (error 303, measured): the subject's fields are
   asserted as several "part" facts, each tested by at most `PART_SIZE` conditions; a rule that
   joins many conclusions (error 304) joins them in groups of `MAX_JOIN`, each group a rule.
@@ -225,6 +227,8 @@ class _Compiled:
                 lowering.lower(name, policy.ir.rules[name].when)
         for stage_name, stage in policy.stages.items():
             lowering.lower(f"pool:{stage_name}", stage.stage.pool)
+            for track in stage.stage.tracks:
+                lowering.lower(f"track:{stage_name}:{track.id}", track.when)
             for row, _ in stage.rows:
                 lowering.lower(f"row:{stage_name}:{row.index}", row.when)
         self.fields, self.meaning, self.parts = lowering.fields, lowering.meaning, lowering.parts
@@ -319,7 +323,10 @@ class DurableBackend:
             return {}
         sid = stage.stage.id
         if not rows:
-            return {"pool": self._value(found, f"pool:{sid}", stage.pool, scope)}
+            answers = {"pool": self._value(found, f"pool:{sid}", stage.pool, scope)}
+            for track, when, _ in stage.tracks:
+                answers[f"track:{track.id}"] = self._value(found, f"track:{sid}:{track.id}", when, scope)
+            return answers
         return {f"row:{row.index}": self._value(found, f"row:{sid}:{row.index}", fn, scope) for row, fn in stage.rows}
 
     @staticmethod
