@@ -153,12 +153,8 @@ def test_why_not_for_sovereignty_names_the_component(policy: Policy) -> None:
     assert "HyperCLOVA X SEED vision encoder" in answer.to_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the why-not proposer (engine/explanation/propose.py) cannot repair `c.weights.upstream is not None` "
-    "in `no_foreign_weights_in_lineage`, so no plan reaches `advanced` although origin upstream → team does",
-)
 def test_why_not_for_sovereignty_says_what_must_be_true(policy: Policy) -> None:
+    """One edit settles two rules: weights trained by the team carry no upstream, foreign or not."""
     decision = policy.evaluate(_without_committee_conclusion(policy, "naver-cloud")).decisions["naver-cloud"]
     answer = decision.why_not("advanced")
     assert "origin upstream → team" in answer.to_text()

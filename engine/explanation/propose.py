@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from engine.embedding.policy import Policy
     from engine.evaluation.result import Decision
 
-__all__ = ["Edit", "Plan", "Proposer", "MAX_PLANS", "product", "union"]
+__all__ = ["Edit", "Plan", "Proposer", "MAX_PLANS", "product", "union", "jointly"]
 
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "==", "in": "not in", "not in": "in"}
 MAX_PLANS = 40
@@ -66,6 +66,16 @@ def product(parts: list[list[Plan]]) -> list[Plan]:
     for part in parts:
         result = [a + b for a, b in itertools.product(result, part)][:MAX_PLANS]
     return result
+
+
+def jointly(parts: list[list[Plan]]) -> list[Plan]:
+    """Plans making every part hold at once. A part with no plan of its own (a fact it cannot
+    change, a form the proposer cannot invert) is hoped settled by the other parts' edits: one
+    edit often settles several conditions (weights trained by the team also drop their upstream).
+    Nothing is lost by hoping: every plan is verified by evaluating again before it is suggested."""
+    if not any(plan for part in parts for plan in part):
+        return []
+    return product([part if part else [()] for part in parts])
 
 
 def union(parts: list[list[Plan]]) -> list[Plan]:
@@ -100,7 +110,7 @@ class Proposer:
             return self.repair(node.operand, not want)
         if isinstance(node, BoolOp):
             parts = [self.repair(o, want) for o in node.operands]
-            return product(parts) if (node.op == "and") is want else union(parts)
+            return jointly(parts) if (node.op == "and") is want else union(parts)
         if isinstance(node, Name) and node.name not in self.scope.locals:
             definition = self.ir.rules.get(node.name) or self.ir.values.get(node.name)
             if definition is not None:

@@ -23,7 +23,7 @@ from engine.core.errors import EngineError, EvaluationError
 from engine.core.text import shown
 from engine.evaluation.compiler import Missing, Scope
 from engine.evaluation.reasons import causes, format_value, status_of
-from engine.explanation.propose import Edit, Plan, Proposer, product
+from engine.explanation.propose import Edit, Plan, Proposer, jointly
 from engine.language.expr import render
 from engine.language.factpaths import get_path, set_path
 
@@ -304,7 +304,7 @@ def why_not(policy: Policy, decision: Decision, target: str) -> WhyNot:
         needs = [proposer.repair(r.when, False) for r in stage.outcomes if r.index < row.index] + [
             proposer.repair(row.when, True)
         ]
-        plans += product(needs)
+        plans += jointly(needs)
     allocation_needs, allocation_plans = _allocation(policy, decision, target)
     plans += allocation_plans
     suggestions = _best(policy, decision, plans, target) if decision.cohort is not None else []
