@@ -321,8 +321,11 @@ def load_policy(path: str | Path, backend: BackendName = "python", fact_modules:
 def _load(path: Path, backend: BackendName, fact_modules: FactModules, settle: float = 0.0) -> Policy:
     """Load a consistent snapshot: no file of the package was written while it was read and checked."""
     for _ in range(SNAPSHOT_TRIES):
-        _wait_until_quiet(path, settle)
         before = _stamps(path)
+        unsettled = _unsettled(before, settle)
+        if unsettled > 0:  # a file was written less than `settle` seconds before these stamps
+            time.sleep(unsettled)
+            continue
         outcome = _attempt(path, fact_modules)
         if _stamps(path) == before:
             if isinstance(outcome, PolicyError):
@@ -382,11 +385,13 @@ def _stamps(path: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(stamps)
 
 
-def _wait_until_quiet(path: Path, settle: float) -> None:
-    """Wait (a bounded time) until no file of the package was written in the last `settle` seconds."""
-    for _ in range(SNAPSHOT_TRIES if settle > 0 else 0):
-        newest = max((m for _, m, _ in _stamps(path)), default=0) / 1e9
-        age = time.time() - newest
-        if age >= settle:
-            return
-        time.sleep(min(settle - age, settle))
+def _unsettled(stamps: tuple[tuple[str, int, int], ...], settle: float) -> float:
+    """How long to wait until the newest write in `stamps` is `settle` seconds old (0: settled).
+
+    Taken from the very stamps that are compared after the read, so a write that starts between
+    a quiet check and the read cannot slip through (a half-written file that stays unchanged
+    while it is read and checked, some milliseconds)."""
+    if settle <= 0:
+        return 0.0
+    newest = max((m for _, m, _ in stamps), default=0) / 1e9
+    return max(0.0, min(settle, settle - (time.time() - newest)))
