@@ -213,7 +213,7 @@ def test_every_stage_rule_value_and_parameter_of_sovereign_ai_appears(policy: Po
     assert (
         "3. otherwise **eliminated** if “[The total score reaches the minimum](#rule-meets_minimum_total)” fails" in md
     )
-    assert "4. otherwise **advanced**." in md
+    assert "4. otherwise **advanced**, which brings: *Government GPUs (NVIDIA B200), for the half-year" in md
     assert "(70.0 from 15 Jan 2026)" in md
     assert "| 15 Jan 2026 | 4 teams |" in md
 
@@ -370,3 +370,11 @@ def test_html_renders_in_headless_chromium_with_every_definition(
         timeout=120,
     )  # type: ignore[list-item]
     assert shot.exists() and shot.stat().st_size > 20_000  # a real picture, not a blank page
+
+
+def test_an_outcome_row_says_what_it_brings_and_a_stage_when_it_applies(policy: Policy) -> None:
+    md = document_markdown(policy.ir)
+    assert "3. otherwise **selected**, which brings: *Government GPUs (NVIDIA B200)*: " in md
+    assert "(#parameter-gpus_b200_additional_call) (768 from 23 Jan 2026) GPUs" in md
+    assert "*K-AI Company designation*" in md
+    assert "**Applies** from 15 Jan 2026 until 25 Jan 2026." in md

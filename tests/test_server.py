@@ -170,6 +170,9 @@ def test_policy_lists_parameters_in_force_with_references_and_stages(client: htt
         and "MSIT" in params["teams_kept"]["reference"]
     )
     assert {s["id"] for s in data["stages"]} == {"stage1", "additional_call", "stage2", "final"}
+    periods = {s["id"]: s["period"] for s in data["stages"]}
+    assert periods["stage1"] == {"from": "2026-01-15", "until": "2026-01-25"}
+    assert periods["stage2"]["from"] == "2026-08-01"
     early = {p["name"]: p for p in client.get("/v1/policy", params={"as_of": "2025-01-01"}).json()["parameters"]}
     assert early["teams_kept"]["in_force"] is False and "no value in force" in early["teams_kept"]["note"]
 

@@ -32,7 +32,7 @@ from engine.explanation.words import (
     quantity,
 )
 from engine.language.expr import Const, render
-from engine.language.ir import PolicyIR, Stage, Template
+from engine.language.ir import OutcomeGrant, PolicyIR, Stage, Template
 
 __all__ = ["document_markdown", "document_html", "render_document", "FORMATS"]
 
@@ -195,7 +195,22 @@ class _Builder:
         why = tuple(Text(p.text, "small") if isinstance(p, Text) else p for p in (_t(" ("), *cited[:-1], _t(")")))
         why = why if cited else ()
         end = _t("." if index == len(stage.outcomes) else ";")
-        return (*lead, *condition, *titled, *why, end)
+        return (*lead, *condition, *titled, *why, *self._grants(row.grants), end)
+
+    def _grants(self, grants: tuple[OutcomeGrant, ...]) -> Phrase:
+        """`, which brings: Government GPUs (NVIDIA B200): the GPUs per team (512 from ...) GPUs; ...`."""
+        if not grants:
+            return ()
+        parts: list[Piece] = [_t(", which brings: ")]
+        for number, grant in enumerate(grants):
+            parts.append(_t(grant.title, "em"))
+            if grant.quantity is not None:
+                unit = f" {grant.unit}" if grant.unit else ""
+                parts += [_t(": "), *self.words.term(grant.quantity), _t(unit)]
+            if grant.reference:
+                parts.append(Text(f" ({grant.reference})", "small"))
+            parts.append(_t("; " if number + 1 < len(grants) else ""))
+        return tuple(parts)
 
     def _short_ref(self, node: str) -> Phrase:
         """`rule `sovereign`: its reference; ` for the outcome table (a trailing separator included)."""

@@ -252,6 +252,13 @@ async def _cohort(request: Request, policy: Policy) -> BaseModel:
         raise _Rejected(422, _fact_errors(error, data)) from None
 
 
+def _period(dates: tuple[dt.date, dt.date | None] | None) -> dict[str, str | None] | None:
+    """A stage's declared period as JSON (`None`: the stage applies on any date)."""
+    if dates is None:
+        return None
+    return {"from": dates[0].isoformat(), "until": dates[1].isoformat() if dates[1] else None}
+
+
 def _check_stages(policy: Policy, model: BaseModel, stage: str | None) -> None:
     """The stage asked for, and the one the cohort's context names, are stages of this policy (422 if not).
 
@@ -308,6 +315,7 @@ def _policy_json(policy: Policy, store: PolicyStore, as_of: dt.date) -> dict[str
                 "fills_slot": stage.fills_slot,
                 "open_slots_to": to,
                 "outcomes": outcomes,
+                "period": _period(stage.dates),
             }
         )
     identity = policy.identity

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ErrorItem",
@@ -26,6 +26,7 @@ __all__ = [
     "ExplainJsonOut",
     "ParameterOut",
     "StageOut",
+    "StagePeriodOut",
     "PolicyOut",
     "HealthOut",
     "DiagnosticOut",
@@ -180,6 +181,11 @@ class ParameterOut(_Out):
     note: str | None
 
 
+class StagePeriodOut(_Out):
+    from_: str = Field(alias="from")
+    until: str | None
+
+
 class StageOut(_Out):
     id: str
     title: str
@@ -188,6 +194,7 @@ class StageOut(_Out):
     fills_slot: str | None
     open_slots_to: str | None
     outcomes: list[str]
+    period: StagePeriodOut | None = None  # the declared `dates`; None: any date
 
 
 class PolicyOut(_Out):
