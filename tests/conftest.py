@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,16 @@ def stage1(policy: Policy):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def wildcard(policy: Policy):  # type: ignore[no-untyped-def]
     return policy.evaluate(EXAMPLES / "wildcard.yaml")
+
+
+def chromium() -> str | None:
+    """Debian's headless Chromium, if installed (tests that need it skip with the reason otherwise)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium_command(profile: Path) -> list[str]:
+    """Chromium headless with a fresh profile and none of the background networking this closed
+    machine refuses (each refusal is a wait), ready for `--dump-dom URL` or `--screenshot=FILE URL`."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    return [chromium() or "chromium", *flags, f"--user-data-dir={profile}"]

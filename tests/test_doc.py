@@ -26,7 +26,7 @@ from engine.explanation.document import document_html, document_markdown
 from engine.explanation.words import Ref, Words, noun, plain
 from engine.language.expr import parse_expression
 from engine.language.ir import PolicyIR
-from tests.conftest import GRANTS, RULES
+from tests.conftest import GRANTS, RULES, chromium, chromium_command
 
 GOLDEN = Path(__file__).parent / "golden" / "doc" / "grants.md"
 GRANTS_FACTS = str(GRANTS / "grants_facts.py")
@@ -332,31 +332,15 @@ def test_cli_writes_markdown_html_and_stdout(capsys: pytest.CaptureFixture[str],
     assert code == 2 and "--format md|html" in err
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (Debian package chromium)")
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (Debian package chromium)")
 def test_html_renders_in_headless_chromium_with_every_definition(
     capsys: pytest.CaptureFixture[str], policy: Policy, tmp_path: Path
 ) -> None:
     target = tmp_path / "policy.html"
     code, _, _ = run(capsys, "doc", str(RULES), "-o", str(target))
     assert code == 0
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    dom = subprocess.run(
-        [_chromium(), *flags, "--dump-dom", target.as_uri()], capture_output=True, text=True, timeout=120
-    )  # type: ignore[list-item]
+    command = chromium_command(tmp_path / "profile")
+    dom = subprocess.run([*command, "--dump-dom", target.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     ir = policy.ir
     for kind, table in (("stage", ir.stages), ("rule", ir.rules), ("value", ir.values), ("parameter", ir.parameters)):
@@ -365,10 +349,10 @@ def test_html_renders_in_headless_chromium_with_every_definition(
     assert "<strong>disqualified</strong> if" in dom.stdout
     shot = tmp_path / "policy.png"
     subprocess.run(
-        [_chromium(), *flags, "--window-size=1100,1600", f"--screenshot={shot}", target.as_uri()],
+        [*command, "--window-size=1100,1600", f"--screenshot={shot}", target.as_uri()],
         capture_output=True,
         timeout=120,
-    )  # type: ignore[list-item]
+    )
     assert shot.exists() and shot.stat().st_size > 20_000  # a real picture, not a blank page
 
 

@@ -15,7 +15,7 @@ from engine import EvaluationError, Policy, Result
 from engine.cli import main
 from engine.explanation.cohort_explain import explain_cohort
 from engine.explanation.graph import graph_json, policy_graph
-from tests.conftest import EXAMPLES, RULES
+from tests.conftest import EXAMPLES, RULES, chromium, chromium_command
 
 STAGE1, WILDCARD = str(EXAMPLES / "stage1.yaml"), str(EXAMPLES / "wildcard.yaml")
 
@@ -245,33 +245,19 @@ def test_report_is_one_self_contained_page(capsys: pytest.CaptureFixture[str], t
         assert f'id="{consortium}"' in page
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (Debian package chromium)")
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (Debian package chromium)")
 def test_report_renders_in_headless_chromium_with_every_consortium(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     target = tmp_path / "report.html"
     run(capsys, "report", str(RULES), STAGE1, "-o", str(target))
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
-    profile = tmp_path / "profile"
+    command = chromium_command(tmp_path / "profile")
     dom = subprocess.run(
-        [_chromium(), *flags, f"--user-data-dir={profile}", "--dump-dom", target.as_uri()],
+        [*command, "--dump-dom", target.as_uri()],
         capture_output=True,
         text=True,
         timeout=120,
-    )  # type: ignore[list-item]
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     for consortium, outcome in [
         ("lg-ai-research", "advanced"),
@@ -285,17 +271,10 @@ def test_report_renders_in_headless_chromium_with_every_consortium(
     assert dom.stdout.count("<svg") == 5 and "Qwen2.5-VL" in dom.stdout
     shot = tmp_path / "report.png"
     subprocess.run(
-        [
-            _chromium(),
-            *flags,
-            f"--user-data-dir={profile}",
-            "--window-size=1200,1600",
-            f"--screenshot={shot}",
-            target.as_uri(),
-        ],
+        [*command, "--window-size=1200,1600", f"--screenshot={shot}", target.as_uri()],
         capture_output=True,
         timeout=120,
-    )  # type: ignore[list-item]
+    )
     assert shot.exists() and shot.stat().st_size > 20_000  # a real picture, not a blank page
 
 
