@@ -7,6 +7,7 @@ No traceback reaches a user unless `--debug` is given.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from engine.core.errors import EngineError, FactError, PolicyError
 from engine.core.text import shown_lines
 from engine.source.document import INPUT_CODES
 
-__all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
+__all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES", "tune_gc", "GC_THRESHOLD"]
 
 # The command groups, in the order `policy --help` lists them. Each has `register(commands)`
 # taking the argparse subparsers and setting `handler` (a function of the parsed arguments
@@ -55,9 +56,26 @@ def _exit_code(error: EngineError) -> int:
     return 1
 
 
+# A cohort's evaluation builds many small objects that live until its result is printed; with the
+# interpreter's default threshold (700) the cyclic collector scans them again and again, which
+# doubled the time of `policy evaluate` on 10,000 consortia. One command is one short process.
+GC_THRESHOLD = (100_000, 50, 50)
+
+
+def tune_gc() -> None:
+    """What `policy` does before its first command in a process: what is loaded by then is never
+    scanned again, and the cyclic collector runs every 100,000 allocations instead of 700 (cycles
+    are still collected). Once per process: callers of `main()` in a long-lived process are not
+    frozen again at every call."""
+    if gc.get_threshold() != GC_THRESHOLD:
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLD)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_gc()
     try:
         return int(args.handler(args))
     except UsageError as error:
