@@ -37,7 +37,6 @@ from engine.evaluation.result import (
     TrackSummary,
 )
 from engine.explanation.explain import Explanation
-from engine.records.store import RecordStore
 
 __all__ = [
     "load_policy",
@@ -69,3 +68,13 @@ __all__ = [
     "RecordError",
     "RecordStore",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`engine.RecordStore` is imported on first use: the records pass brings SQLAlchemy, which
+    nothing else needs (the command line starts faster without it)."""
+    if name == "RecordStore":
+        from engine.records.store import RecordStore
+
+        return RecordStore
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

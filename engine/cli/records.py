@@ -18,15 +18,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import Handler, UsageError, add_trust_option, fact_modules
 from engine.core.errors import RecordError
 from engine.core.text import json_text, shown, shown_lines
 from engine.embedding.policy import Policy
 from engine.evaluation.result import Result
-from engine.records import RecordStore, StoredRecord, draft_record, replay_record, verify_chain
-from engine.records.store import RecordSummary
+
+if TYPE_CHECKING:  # the records pass (SQLAlchemy) is imported when a command uses it, not at start-up
+    from engine.records import RecordStore, StoredRecord
+    from engine.records.store import RecordSummary
 
 __all__ = ["register", "record_if_asked", "cmd_replay", "cmd_history", "cmd_verify", "cmd_list", "cmd_show", "opened"]
 
@@ -37,6 +39,8 @@ DB_HELP = "the record database: a SQLite file, or a postgresql://USER@HOST/DB UR
 def opened(target: str, create: bool = False) -> Iterator[RecordStore]:
     """The record store at `target`; its errors (no such database, unknown record) are usage errors (exit 2)."""
     try:
+        from engine.records import RecordStore
+
         with RecordStore.open(target, create=create) as store:
             yield store
     except RecordError as error:
@@ -49,6 +53,8 @@ def record_if_asked(args: argparse.Namespace, policy: Policy, result: Result) ->
         return None
     with opened(args.record, create=True) as store:
         try:
+            from engine.records import draft_record
+
             return store.append(draft_record(policy, result, args.facts))
         except RecordError as error:
             raise UsageError(str(error)) from None
@@ -57,6 +63,8 @@ def record_if_asked(args: argparse.Namespace, policy: Policy, result: Result) ->
 def cmd_replay(args: argparse.Namespace) -> int:
     with opened(args.db) as store:
         try:
+            from engine.records import replay_record
+
             report = replay_record(store, args.id, fact_modules(args))
         except RecordError as error:
             raise UsageError(str(error)) from None
@@ -132,6 +140,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     with opened(args.db) as store:
+        from engine.records import verify_chain
+
         report = verify_chain(store)
     if args.format == "json":
         print(json_text(report.to_json(), indent=2))
