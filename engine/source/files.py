@@ -1,8 +1,9 @@
 """Input files → text: the size limit, UTF-8 decoding, and a located diagnostic when either fails.
 
-Every reader of the engine (rule files, fact files, case files) takes its text from `read_text`,
-so no input is parsed before its size is known to be within `MAX_INPUT_BYTES`, and an encoding
-error names the line and column of the first bad byte rather than a byte offset.
+Every reader of the engine (rule files, fact files, case files) takes its bytes from `read_bytes`
+and its text from `decode`, so no input is parsed before its size is known to be within
+`MAX_INPUT_BYTES`, and an encoding error names the line and column of the first bad byte rather
+than a byte offset.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from engine.core.diagnostics import Diagnostic, Span
 
-__all__ = ["MAX_INPUT_BYTES", "read_text", "decode", "size_text"]
+__all__ = ["MAX_INPUT_BYTES", "read_bytes", "decode", "size_text"]
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # one input file; larger files are refused before they are read
 _BOM = "\ufeff"
@@ -50,8 +51,8 @@ def decode(raw: bytes, file: str) -> str | Diagnostic:
     return text[1:] if text.startswith(_BOM) else text
 
 
-def read_text(path: Path, max_bytes: int | None = None) -> str | Diagnostic:
-    """The text of `path`, or the diagnostic that explains why it cannot be read."""
+def read_bytes(path: Path, max_bytes: int | None = None) -> bytes | Diagnostic:
+    """The bytes of `path` within the input limit, or the diagnostic that explains why not."""
     file = str(path)
     limit = MAX_INPUT_BYTES if max_bytes is None else max_bytes
     try:
@@ -65,4 +66,4 @@ def read_text(path: Path, max_bytes: int | None = None) -> str | Diagnostic:
         return Diagnostic("unreadable-file", f"cannot read file: {reason}", Span(file))
     if len(raw) > limit:
         return _too_large(file, len(raw), limit)
-    return decode(raw, file)
+    return raw

@@ -17,9 +17,11 @@ from pydantic import ValidationError
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import PolicyError
+from engine.source.document import Document
+from engine.source.files import read_bytes
 from engine.source.model import ManifestFile, SectionsFile
 from engine.source.validation import validation_diagnostics
-from engine.source.yamlsource import SourceMap, read_document
+from engine.source.yamlsource import SourceMap, parse_bytes
 
 __all__ = ["SourceFile", "PackageSource", "load_sources", "manifest_path", "MANIFEST"]
 
@@ -52,9 +54,9 @@ def manifest_path(path: Path) -> Path:
 
 
 def _validate(model: type[SectionsFile], path: Path) -> tuple[SectionsFile | None, SourceMap, list[Diagnostic], bytes]:
-    document = read_document(path)
-    too_large = any(d.code == "input-too-large" for d in document.diagnostics)
-    raw = path.read_bytes() if path.is_file() and not too_large else b""
+    read = read_bytes(path)  # read once: what is parsed is what is hashed and kept (`contents`)
+    raw = read if isinstance(read, bytes) else b""
+    document = parse_bytes(raw, path) if isinstance(read, bytes) else Document(None, SourceMap(str(path)), [read])
     if document.diagnostics and document.data is None:
         return None, document.source, document.diagnostics, raw
     data = document.data if document.data is not None else {}

@@ -22,7 +22,7 @@ from yaml import events
 from engine.core.diagnostics import Diagnostic, Span
 from engine.source import scalars
 from engine.source.document import Document, LineIndex, Path_, SourceMap
-from engine.source.files import read_text
+from engine.source.files import decode, read_bytes
 from engine.source.jsonsource import parse_json
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Document",
     "parse_yaml",
     "read_document",
+    "parse_bytes",
     "dump_yaml",
     "MAX_ALIAS_NODES",
     "MAX_DEPTH",
@@ -328,7 +329,17 @@ def read_document(path: Path, *, lazy: bool = False) -> Document:
     With `lazy`, the source map is filled only when a span is asked for (fact files: the fast
     path of a valid file computes no positions).
     """
-    text = read_text(path)
+    raw = read_bytes(path)
+    return (
+        Document(None, SourceMap(str(path)), [raw])
+        if isinstance(raw, Diagnostic)
+        else parse_bytes(raw, path, lazy=lazy)
+    )
+
+
+def parse_bytes(raw: bytes, path: Path, *, lazy: bool = False) -> Document:
+    """`read_document` of bytes already read from `path` (a caller that keeps them, e.g. to hash them)."""
+    text = decode(raw, str(path))
     if isinstance(text, Diagnostic):
         return Document(None, SourceMap(str(path)), [text])
     if path.suffix.lower() == ".json":
