@@ -46,6 +46,8 @@ def _package_bringing_code(tmp_path: Path, marker: Path, module: str = "evil") -
     (package.parent / f"{module}_parent.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
     manifest = package / "policy.yaml"
     text = manifest.read_text(encoding="utf-8").replace("subject: policy.facts:Consortium", f"subject: {module}:Cohort")
+    # The cohort model names a module beside the package folder (once found on sys.path too).
+    text = text.replace("cohort: policy.facts:Cohort", f"cohort: {module}_parent:Cohort")
     manifest.write_text(text, encoding="utf-8")
     return package
 
@@ -57,9 +59,11 @@ def test_a_python_file_beside_policy_yaml_is_never_run(tmp_path: Path, marker: P
         load_policy(package)
     assert not marker.exists() and "evil" not in sys.modules
     assert sys.path == path_before
-    (diagnostic,) = [d for d in raised.value.diagnostics if d.code == "untrusted-fact-model"]
-    assert str(diagnostic.span).endswith("policy.yaml:11:12")
-    assert "module `evil` is not trusted" in diagnostic.message and "engine.fact_models" in (diagnostic.help or "")
+    assert "evil_parent" not in sys.modules
+    subject, cohort = [d for d in raised.value.diagnostics if d.code == "untrusted-fact-model"]
+    assert str(subject.span).endswith("policy.yaml:11:12") and str(cohort.span).endswith("policy.yaml:12:11")
+    assert "module `evil` is not trusted" in subject.message and "engine.fact_models" in (subject.help or "")
+    assert "module `evil_parent` is not trusted" in cohort.message
 
 
 def test_yaml_alone_cannot_import_an_installed_module(
