@@ -117,10 +117,35 @@ def test_a_missing_request_in_the_pool_leaves_the_allocation_undetermined_naming
     data["applicants"][0]["requested_gpu_hours"] = None
     data["applicants"][0]["score"] = 95.0
     result = python.evaluate(data)
-    # without a request the lead's eligibility is undetermined: it is out of the pool, the rest is decided
+    # without a request a1's eligibility is undetermined: it may be in the pool, ranked first (95
+    # points), and take hours; with tracks, what each eligible applicant gets waits for its request
     assert result.decisions["a1-foundry"].outcome == "undetermined"
     assert result.decisions["a1-foundry"].missing == ("requested_gpu_hours",)
-    assert [i for i, d in result.decisions.items() if d.outcome == "undetermined"] == ["a1-foundry"]
+    waiting = {i: d.missing for i, d in result.decisions.items() if d.outcome == "undetermined" and i != "a1-foundry"}
+    assert waiting and all("a1-foundry: requested_gpu_hours" in m for m in waiting.values())
+    assert result.decisions["a8-abroad"].outcome == "ineligible"  # what a1 cannot change stays decided
+    assert result.summary is not None and result.summary.open == 0 and result.summary.pending
+
+
+def test_with_a_capacity_alone_those_ranked_surely_before_an_uncertain_subject_are_allotted(tmp_path: Path) -> None:
+    folder = tmp_path / "gpu"
+    shutil.copytree(GPU_HOURS, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    rules = folder / "allocation.yaml"
+    text = rules.read_text(encoding="utf-8")
+    start, end = text.index("    tracks:"), text.index("    fills_slot:")
+    rules.write_text(text[:start] + text[end:], "utf-8")
+    policy = load_policy(folder)
+    complete = policy.evaluate(CALL)
+    data = policy.load_cohort(CALL).model_dump(mode="json")
+    late = next(a for a in data["applicants"] if a["id"] == "a10-late")
+    late["requested_gpu_hours"] = None  # 62 points: every eligible applicant but a11 is surely ranked before it
+    result = policy.evaluate(data)
+    before = [i for i, r in complete.summary.ranking if r is not None and r < 8]  # type: ignore[union-attr]
+    assert before and all(result.decisions[i].outcome == complete.decisions[i].outcome for i in before)
+    assert all(result.decisions[i].awarded == complete.decisions[i].awarded for i in before)
+    assert result.decisions["a10-late"].outcome == "undetermined"
+    edge = result.decisions["a11-edge"]  # ranked after a10: what is left for it depends on a10's request
+    assert edge.outcome == "undetermined" and "a10-late: requested_gpu_hours" in edge.missing
 
 
 def test_an_undetermined_track_leaves_every_allocation_undetermined() -> None:

@@ -64,10 +64,7 @@ def _summary_lines(s: StageSummary) -> list[str]:
     """Places filled and left open; capacity used and left; each track's places."""
     lines: list[str] = []
     if s.slots is not None:
-        lines.append(
-            f"{s.slots} place(s): {s.filled} filled, {s.open} left open"
-            + (f" → {s.open_slots_to}: {s.open_slots_title}" if s.open_slots_to else "")
-        )
+        lines.append(s.places_text())
     if s.capacity is not None:
         used, left = quantity_text(s.capacity_used, s.unit), quantity_text(s.capacity_left, s.unit)
         lines.append(f"capacity {quantity_text(s.capacity, s.unit)}: {used} awarded, {left} left")
@@ -84,8 +81,7 @@ def _summary_lines(s: StageSummary) -> list[str]:
 
 
 def _rank(decision: Decision) -> str:
-    p = decision.placement
-    return f"{p.rank} of {p.pool_size}" if p and p.rank is not None else "-"
+    return decision.placement.rank_text() if decision.placement else "-"
 
 
 def _decisive(decision: Decision) -> list[str]:

@@ -225,7 +225,19 @@ def allot(
         if ranking.infos[id].in_pool is True
     }
     if ranking.missing:
-        allocated = Allocated(missing=ranking.missing)
+        # Ranks not all known: with a capacity alone, a subject's allotment depends only on those ranked
+        # before it, so the subjects no uncertain one can precede are still allotted; the rest wait.
+        # Tracks release or keep places by what happens further down: then everything waits.
+        prefix = [] if places else list(_unexposed(ranking))
+        allocated = allocate(
+            prefix,
+            {id: claims[id] for id in prefix},
+            slots,
+            capacity,
+            s.capacity is not None and s.capacity.does_not_fit == "partial",
+            places,
+        )
+        allocated.missing = tuple(sorted(set(allocated.missing) | set(ranking.missing)))
     else:
         allocated = allocate(
             [id for id, _ in ranking.order],
@@ -250,6 +262,16 @@ def allot(
         cut_off=None,
         tie_at_cut_off=_tie(ranking, allocated),
     )
+
+
+def _unexposed(ranking: Ranking) -> list[str]:
+    """The head of the ranking that no subject of uncertain rank can come before."""
+    found = []
+    for id, rank in ranking.order:
+        if rank is None or id in ranking.exposed:
+            break
+        found.append(id)
+    return found
 
 
 def _tie(ranking: Ranking, allocated: Allocated) -> bool:
@@ -324,7 +346,13 @@ def stage_summary(
     """The stage over the cohort: places filled and left open, capacity used and left, each track's places."""
     s = stage.stage
     filled = sum(1 for d in decisions.values() if s.fills_slot is not None and d.outcome == s.fills_slot)
-    open_ = max(slots - filled, 0) if slots is not None else None
+    open_ = pending = None
+    if slots is not None:
+        # a place is open only once it is decided that no one fills it: an undetermined decision that
+        # may still fill a place keeps one pending
+        could = sum(1 for d in decisions.values() if d.outcome == UNDETERMINED and s.fills_slot in d.possible)
+        pending = min(max(slots - filled, 0), could)
+        open_ = max(slots - filled, 0) - pending
     to = s.open_slots.to if s.open_slots and open_ else None
     title = s.open_slots.title if s.open_slots and open_ else None
     allocated: Allocated | None = ranking.allocated
@@ -340,12 +368,15 @@ def stage_summary(
         slots=slots,
         filled=filled,
         open=open_,
+        pending=pending,
         open_slots_to=to,
         open_slots_title=title,
         ranking=ranking.order,
         cut_off=ranking.cut_off,
         tie_at_cut_off=ranking.tie_at_cut_off,
         missing=ranking.missing,
+        ranges=tuple((id, best, worst) for id, (best, worst) in ranking.ranges.items()),
+        unbounded=ranking.unbounded,
         capacity=capacity,
         capacity_used=used,
         capacity_left=left,

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from engine.core.errors import EvaluationError
+from engine.evaluation.uncertain import UNKNOWN, Bounder, decided_by_bounds
 from engine.language.expr import (
     MAX_NUMBER,
     Attr,
@@ -71,6 +72,8 @@ class Scope:
     known: dict[str, Any] = field(default_factory=dict)  # value and rule results (or Missing)
     locals: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)  # comprehension variable -> path of its item
+    rank_range: tuple[int, int] | None = None  # `stage.rank` not known (missing facts): the best and worst it can be
+    by_bounds: int = 0  # comparisons decided from the bounds of values not known (see `_Compare`)
 
 
 Fn = Callable[[Scope], Any]
@@ -262,7 +265,36 @@ class ExpressionCompiler:
 
     def _Compare(self, node: Compare) -> Fn:
         left, right, op = self.compile(node.left), self.compile(node.right), _COMPARE[node.op]
-        return lambda scope: op(left(scope), right(scope))
+        if node.op in ("in", "not in"):
+            return lambda scope: op(left(scope), right(scope))
+
+        def compare(scope: Scope) -> Any:
+            try:
+                return op(left(scope), right(scope))
+            except Undetermined:
+                # an operand is not known: decided anyway if every value it may take (the fact
+                # model's bounds) gives the same answer
+                decided = decided_by_bounds(Bounder(self.ir, self.value_in(scope)), node)
+                if decided is None:
+                    raise
+                scope.by_bounds += 1
+                return decided
+
+        return compare
+
+    def value_in(self, scope: Scope) -> Callable[[Node], Any]:
+        """A node's value in `scope`, or `UNKNOWN` where it depends on missing facts (for `Bounder`)."""
+
+        def value_of(node: Node) -> Any:
+            fn = self.fns.get(id(node))
+            if fn is None:
+                return UNKNOWN
+            try:
+                return fn(scope)
+            except Undetermined:
+                return UNKNOWN
+
+        return value_of
 
     def _IsNone(self, node: IsNone) -> Fn:
         inner, negated = self.compile(node.operand), node.negated

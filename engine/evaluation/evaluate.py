@@ -21,7 +21,8 @@ from engine.evaluation.compiler import Missing, Scope
 from engine.evaluation.periods import check_period
 from engine.evaluation.reasons import decision_reasons
 from engine.evaluation.result import UNDETERMINED, Decision, Grant, Placement, PolicyIdentity, Result
-from engine.evaluation.stages import Entry, rank_pool
+from engine.evaluation.stages import Entry, rank_pool, ties_of
+from engine.evaluation.uncertain import Bounder
 from engine.language.ir import OutcomeRow, StageInfo
 
 __all__ = ["Backend", "PythonBackend", "evaluate_cohort", "evaluate_subject", "scope_of"]
@@ -60,6 +61,18 @@ class PythonBackend:
             found.update({f"track:{track.id}": settle(when, scope) for track, when, _ in stage.tracks})
             return found
         return {f"row:{row.index}": settle(fn, scope) for row, fn in stage.rows}
+
+
+def _possible(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[str, ...]:
+    """The outcomes an undetermined decision may still reach: rows not yet decided false, up to one that holds."""
+    found: dict[str, None] = {}
+    for row, _ in stage.rows:
+        value = conditions[f"row:{row.index}"]
+        if isinstance(value, Missing) or value:
+            found[row.outcome] = None
+        if value is True:
+            break
+    return tuple(found)
 
 
 def _choose(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[OutcomeRow | None, frozenset[str]]:
@@ -124,6 +137,7 @@ def _decide(
         awarded=awarded_of(stage, outcome, allocation),
         allocation=allocation,
         outside_period=outside_period,
+        possible=_possible(stage, conditions) if row is None else (),
     )
 
 
@@ -181,6 +195,7 @@ def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None =
         stage,
     )
     scope.known.update({k: v for k, v in decision.trace.items() if not k.startswith("row:")})
+    scope.rank_range = place.rank_range if place else None
     return scope
 
 
@@ -228,9 +243,7 @@ def evaluate_cohort(
     entries, found = [], []
     for scope in scopes:
         answers = backend.run(policy, scope, policy.phase1, stage, rows=False)
-        pool = answers["pool"]
-        keys = _keys(stage, scope) if pool is True else Missing(frozenset())
-        entries.append(Entry(_subject_id(policy, scope.subject), pool, keys))  # type: ignore[arg-type]
+        entries.append(_entry(policy, stage, scope, answers["pool"]))
         found.append(answers)
     stage_scope = Scope(None, context, params)
     slots = _slots(stage, stage_scope)
@@ -238,19 +251,30 @@ def evaluate_cohort(
     subjects_seen = [(e.id, sc, answers) for e, sc, answers in zip(entries, scopes, found, strict=True)]
     ranking = allot(stage, stage_scope, ranking, subjects_seen, slots)
     decisions = {}
+    ties = ties_of(ranking, slots)
     for scope, entry in zip(scopes, entries, strict=True):
         info: StageInfo = ranking.infos[entry.id]
         scope.stage = info
-        conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
+        span = ranking.ranges.get(entry.id)
+        scope.rank_range = span
+        settling = ranking.settling.get(entry.id, ranking.missing)
+        if span is not None and span[1] - span[0] < MAX_RANK_SPREAD:
+            conditions = _over_ranks(policy, backend, stage, scope, span, _named(settling, entry.id))
+        else:
+            conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
         placement = Placement(
             in_pool=info.in_pool,
             rank=info.rank,
             pool_size=info.pool_size,
             slots=info.slots,
             keys=ranking.keys.get(entry.id),
+            rank_range=span,
+            key_ranges=_key_ranges(entry),
+            ties=ties.get(entry.id, ()),
+            settled_by=tuple(sorted(_named(settling, entry.id))) if span else (),
         )
         decisions[entry.id] = _decide(
-            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, ranking.missing, outside
+            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, settling, outside
         )
     summary = stage_summary(stage, slots, decisions, ranking, outside)
     identity = PolicyIdentity(
@@ -265,6 +289,72 @@ def evaluate_cohort(
         summary=summary,
         outside_period=outside,
     )
+
+
+MAX_RANK_SPREAD = 64  # a subject whose rank may take more values than this is not decided rank by rank
+
+
+def _entry(policy: CompiledPolicy, stage: CompiledStage, scope: Scope, pool: Any) -> Entry:
+    """One subject as the ranking sees it; keys it cannot compute become intervals of what they may be."""
+    assert scope.subject is not None
+    id = _subject_id(policy, scope.subject)
+    if pool is False:
+        return Entry(id, False, Missing(frozenset()))
+    keys = _keys(stage, scope)
+    if not isinstance(keys, Missing):
+        return Entry(id, pool, keys)
+    bounder = Bounder(policy.ir, policy.compiler.value_in(scope))
+    intervals = tuple(bounder.of(key.expr) for key in stage.stage.rank_by)
+    return Entry(id, pool, keys, intervals=intervals, unbounded=tuple(sorted(bounder.unbounded)))
+
+
+def _key_ranges(entry: Entry) -> tuple[str, ...] | None:
+    if entry.intervals is None or entry.in_pool is False:
+        return None
+    return tuple(i.describe() for i in entry.intervals)
+
+
+def _named(settling: tuple[str, ...], subject_id: str) -> frozenset[str]:
+    """Facts as a subject's decision names them: its own by path, another subject's as `id: path`."""
+    own = f"{subject_id}: "
+    return frozenset(m[len(own) :] if m.startswith(own) else m for m in settling)
+
+
+def _over_ranks(
+    policy: CompiledPolicy,
+    backend: Backend,
+    stage: CompiledStage,
+    scope: Scope,
+    span: tuple[int, int],
+    settling: frozenset[str],
+) -> dict[str, Any]:
+    """Settle what reads the stage at every rank the subject may have; what differs is undetermined.
+
+    A rule or row with the same value at every rank of `span` is decided; one whose value depends
+    on the rank is missing the facts that would settle the rank (`settling`).
+    """
+    base, info = dict(scope.known), scope.stage
+    assert info is not None
+    runs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for rank in range(span[0], span[1] + 1):
+        scope.known = dict(base)
+        scope.stage = info.model_copy(update={"rank": rank})
+        conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
+        runs.append((scope.known, conditions))
+    scope.stage = info
+    gap = Missing(settling)
+    scope.known = dict(base)
+    for name in policy.phase2:
+        scope.known[name] = _agreed([known[name] for known, _ in runs], gap)
+    return {key: _agreed([c[key] for _, c in runs], gap) for key in runs[0][1]}
+
+
+def _agreed(values: list[Any], gap: Missing) -> Any:
+    first = values[0]
+    if all(v == first for v in values[1:]):
+        return first
+    paths = frozenset().union(*(v.paths for v in values if isinstance(v, Missing)))
+    return Missing(gap.paths | paths)
 
 
 def _keys(stage: CompiledStage, scope: Scope) -> tuple[Any, ...] | Missing:

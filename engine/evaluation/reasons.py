@@ -15,7 +15,8 @@ from typing import Any
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage
 from engine.evaluation.compiler import Missing, Scope, Undetermined
 from engine.evaluation.result import Reason, Role, Status
-from engine.language.expr import BoolOp, Name, Node, Unary, walk
+from engine.evaluation.uncertain import Bounder
+from engine.language.expr import Attr, BoolOp, Name, Node, Unary, walk
 from engine.language.ir import OutcomeRow, Rule, Template
 
 __all__ = ["decision_reasons", "causes", "format_value", "render_message", "status_of"]
@@ -68,20 +69,41 @@ def format_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(format_value(v) for v in value) if value else "none"
     if isinstance(value, Missing):
-        return "unknown (missing " + ", ".join(sorted(value.paths)) + ")"
+        return "not known (needs " + ", ".join(sorted(value.paths)) + ")"
     return str(value)
 
 
+def _is_rank(node: Node) -> bool:
+    return isinstance(node, Attr) and node.attr == "rank" and isinstance(node.obj, Name) and node.obj.name == "stage"
+
+
 def render_message(policy: CompiledPolicy, template: Template, scope: Scope) -> str:
-    """Fill a message's `{expression}` placeholders from this evaluation."""
-    return "".join(
-        part if isinstance(part, str) else format_value(_value(policy, part, scope)) for part in template.parts
-    )
+    """Fill a message's `{expression}` placeholders from this evaluation (a rank not yet known as `2 to 4`)."""
+    parts = []
+    for part in template.parts:
+        if isinstance(part, str):
+            parts.append(part)
+        elif _is_rank(part) and scope.rank_range is not None and scope.stage is not None and scope.stage.rank is None:
+            parts.append(f"{scope.rank_range[0]} to {scope.rank_range[1]}")
+        else:
+            parts.append(_shown(policy, part, scope))
+    return "".join(parts)
+
+
+def _shown(policy: CompiledPolicy, node: Node, scope: Scope) -> str:
+    """A value in a message; one not known as what it may be (`between 40.6 and 65.6, not known: needs ...`)."""
+    value = _value(policy, node, scope)
+    if not isinstance(value, Missing):
+        return format_value(value)
+    span = Bounder(policy.ir, policy.compiler.value_in(scope)).of(node)
+    if not span.bounded or span.known:
+        return format_value(value)
+    return f"{span.describe()} (not known: needs {', '.join(sorted(value.paths))})"
 
 
 def _message(policy: CompiledPolicy, rule: Rule, value: Any, scope: Scope) -> str:
     if isinstance(value, Missing):
-        return f"cannot be decided: missing {', '.join(sorted(value.paths))}"
+        return f"cannot be decided yet: needs {', '.join(sorted(value.paths))}"
     template = rule.held if value else rule.failed
     if template is not None:
         return render_message(policy, template, scope)

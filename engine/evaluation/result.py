@@ -17,6 +17,7 @@ import networkx as nx
 __all__ = [
     "Reason",
     "Placement",
+    "Tie",
     "Grant",
     "Allocation",
     "TrackSummary",
@@ -110,6 +111,35 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Tie:
+    """A neighbour in the ranking with the same first key: which key then told them apart.
+
+    `key` is the index of the ranking key that broke the tie (None: equal on every key, they share
+    a rank); `mine` and `theirs` the two values of that key; `across_last_place`: one of them has a
+    place and the other not (the tie-break decided a place).
+    """
+
+    other: str
+    other_rank: int | None
+    key: int | None
+    mine: Any = None
+    theirs: Any = None
+    across_last_place: bool = False
+    shared: Any = None  # the value of the first key they share
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "other": self.other,
+            "shared": to_jsonable(self.shared),
+            "other_rank": self.other_rank,
+            "key": self.key,
+            "mine": to_jsonable(self.mine),
+            "theirs": to_jsonable(self.theirs),
+            "across_last_place": self.across_last_place,
+        }
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where a subject stood in a stage's ranking."""
 
@@ -118,15 +148,36 @@ class Placement:
     pool_size: int | None
     slots: int | None
     keys: tuple[Any, ...] | None = None
+    rank_range: tuple[int, int] | None = None  # rank not known: the best and worst it can be (missing facts)
+    key_ranges: tuple[str, ...] | None = None  # keys not all known: what each may be, in words
+    ties: tuple[Tie, ...] = ()  # neighbours with the same first key, and what told them apart
+    settled_by: tuple[str, ...] = ()  # rank not known: the facts that would settle it (another's as `id: path`)
+
+    def rank_text(self) -> str:
+        """`3 of 5`, `2 to 4 of 5` (not known yet), `-` (not ranked)."""
+        if self.rank is not None:
+            return f"{self.rank} of {self.pool_size}"
+        if self.rank_range is not None:
+            return f"{self.rank_range[0]} to {self.rank_range[1]} of {self.pool_size}"
+        return "-"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "in_pool": self.in_pool,
             "rank": self.rank,
             "pool_size": self.pool_size,
             "slots": self.slots,
             "keys": to_jsonable(self.keys),
         }
+        if self.rank_range is not None:
+            data["rank_range"] = list(self.rank_range)
+        if self.key_ranges is not None:
+            data["key_ranges"] = list(self.key_ranges)
+        if self.ties:
+            data["ties"] = [t.to_json() for t in self.ties]
+        if self.settled_by:
+            data["settled_by"] = list(self.settled_by)
+        return data
 
 
 def quantity_text(value: float | None, unit: str | None = None) -> str:
@@ -270,6 +321,17 @@ class StageSummary:
     tracks: tuple[TrackSummary, ...] = ()
     period: tuple[dt.date, dt.date | None] | None = None
     outside_period: bool = False
+    pending: int | None = None  # places that depend on undetermined decisions (missing facts)
+    ranges: tuple[tuple[str, int, int], ...] = ()  # subjects whose rank is not known: (id, best, worst)
+    unbounded: tuple[str, ...] = ()  # missing ranking facts the fact model gives no bounds for (`id: path`)
+
+    def places_text(self) -> str:
+        """`4 place(s): 2 filled, 1 pending, 1 left open → additional_call: ...` (empty without slots)."""
+        if self.slots is None:
+            return ""
+        pending = f", {self.pending} pending (undetermined decisions)" if self.pending else ""
+        text = f"{self.slots} place(s): {self.filled} filled{pending}, {self.open} left open"
+        return text + (f" → {self.open_slots_to}: {self.open_slots_title}" if self.open_slots_to else "")
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -281,13 +343,19 @@ class StageSummary:
                 "slots",
                 "filled",
                 "open",
+                "pending",
                 "open_slots_to",
                 "open_slots_title",
                 "cut_off",
                 "tie_at_cut_off",
             )
         }
-        data["ranking"] = [{"id": i, "rank": r} for i, r in self.ranking]
+        ranges = {i: (best, worst) for i, best, worst in self.ranges}
+        data["ranking"] = [
+            {"id": i, "rank": r} | ({"rank_range": list(ranges[i])} if i in ranges else {}) for i, r in self.ranking
+        ]
+        if self.unbounded:
+            data["unbounded"] = list(self.unbounded)
         if self.missing:
             data["missing"] = list(self.missing)
         if self.capacity is not None:
@@ -337,6 +405,7 @@ class Decision:
     awarded: float | None = None  # a stage with `capacity`: the quantity this subject receives
     allocation: Allocation | None = None  # a stage with `capacity` or `tracks`: how it was treated
     outside_period: bool = field(default=False, repr=False, compare=False)  # decided outside the stage's period
+    possible: tuple[str, ...] = ()  # undetermined: the outcomes it may still get, in the table's order
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -383,6 +452,8 @@ class Decision:
         data["awarded"] = to_jsonable(self.awarded)
         if self.allocation is not None:
             data["allocation"] = self.allocation.to_json()
+        if self.possible:
+            data["possible_outcomes"] = list(self.possible)
         return data
 
 
@@ -418,7 +489,10 @@ class Result:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Facts and values as JSON data (dates as ISO text, models as dicts)."""
+    """Facts and values as JSON data (dates as ISO text, models as dicts, a value not known as its needs)."""
+    paths = getattr(value, "paths", None)
+    if isinstance(paths, frozenset):  # `Missing`: what the value needs
+        return {"missing": sorted(paths)}
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, (list, tuple)):

@@ -30,6 +30,8 @@ class Row:
     why: str
     allocation: str | None = None  # how the allocation treated it, in words
     awarded: float | None = None
+    rank_range: tuple[int, int] | None = None  # rank not known (missing facts): best and worst
+    key_ranges: tuple[str, ...] | None = None  # keys not all known: what each may be
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class CohortExplanation:
     tie_breaks: tuple[str, ...]
     open_places: tuple[str, ...]
     allocation: tuple[str, ...] = ()  # capacity used and left, each track's places
+    pending: int | None = None  # places that depend on undetermined decisions
+    open: int | None = None  # places decided to stay open
+    pending_places: tuple[str, ...] = ()  # which undetermined decisions keep places pending, and why
+    notes: tuple[str, ...] = ()  # ranking facts without bounds, ranks left open
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -60,10 +66,14 @@ class CohortExplanation:
                 "keys",
                 "slots",
                 "filled",
+                "pending",
+                "open",
                 "cut_off",
                 "tie_breaks",
                 "open_places",
                 "allocation",
+                "pending_places",
+                "notes",
             )
         }
         data["rows"] = [to_jsonable(vars(row)) for row in self.rows]
@@ -72,31 +82,59 @@ class CohortExplanation:
     def to_text(self) -> str:
         lines = [f"stage `{self.stage}`: {self.title}, as of {self.as_of}  [{self.reference}]"]
         in_pool = [r for r in self.rows if r.in_pool]
-        lines.append(f"pool (`{self.pool_rule}`): {len(in_pool)} of {len(self.rows)} ranked")
+        lines.append(f"pool (`{self.pool_rule}`): {len(in_pool)} of {len(self.rows)} in the pool")
         if self.keys:
             lines.append("ranked by: " + ", then ".join(self.keys))
-        for row in sorted(self.rows, key=lambda r: (r.rank is None, r.rank or 0, r.id)):
-            place = f"{row.rank:>3}." if row.rank is not None else "   -"
-            keys = ", ".join(format_value(k) for k in row.keys) if row.keys else "not ranked"
-            lines.append(f"  {place} {shown(row.id):<20} {keys:<22} → {row.outcome}: {row.why}")
+        width = max([len(_place(r)) for r in self.rows] + [4])
+        ids = max([len(shown(r.id)) for r in self.rows] + [20])
+        for row in sorted(self.rows, key=_order):
+            keys = (
+                ", ".join(format_value(k) for k in row.keys)
+                if row.keys
+                else "; ".join(f"{n}: {k}" for n, k in zip(self.keys, row.key_ranges, strict=False))
+                if row.key_ranges
+                else "not ranked"
+            )
+            lines.append(f"  {_place(row):>{width}} {shown(row.id):<{ids}} {keys:<22} → {row.outcome}: {row.why}")
             if row.allocation:
-                lines.append(f"       allocation: {row.allocation}")
+                lines.append(f"{'':>{width + 3}}allocation: {row.allocation}")
         if self.slots is not None:
             lines.append(
                 f"places: {self.slots}; filled: {self.filled}"
+                + (f"; pending: {self.pending}" if self.pending else "")
+                + (f"; left open: {self.open}" if self.open is not None else "")
                 + (f"; cut-off (the last place): {self.cut_off}" if self.cut_off else "")
             )
+        lines += [f"pending: {p}" for p in self.pending_places]
+        lines += [f"note: {n}" for n in self.notes]
         lines += self.allocation
         lines += [f"tie-break: {t}" for t in self.tie_breaks]
         lines += [f"open place: {o}" for o in self.open_places]
         return "\n".join(shown(line) for line in lines)  # a value's control characters shown escaped
 
 
+def _place(row: Row) -> str:
+    if row.rank is not None:
+        return f"{row.rank}."
+    if row.rank_range is not None:
+        return f"{row.rank_range[0]}-{row.rank_range[1]}."
+    return "-"
+
+
+def _order(row: Row) -> tuple[Any, ...]:
+    if row.rank is not None:
+        return (0, row.rank, row.rank, row.id)
+    if row.rank_range is not None:
+        return (0, *row.rank_range, row.id)
+    return (1, 0, 0, row.id)
+
+
 def _why(decision: Decision) -> str:
     """The first cause of a decision in words (and how many more there are)."""
     causes = decision.causes
     if decision.missing:
-        return "undetermined: missing " + ", ".join(decision.missing)
+        may = " or ".join(f"`{o}`" for o in decision.possible)
+        return (f"undetermined ({may}): " if may else "undetermined: ") + "needs " + ", ".join(decision.missing)
     if not causes:
         held = [r for r in decision.reasons if r.role == "passed"]
         return held[-1].message if held else "every condition met"
@@ -149,7 +187,7 @@ def _open_places(policy: Policy, result: Result) -> list[str]:
         for d in within
         if d.placement
     ]
-    ranked = sum(1 for d in result.decisions.values() if d.placement and d.placement.rank is not None)
+    ranked = sum(1 for d in result.decisions.values() if d.placement and d.placement.in_pool)
     if summary.slots is not None and ranked < summary.slots:
         found.append(f"only {ranked} subject(s) qualified for {summary.slots} place(s)")
     destination = f" → {summary.open_slots_to}: {summary.open_slots_title}" if summary.open_slots_to else ""
@@ -170,6 +208,8 @@ def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
             why=_why(d),
             allocation=d.allocation.note() if d.allocation and d.allocation.allotment != "not_in_pool" else None,
             awarded=d.awarded,
+            rank_range=d.placement.rank_range if d.placement else None,
+            key_ranges=d.placement.key_ranges if d.placement else None,
         )
         for d in result.decisions.values()
     )
@@ -189,7 +229,35 @@ def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
         tie_breaks=tuple(_tie_breaks(result, names)),
         open_places=tuple(_open_places(policy, result)),
         allocation=tuple(_allocation(result)),
+        pending=summary.pending if summary else None,
+        open=summary.open if summary else None,
+        pending_places=tuple(_pending(policy, result)),
+        notes=tuple(_notes(result)),
     )
+
+
+def _pending(policy: Policy, result: Result) -> list[str]:
+    """The undetermined decisions that keep places pending, with the facts that would settle each."""
+    summary = result.summary
+    if summary is None or not summary.pending:
+        return []
+    fills = policy.ir.stages[result.stage or ""].fills_slot
+    waiting = [d for d in result.decisions.values() if d.outcome == "undetermined" and fills in d.possible]
+    return [
+        f"{summary.pending} place(s) wait on {len(waiting)} undetermined decision(s); "
+        "no place goes anywhere until they are decided"
+    ] + [f"`{d.id}` may be `{fills}`; settled by {', '.join(d.missing)}" for d in waiting]
+
+
+def _notes(result: Result) -> list[str]:
+    summary = result.summary
+    if summary is None:
+        return []
+    return [
+        f"{u.split(': ', 1)[1]} of `{u.split(': ', 1)[0]}` has no bounds in the fact model: "
+        "its rank could be anywhere in the pool"
+        for u in summary.unbounded
+    ]
 
 
 def _allocation(result: Result) -> list[str]:

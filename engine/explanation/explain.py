@@ -9,16 +9,15 @@ and Mermaid.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from engine.core.text import shown
-from engine.evaluation.compiler import Missing
 from engine.evaluation.reasons import format_value, status_of
-from engine.evaluation.result import Decision, Grant, quantity_text, to_jsonable
+from engine.evaluation.result import Decision, Grant, Tie, quantity_text, to_jsonable
 from engine.explanation.render import to_dot, to_mermaid, to_svg
 from engine.language.checker import node_id
 from engine.language.expr import render
@@ -56,6 +55,7 @@ class Explanation:
     decision: Decision
     graph: nx.DiGraph
     root: str
+    policy_ir: Any = None  # the checked package (`PolicyIR`): titles of the ranking keys
 
     def to_json(self) -> dict[str, Any]:
         """networkx node-link data with every node's attributes, JSON-ready."""
@@ -131,7 +131,7 @@ class _Builder:
             previous = row_node
         for grant in d.grants:
             self._grant(root, grant)
-        return Explanation(d, self.graph, root)
+        return Explanation(d, self.graph, root, self.policy.ir)
 
     def _grant(self, root: str, grant: Grant) -> None:
         """A grant node under the decision, with the row that brings it and what its quantity reads."""
@@ -215,7 +215,7 @@ class _Builder:
             field = name.split(".", 1)[1]
             source = d.allocation if field in _ALLOCATION_FIELDS else d.placement
             attrs["value"] = _stage_value(source, field)
-        return {k: (v if not isinstance(v, Missing) else {"missing": sorted(v.paths)}) for k, v in attrs.items()}
+        return attrs  # a value not known stays `Missing` here; `to_json` writes it as {"missing": [...]}
 
 
 _ALLOCATED = ("rank_by", "pool", "slots", "capacity", "takes", "tracks")
@@ -252,21 +252,25 @@ class _TextTree:
     def lines(self) -> list[str]:
         d = self.e.decision
         out = [f"{d.id}: {d.outcome}" + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")]
-        if d.placement and d.placement.rank is not None:
-            out.append(f"  ranked {d.placement.rank} of {d.placement.pool_size} for {d.placement.slots} place(s)")
+        out += self._placement()
         if d.allocation is not None:
             out.append(f"  allocation: {d.allocation.note()}")
         if d.missing:
-            out.append("  undetermined: missing " + ", ".join(d.missing))
+            may = " or ".join(f"`{o}`" for o in d.possible)
+            out.append("  undetermined" + (f": may be {may}" if may else "") + "; needs " + ", ".join(d.missing))
         rows = [n for n in self.g.predecessors(self.e.root) if self.g.nodes[n]["kind"] == "outcome"]
+        blocked = False  # an earlier row cannot be decided: the rows after it are only pending
         for row in sorted(rows, key=lambda n: int(self.g.nodes[n]["name"].split()[-1])):
             attrs = self.g.nodes[row]
             deciding = attrs["status"] != "failed"
             verb = (
-                "decides"
+                ("pending: would decide if the rows above do not apply" if attrs["status"] == "held" else "pending")
+                if blocked
+                else "decides"
                 if attrs["status"] == "held"
-                else ("cannot be decided" if attrs["status"] == "undetermined" else "does not apply")
+                else ("cannot be decided yet" if attrs["status"] == "undetermined" else "does not apply")
             )
+            blocked = blocked or attrs["status"] == "undetermined"
             out.append(f"  {attrs['name']}: `{attrs['outcome']}` when `{attrs['condition']}` — {verb}")
             for source in self._ordered(row):
                 out += self._node(source, 2, expand=deciding)
@@ -275,6 +279,33 @@ class _TextTree:
             out.append("  grants (what the deciding row brings):")
         for grant in grants:
             out += self._node(grant, 2, expand=True)
+        return out
+
+    def _placement(self) -> list[str]:
+        """Where the subject stands in the ranking: its rank (or the ranks it may have), and its ties."""
+        d = self.e.decision
+        p = d.placement
+        if p is None:
+            return []
+        out = []
+        places = f" for {p.slots} place(s)" if p.slots is not None else ""
+        if p.rank is not None:
+            out.append(f"  ranked {p.rank} of {p.pool_size}{places}")
+        elif p.rank_range is not None:
+            by = f" (depends on {', '.join(p.settled_by)})" if p.settled_by else ""
+            same = "; every rank it may have gives the same outcome" if d.row is not None else ""
+            out.append(
+                f"  ranked {p.rank_range[0]} to {p.rank_range[1]} of {p.pool_size}{places}: not known yet{by}{same}"
+            )
+        stage = self.e.policy_ir.stages.get(d.stage or "") if self.e.policy_ir else None
+        names = [k.title or render(k.expr) for k in stage.rank_by] if stage else []
+        if p.key_ranges is not None:
+            out.append(
+                "  its ranking keys may be: "
+                + "; ".join(f"{n}: {k}" for n, k in zip(names or [""] * len(p.key_ranges), p.key_ranges, strict=True))
+            )
+        for tie in p.ties:
+            out.append("  " + tie_text(d.id, p.rank, tie, names))
         return out
 
     def _ordered(self, node: str) -> list[str]:
@@ -317,6 +348,9 @@ class _TextTree:
             since = f", in force since {attrs['since']}" if attrs.get("since") else ""
             return f"parameter `{name}` = {format_value(attrs.get('value'))}{since}{ref}"
         if kind == "ranking":
+            p = self.e.decision.placement
+            if name == "stage.rank" and p is not None and p.rank is None and p.rank_range is not None:
+                return f"stage ranking: `{name}` = {p.rank_range[0]} to {p.rank_range[1]}, not known yet"
             return f"stage ranking: `{name}` = {format_value(attrs.get('value'))}"
         if kind == "grant":
             shown_quantity = (
@@ -328,6 +362,26 @@ class _TextTree:
         value = attrs.get("value") or {}
         shown = format_value(next(iter(value.values()))) if len(value) == 1 else f"{len(value)} item(s):"
         return f"fact `{name}` = {shown}"
+
+
+def tie_text(subject: str, rank: int | None, tie: Tie, names: Sequence[str]) -> str:
+    """A tie in words: `tied with `upstage` on total score (79.8); expert review score: 28.4 vs 30.1, ranked below`."""
+
+    def key(i: int) -> str:
+        return names[i] if i < len(names) else f"key {i + 1}"
+
+    first = key(0)
+    place = " — this decided the last place" if tie.across_last_place else ""
+    if tie.key is None:
+        place = " — the tie spans the last place, and the places go to all of them" if place else ""
+        shared = f"({first}: {format_value(tie.mine)}): they share rank {rank}"
+        return f"tied with `{tie.other}` on every ranking key {shared}{place}"
+    above = rank is not None and tie.other_rank is not None and rank < tie.other_rank
+    return (
+        f"tied with `{tie.other}` on {first} ({format_value(tie.shared)}); "
+        f"the tie-break {key(tie.key)} ranks it {'above' if above else 'below'} `{tie.other}` "
+        f"({format_value(tie.mine)} vs {format_value(tie.theirs)}){place}"
+    )
 
 
 def explain_decision(policy: Policy, decision: Decision) -> Explanation:

@@ -199,11 +199,12 @@ class Proposer:
             return []
         if _holds(current, op, target):
             return [()]
-        gap = round(target - current, 4)
+        gap = round(_needed(current, op, target, _granularity(current)) - current, 4)
+        strict = "at least " if op in (">", "<") else ""
         need = (
             f"{label} is {format_value(current)}; it needs "
             f"{'≥' if op == '>=' else '≤' if op == '<=' else op} {format_value(target)}{why}: "
-            f"{'+' if gap >= 0 else ''}{format_value(gap)}"
+            f"{strict}{'+' if gap >= 0 else ''}{format_value(gap)}"
         )
         self.needs.append(need)
         plans: list[Plan] = []
@@ -327,13 +328,28 @@ class Proposer:
         if cutoff is None:
             return pool
         holder, keys = cutoff
-        key = stage.rank_by[0]
-        why = (
-            " to take the last of "
-            f"{self.decision.placement.slots if self.decision.placement else '?'} place(s), held by "
-            f"`{holder}`"
-        )
-        plans = self.numeric(self.inline(key.expr), ">" if key.descending else "<", keys[0], self.label(key.expr), why)
+        slots = self.decision.placement.slots if self.decision.placement else "?"
+        why = f" to take the last of {slots} place(s), held by `{holder}`"
+        keys_ = stage.rank_by
+        first = keys_[0]
+        beat = ">" if first.descending else "<"
+        plans = self.numeric(self.inline(first.expr), beat, keys[0], self.label(first.expr), why)
+        # or: equal the holder on the first keys and win on a tie-break (cheaper when it already wins there)
+        for i in range(1, min(len(keys_), len(keys))):
+            tie = f" to tie with `{holder}` on it"
+            equal = [
+                self.numeric(self.inline(k.expr), ">=" if k.descending else "<=", keys[j], self.label(k.expr), tie)
+                for j, k in enumerate(keys_[:i])
+            ]
+            later = keys_[i]
+            win = self.numeric(
+                self.inline(later.expr),
+                ">" if later.descending else "<",
+                keys[i],
+                self.label(later.expr),
+                f" to win the tie-break against `{holder}`",
+            )
+            plans += product([*equal, win])
         return product([pool, plans])
 
 

@@ -43,8 +43,7 @@ def _pre(text: str) -> str:
 
 
 def _rank(decision: Decision) -> str:
-    p = decision.placement
-    return f"{p.rank} of {p.pool_size}" if p and p.rank is not None else "–"
+    return decision.placement.rank_text().replace("-", "–") if decision.placement else "–"
 
 
 def _outcomes(result: Result) -> str:
@@ -121,11 +120,7 @@ def render_report(policy: Policy, result: Result) -> str:
     cohort = explain_cohort(policy, result)
     identity = result.policy
     title = f"{policy.ir.title}: {cohort.title}"
-    summary = (
-        f"{result.summary.slots} place(s), {result.summary.filled} filled, {result.summary.open} left open"
-        if result.summary and result.summary.slots is not None
-        else ""
-    )
+    summary = result.summary.places_text() if result.summary else ""
     if result.outside_period:
         summary += f" · decided outside the stage's period (what-if, as of {result.as_of})"
     parts = [

@@ -57,11 +57,15 @@ class Expectation(_Model):
     reasons: list[str] = []
     messages: list[str] = []
     grants: dict[str, float | None] | None = None  # grant id → quantity (None: a designation); exactly these
+    rank: int | None = None  # its rank in the stage's ranking
+    rank_range: tuple[int, int] | None = None  # its rank not known (missing facts): the best and worst it may be
+    missing: list[str] | None = None  # exactly the facts it is undetermined for (another's as `id: path`)
 
 
 class SummaryExpectation(_Model):
     filled: int | None = None
     open: int | None = None
+    pending: int | None = None
 
 
 class Case(_Model):
@@ -226,11 +230,28 @@ def compare(case: Case, result: Any) -> list[str]:
         got = {g.id: g.quantity for g in getattr(decision, "grants", ())}
         if want.grants is not None and got != want.grants:
             failures.append(f"`{want.id}`: expected grants {want.grants}, got {got}")
+        failures += _placement_failures(want, decision)
     if case.summary is not None and result.summary is not None:
-        for key in ("filled", "open"):
+        for key in ("filled", "open", "pending"):
             wanted, got = getattr(case.summary, key), getattr(result.summary, key)
             if wanted is not None and wanted != got:
                 failures.append(f"summary: expected {key} = {wanted}, got {got}")
+    return failures
+
+
+def _placement_failures(want: Expectation, decision: Any) -> list[str]:
+    """A rank, a rank range or the missing facts expected of a decision, and what it has instead."""
+    failures = []
+    place = decision.placement
+    rank = place.rank if place else None
+    span = place.rank_range if place else None
+    if want.rank is not None and rank != want.rank:
+        failures.append(f"`{want.id}`: expected rank {want.rank}, got {rank if rank is not None else span}")
+    if want.rank_range is not None and span != tuple(want.rank_range):
+        got = f"{span[0]} to {span[1]}" if span else f"rank {rank}"
+        failures.append(f"`{want.id}`: expected a rank from {want.rank_range[0]} to {want.rank_range[1]}, got {got}")
+    if want.missing is not None and sorted(want.missing) != sorted(decision.missing):
+        failures.append(f"`{want.id}`: expected missing {sorted(want.missing)}, got {list(decision.missing)}")
     return failures
 
 

@@ -333,7 +333,10 @@ class DurableBackend:
     def _value(found: dict[str, bool], name: str, fn: Any, scope: Scope) -> Any:
         if name in found:
             return found[name]
+        before = scope.by_bounds
         python = settle(fn, scope)  # Rete cannot say what is missing; the same closure can
+        if scope.by_bounds > before and not isinstance(python, Missing):
+            return python  # decided from the bounds of a value not known: Rete only sees the facts given
         if not isinstance(python, Missing):
             raise BackendError(
                 f"durable_rules left `{name}` undetermined where the compiled evaluator decides it ({python!r})"
