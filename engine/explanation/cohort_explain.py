@@ -134,7 +134,7 @@ def _why(decision: Decision) -> str:
     causes = decision.causes
     if decision.missing:
         may = " or ".join(f"`{o}`" for o in decision.possible)
-        return (f"undetermined ({may}): " if may else "undetermined: ") + "needs " + ", ".join(decision.missing)
+        return (f"may be {may}; " if may else "") + "needs " + ", ".join(decision.missing)
     if not causes:
         held = [r for r in decision.reasons if r.role == "passed"]
         return held[-1].message if held else "every condition met"

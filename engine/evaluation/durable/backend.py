@@ -16,6 +16,9 @@ only one that touches the library itself. Lowering keeps to the subset that meas
 - the stage's pool, its tracks' `when` and its outcome rows are lowered the same way as
   pseudo-rules; ranking and allocation (places, capacity, reserved tracks) are the shared reduce
   step in Python, and grant quantities are computed in Python like values;
+- a comparison whose operand is missing but whose bounds (from the fact model) settle it is
+  decided by the compiled evaluator's interval reasoning, which Rete cannot do: for a subject
+  with such a comparison, what Rete leaves undetermined is taken from the same closures;
 - one fact may match at most 64 conditions (error 303, measured): the subject's fields are
   asserted as several "part" facts, each tested by at most `PART_SIZE` conditions; a rule that
   joins many conclusions (error 304) joins them in groups of `MAX_JOIN`, each group a rule.
@@ -333,10 +336,11 @@ class DurableBackend:
     def _value(found: dict[str, bool], name: str, fn: Any, scope: Scope) -> Any:
         if name in found:
             return found[name]
-        before = scope.by_bounds
         python = settle(fn, scope)  # Rete cannot say what is missing; the same closure can
-        if scope.by_bounds > before and not isinstance(python, Missing):
-            return python  # decided from the bounds of a value not known: Rete only sees the facts given
+        if scope.by_bounds and not isinstance(python, Missing):
+            # this subject has comparisons decided from the bounds of values not known (Python's
+            # interval reasoning): Rete only sees the facts given, so what depends on them is Python's
+            return python
         if not isinstance(python, Missing):
             raise BackendError(
                 f"durable_rules left `{name}` undetermined where the compiled evaluator decides it ({python!r})"

@@ -1,0 +1,280 @@
+"""Ranking under uncertainty: properties over stage-1 cohorts with missing scores, and what people read.
+
+The cohorts are the shipped stage-1 example with scores drawn from small sets of values (so teams
+tie on the total and on the tie-breaks), and with some scores removed. `hypothesis.event` reports
+how often ties, undetermined teams and pending places occur (`pytest --hypothesis-show-statistics`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from engine import Policy, load_policy
+from engine.evaluation.uncertain import Interval, possibly_before, surely_before
+from engine.language.ranges import fact_range
+from policy.facts import Consortium
+from tests.conftest import RULES
+
+STAGE1 = RULES.parents[1] / "examples" / "stage1.yaml"
+SOVEREIGN = [
+    {"name": "backbone", "kind": "language_backbone", "weights": {"origin": "team"}},
+    {"name": "encoder", "kind": "vision_encoder", "weights": {"origin": "team"}},
+]
+SCORES = {
+    "expert": [20.0, 26.4, 28.4, 30.0, 35.0],
+    "user": [0.0, 17.0, 20.2, 25.0],
+    "nia": [0.0, 7.8, 10.0],
+    "global_common": [12.0, 15.6, 20.0],
+    "global_individual": [0.0, 7.8, 10.0],
+}
+REMOVABLE = ["user", "expert", "nia"]
+
+
+@pytest.fixture(scope="module")
+def base(policy: Policy) -> dict[str, Any]:
+    return policy.load_cohort(STAGE1).model_dump(mode="json")
+
+
+@st.composite
+def complete_cohorts(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
+    """The stage-1 example with every team's scores drawn from small sets (ties are common)."""
+    cohort = copy.deepcopy(base)
+    for team in cohort["consortia"]:
+        scores = team["scores"]
+        scores["expert"], scores["user"] = (
+            draw(st.sampled_from(SCORES["expert"])),
+            draw(st.sampled_from(SCORES["user"])),
+        )
+        for part in ("nia", "global_common", "global_individual"):
+            scores["benchmark"][part] = draw(st.sampled_from(SCORES[part]))
+        if team["id"] == "naver-cloud" and draw(st.booleans()):  # sometimes sovereign, so it competes
+            team["model"]["components"], team["panel"] = SOVEREIGN, {"members": 10}
+    return cohort
+
+
+def _score(team: dict[str, Any], part: str) -> Any:
+    scores = team["scores"]
+    return scores["benchmark"][part] if part in scores["benchmark"] else scores[part]
+
+
+def _remove(team: dict[str, Any], part: str) -> None:
+    scores = team["scores"]
+    (scores["benchmark"] if part in scores["benchmark"] else scores)[part] = None
+
+
+def _report(policy: Policy, cohort: dict[str, Any]) -> None:
+    result = policy.evaluate(cohort)
+    totals = [d.placement.keys[0] for d in result.decisions.values() if d.placement and d.placement.keys]
+    event(f"tie on the total: {len(totals) != len(set(totals))}")
+    event(f"undetermined teams: {sum(d.outcome == 'undetermined' for d in result.decisions.values())}")
+    if result.summary is not None:
+        event(f"pending places: {result.summary.pending}; open: {result.summary.open}")
+
+
+@given(data=st.data())
+def test_removing_facts_never_turns_a_decided_outcome_into_another(
+    policy: Policy, base: dict[str, Any], data: st.DataObject
+) -> None:
+    """Every outcome decided with some scores missing is the outcome of the cohort with them given."""
+    complete = data.draw(complete_cohorts(base))
+    partial = copy.deepcopy(complete)
+    for team in partial["consortia"]:
+        for part in data.draw(st.lists(st.sampled_from(REMOVABLE), max_size=2, unique=True)):
+            _remove(team, part)
+    full, known = policy.evaluate(complete), policy.evaluate(partial)
+    _report(policy, partial)
+    for id, decision in known.decisions.items():
+        if decision.outcome != "undetermined":
+            assert decision.outcome == full.decisions[id].outcome, id
+        else:
+            assert decision.missing and decision.possible and full.decisions[id].outcome in decision.possible
+
+
+def _completions(cohort: dict[str, Any], id: str) -> list[float]:
+    """Every user score that can change an outcome (the cut-offs it may cross, each side) for `id`."""
+    team = next(t for t in cohort["consortia"] if t["id"] == id)
+    own = sum(_score(team, p) for p in ("nia", "global_common", "global_individual", "expert"))
+    others = [
+        sum(_score(t, p) for p in ("nia", "global_common", "global_individual", "expert", "user"))
+        for t in cohort["consortia"]
+        if t["id"] != id
+    ]
+    cuts = {70.0 - own} | {total - own for total in others}
+    values = {0.0, 25.0} | {round(c + d, 1) for c in cuts for d in (-0.1, 0.0, 0.1)}
+    return sorted(v for v in values if 0.0 <= v <= 25.0)
+
+
+@given(data=st.data())
+def test_with_one_score_missing_a_team_is_decided_exactly_when_every_completion_agrees(
+    policy: Policy, base: dict[str, Any], data: st.DataObject
+) -> None:
+    """With one team's user score missing, every team is decided exactly when all completions of that score
+    within its bounds (0-25) give it one outcome, and then it is that outcome."""
+    complete = data.draw(complete_cohorts(base))
+    who = data.draw(st.sampled_from([t["id"] for t in complete["consortia"]]))
+    partial = copy.deepcopy(complete)
+    _remove(next(t for t in partial["consortia"] if t["id"] == who), "user")
+    result = policy.evaluate(partial)
+    _report(policy, partial)
+    outcomes: dict[str, set[str]] = {id: set() for id in result.decisions}
+    for value in _completions(partial, who):
+        filled = copy.deepcopy(partial)
+        next(t for t in filled["consortia"] if t["id"] == who)["scores"]["user"] = value
+        for id, decision in policy.evaluate(filled).decisions.items():
+            outcomes[id].add(decision.outcome)
+    for id, decision in result.decisions.items():
+        if len(outcomes[id]) == 1:
+            assert decision.outcome == next(iter(outcomes[id])), (id, decision.missing)
+        else:
+            assert decision.outcome == "undetermined" and outcomes[id] <= set(decision.possible), id
+            event("a completion changes someone's outcome")
+
+
+@given(data=st.data())
+def test_places_are_filled_pending_or_open_and_only_open_ones_go_to_the_additional_call(
+    policy: Policy, base: dict[str, Any], data: st.DataObject
+) -> None:
+    """filled + pending + open is the number of places (no team takes a place beyond them), pending places are
+    backed by undetermined decisions that may still fill them, and places go on only once decided open."""
+    cohort = data.draw(complete_cohorts(base))
+    for team in cohort["consortia"]:
+        if data.draw(st.booleans()):
+            _remove(team, data.draw(st.sampled_from(REMOVABLE)))
+    result = policy.evaluate(cohort)
+    summary = result.summary
+    assert summary is not None and summary.slots is not None and summary.pending is not None
+    assert summary.open is not None
+    waiting = [d for d in result.decisions.values() if d.outcome == "undetermined" and "advanced" in d.possible]
+    assert summary.filled + summary.pending + summary.open == summary.slots
+    assert summary.pending <= len(waiting)
+    assert (summary.open_slots_to == "additional_call") == (summary.open > 0)
+    event(f"places: {summary.filled} filled, {summary.pending} pending, {summary.open} open")
+
+
+def test_the_issue_cohort_decides_every_team_the_missing_score_cannot_move(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    next(t for t in cohort["consortia"] if t["id"] == "sk-telecom")["scores"]["user"] = None
+    result = policy.evaluate(cohort)
+    assert result.outcomes() == {
+        "lg-ai-research": "advanced",
+        "sk-telecom": "undetermined",
+        "upstage": "advanced",
+        "naver-cloud": "disqualified",
+        "nc-ai": "eliminated",
+    }
+    summary = result.summary
+    assert summary is not None and (summary.filled, summary.pending, summary.open) == (2, 1, 1)
+    data = json.loads(json.dumps(summary.to_json()))
+    assert data["pending"] == 1 and {"id": "sk-telecom", "rank": None, "rank_range": [2, 5]} in data["ranking"]
+    sk = result.decisions["sk-telecom"]
+    assert sk.possible == ("eliminated", "advanced") and sk.placement and sk.placement.rank_range == (2, 5)
+    text = sk.explain().to_text()
+    assert (
+        "row 3: `eliminated` when `not meets_minimum_total or not ranked_within_slots` — cannot be decided yet" in text
+    )
+    assert "row 4: `advanced` when `True` — pending: would decide if the rows above do not apply" in text
+    assert "— decides" not in text and "{'missing'" not in text
+    assert "total score: between 60.6 and 85.6" in text and "not known (needs scores.user)" in text
+    upstage = result.decisions["upstage"].explain().to_text()
+    assert "ranked 2 to 3 of 5 for 4 place(s): not known yet (depends on sk-telecom: scores.user)" in upstage
+
+
+def test_the_stage_view_and_the_report_say_what_is_pending(policy: Policy) -> None:
+    from engine.explanation.cohort_explain import explain_cohort
+    from engine.explanation.report import render_report
+
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    next(t for t in cohort["consortia"] if t["id"] == "sk-telecom")["scores"]["user"] = None
+    result = policy.evaluate(cohort)
+    view = explain_cohort(policy, result).to_text()
+    assert "pool (`scores is not None`): 5 of 5 in the pool" in view
+    assert "2-5. sk-telecom" in view and "2-3. upstage" in view
+    assert "places: 4; filled: 2; pending: 1; left open: 1" in view
+    assert "`sk-telecom` may be `advanced`; settled by scores.user" in view
+    page = render_report(policy, result)
+    assert "4 place(s): 2 filled, 1 pending (undetermined decisions), 1 left open" in page
+    assert "2 to 5 of 5" in page
+
+
+def test_a_comparison_is_decided_when_the_bounds_of_its_unknown_operand_settle_it(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    nc = next(t for t in cohort["consortia"] if t["id"] == "nc-ai")
+    nc["scores"].update(expert=15.0, user=None)  # total between 40.6 and 65.6: below 70 whatever it is
+    decision = policy.evaluate(cohort).decisions["nc-ai"]
+    assert decision.outcome == "eliminated" and decision.missing == ()
+    message = next(r.message for r in decision.reasons if r.rule == "meets_minimum_total")
+    assert message == "total score between 40.6 and 65.6 (not known: needs scores.user) is below the minimum of 70.0"
+
+
+@pytest.mark.durable
+def test_both_backends_agree_on_cohorts_with_missing_ranking_facts(policy: Policy, base: dict[str, Any]) -> None:
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    durable = load_policy(RULES, backend="durable")
+    for who, part in [("sk-telecom", "user"), ("lg-ai-research", "expert"), ("nc-ai", "user"), ("upstage", "nia")]:
+        cohort = copy.deepcopy(base)
+        _remove(next(t for t in cohort["consortia"] if t["id"] == who), part)
+        a, b = policy.evaluate(cohort), durable.evaluate(cohort)
+        assert {i: (d.outcome, d.missing, d.reasons, d.placement) for i, d in a.decisions.items()} == {
+            i: (d.outcome, d.missing, d.reasons, d.placement) for i, d in b.decisions.items()
+        }
+        assert a.summary == b.summary
+
+
+def test_why_not_ties_on_the_total_and_wins_the_tie_break_when_that_is_cheaper(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    teams = {t["id"]: t for t in cohort["consortia"]}
+    teams["naver-cloud"]["model"]["components"], teams["naver-cloud"]["panel"] = SOVEREIGN, {"members": 10}
+    # nc-ai: 25.6 + 29.0 + 22.3 = 76.9, 1.5 below naver-cloud's 78.4 on the total, above it on the expert score
+    teams["nc-ai"]["scores"].update(expert=29.0, user=22.3)
+    result = policy.evaluate(cohort)
+    nc = result.decisions["nc-ai"]
+    assert nc.outcome == "eliminated" and nc.placement and nc.placement.rank == 5
+    answer = nc.why_not("advanced")
+    best = answer.suggestions[0]
+    assert [round(c.after - c.before, 1) for c in best.changes] == [1.5]  # a tie on 78.4, won on the expert score
+    assert all("+0.0" not in n for n in answer.needs)
+    assert any("to tie with `naver-cloud`" in n or "to win the tie-break" in n for n in answer.needs)
+
+
+def test_a_team_that_lost_the_last_place_on_a_tie_break_is_told_so(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    teams = {t["id"]: t for t in cohort["consortia"]}
+    teams["naver-cloud"]["model"]["components"], teams["naver-cloud"]["panel"] = SOVEREIGN, {"members": 10}
+    teams["naver-cloud"]["scores"]["user"] = 22.4  # 79.8, as upstage, with a lower expert score
+    teams["nc-ai"]["scores"].update(expert=29.2, user=25.0)  # 79.8 too, with a higher one
+    result = policy.evaluate(cohort)
+    text = result.decisions["naver-cloud"].explain().to_text()
+    assert (
+        "tied with `upstage` on total score (79.8); the tie-break expert review score (tie-break) ranks it below "
+        "`upstage` (27.6 vs 28.4) — this decided the last place"
+    ) in text
+    winner = result.decisions["upstage"].explain().to_text()
+    assert "ranks it above `naver-cloud` (28.4 vs 27.6) — this decided the last place" in winner
+    ties = result.decisions["naver-cloud"].to_json()["placement"]["ties"]
+    assert {"other": "upstage", "key": 1, "across_last_place": True}.items() <= ties[0].items()
+
+
+def test_intervals_compare_surely_and_possibly_over_every_key() -> None:
+    point, span = Interval.point, Interval
+    assert surely_before([point(80.0)], [span(60.0, 79.9)], [True])
+    assert not surely_before([point(80.0)], [span(60.0, 80.0)], [True])
+    assert possibly_before([span(60.0, 80.0), point(29.0)], [point(80.0), point(30.0)], [True, True]) is False
+    assert possibly_before([span(60.0, 80.0), point(31.0)], [point(80.0), point(30.0)], [True, True])
+    assert possibly_before([Interval.anything()], [point(1.0)], [True]) and not surely_before(
+        [Interval.anything()], [point(1.0)], [True]
+    )
+    assert surely_before([point(1.0)], [span(2.0, 3.0)], [False])  # ascending: lower is better
+
+
+def test_fact_bounds_are_read_from_the_fact_model() -> None:
+    user = fact_range(Consortium, ("scores", "user"))
+    assert user is not None and (user.low, user.high, user.bounded) == (0.0, 25.0, True)
+    nia = fact_range(Consortium, ("scores", "benchmark", "nia"))
+    assert nia is not None and (nia.low, nia.high) == (0.0, 10.0)
+    assert fact_range(Consortium, ("name",)) is None
