@@ -278,3 +278,23 @@ def test_fact_bounds_are_read_from_the_fact_model() -> None:
     nia = fact_range(Consortium, ("scores", "benchmark", "nia"))
     assert nia is not None and (nia.low, nia.high) == (0.0, 10.0)
     assert fact_range(Consortium, ("name",)) is None
+
+
+def test_a_key_without_bounds_lets_its_subject_rank_anywhere_and_the_stage_view_says_so() -> None:
+    from engine.explanation.cohort_explain import explain_cohort
+    from tests.conftest import GRANTS
+
+    policy = load_policy(GRANTS)
+    applicants = [
+        {"id": "a", "income": 1000.0, "age": 30},
+        {"id": "b", "income": 2000.0, "age": 30},
+        {"id": "c", "income": 3000.0, "age": 30},
+        {"id": "d", "age": 30},  # income not given: maybe eligible, and ranked anywhere (no bounds)
+    ]
+    result = policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": applicants})
+    assert result.outcomes() == {"a": "granted", "b": "undetermined", "c": "waiting_list", "d": "undetermined"}
+    assert result.decisions["b"].missing == ("d: income",)
+    assert result.summary is not None and result.summary.unbounded == ("d: income",)
+    assert (result.summary.filled, result.summary.pending, result.summary.open) == (1, 1, 0)
+    view = explain_cohort(policy, result).to_text()
+    assert "note: income of `d` has no bounds in the fact model: its rank could be anywhere in the pool" in view
