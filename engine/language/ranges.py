@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ class Bounds:
                 if getattr(item, key, None) is not None:
                     found[key] = getattr(item, key)
         return Bounds(**found)
+
+    def admits(self, value: float) -> bool:
+        """Whether `value` satisfies every numeric bound."""
+        tests = ((self.ge, operator.ge), (self.gt, operator.gt), (self.le, operator.le), (self.lt, operator.lt))
+        return all(bound is None or test(value, bound) for bound, test in tests)
 
     @property
     def low(self) -> float:

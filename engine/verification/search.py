@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import operator
 import re
 import string
 import types
@@ -28,6 +27,7 @@ from pydantic.fields import FieldInfo
 
 from engine.language.expr import Const, walk
 from engine.language.ir import PolicyIR
+from engine.language.ranges import Bounds
 
 __all__ = [
     "Hints",
@@ -112,37 +112,6 @@ def focus_of(ir: PolicyIR) -> tuple[Focus, Focus]:
     subject = frozenset(p for p in paths if not p.startswith("context.") and p != "context")
     context = frozenset(p.removeprefix("context.") for p in paths if p.startswith("context."))
     return Focus(subject), Focus(context if "context" not in paths else None)
-
-
-def _flatten(metadata: Iterable[Any]) -> list[Any]:
-    flat: list[Any] = []
-    for item in metadata:
-        flat += _flatten(item.metadata) if isinstance(item, FieldInfo) else [item]
-    return flat
-
-
-@dataclass(frozen=True)
-class Bounds:
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    lt: float | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    pattern: str | None = None
-
-    @staticmethod
-    def of(metadata: Iterable[Any]) -> Bounds:
-        found: dict[str, Any] = {}
-        for item in _flatten(metadata):
-            for key in ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern"):
-                if getattr(item, key, None) is not None:
-                    found[key] = getattr(item, key)
-        return Bounds(**found)
-
-    def admits(self, value: float) -> bool:
-        tests = ((self.ge, operator.ge), (self.gt, operator.gt), (self.le, operator.le), (self.lt, operator.lt))
-        return all(bound is None or test(value, bound) for bound, test in tests)
 
 
 def _numbers(kind: type, bounds: Bounds, hints: Hints) -> st.SearchStrategy[Any]:
