@@ -68,12 +68,26 @@ class ReasonOut(_Out):
     missing: list[str] | None = None
 
 
+class TieOut(_Out):
+    other: str
+    shared: Any
+    other_rank: int | None
+    key: int | None  # index of the ranking key that told them apart; null: equal on every key
+    mine: Any
+    theirs: Any
+    across_last_place: bool
+
+
 class PlacementOut(_Out):
     in_pool: bool | None
     rank: int | None
     pool_size: int | None
     slots: int | None
     keys: list[Any] | None
+    rank_range: list[int] | None = None  # rank not known (missing facts): [best, worst]
+    key_ranges: list[str] | None = None  # the keys as what they may be, in words
+    settled_by: list[str] | None = None  # facts that would settle the rank (another subject's as `id: path`)
+    ties: list[TieOut] | None = None
 
 
 class GrantOut(_Out):
@@ -109,11 +123,13 @@ class DecisionOut(_Out):
     grants: list[GrantOut]
     awarded: float | None
     allocation: AllocationOut | None = None
+    possible_outcomes: list[str] | None = None  # undetermined: the outcomes it may still get
 
 
 class RankOut(_Out):
     id: str
     rank: int | None
+    rank_range: list[int] | None = None
 
 
 class TrackOut(_Out):
@@ -132,7 +148,8 @@ class SummaryOut(_Out):
     reference: str
     slots: int | None
     filled: int
-    open: int | None
+    open: int | None  # places decided to stay open
+    pending: int | None = None  # places that wait on undetermined decisions
     open_slots_to: str | None
     open_slots_title: str | None
     cut_off: list[Any] | None
@@ -146,6 +163,7 @@ class SummaryOut(_Out):
     tracks: list[TrackOut] | None = None
     period: dict[str, dt.date | None] | None = None
     outside_period: bool | None = None
+    unbounded: list[str] | None = None  # missing ranking facts without bounds in the fact model
 
 
 class EvaluationOut(_Out):
