@@ -298,3 +298,13 @@ def test_a_key_without_bounds_lets_its_subject_rank_anywhere_and_the_stage_view_
     assert (result.summary.filled, result.summary.pending, result.summary.open) == (1, 1, 0)
     view = explain_cohort(policy, result).to_text()
     assert "note: income of `d` has no bounds in the fact model: its rank could be anywhere in the pool" in view
+
+
+def test_an_invariant_reading_the_rank_is_judged_at_every_rank_the_decision_may_have(policy: Policy) -> None:
+    from engine.verification.holds import InvariantRunner
+
+    cohort = RULES.parents[1] / "tests" / "fixtures" / "rank_range_cohort.yaml"
+    result = policy.evaluate(policy.load_cohort(cohort))
+    beta = result.decisions["beta"]
+    assert beta.outcome == "advanced" and beta.placement is not None and beta.placement.rank_range == (1, 2)
+    assert InvariantRunner(policy).subject_and_cohort(result, len(result.decisions)) == []

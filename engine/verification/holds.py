@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.evaluation.compiled import settle
 from engine.evaluation.compiler import ExpressionCompiler, Fn, Missing, Scope
-from engine.evaluation.evaluate import scope_of
+from engine.evaluation.evaluate import MAX_RANK_SPREAD, PythonBackend, scope_of
 from engine.evaluation.result import Decision, Result
 from engine.language.expr import render
 from engine.language.invariants import VIEW_NAMES
@@ -124,6 +124,25 @@ class InvariantRunner:
             return None
         return Breach(invariant, subject, f"{what}: `{render(invariant.holds)}` is {_verdict(value)}")  # type: ignore[arg-type]
 
+    def _states(self, decision: Decision, params: Any) -> list[tuple[Scope, str]]:
+        """The states a decision was made in: one, or one per rank it may have (its rank not known).
+
+        A decision whose rank is an interval holds at every rank of it (that is how it was decided),
+        so an invariant must hold at each: what reads the stage is settled again at each rank.
+        """
+        place = decision.placement
+        span = place.rank_range if place is not None and place.rank is None else None
+        if span is None or span[1] - span[0] >= MAX_RANK_SPREAD:
+            return [(scope_of(self.policy.compiled, decision, params), "")]
+        states = []
+        for rank in range(span[0], span[1] + 1):
+            scope = scope_of(self.policy.compiled, decision, params)
+            assert scope.stage is not None
+            scope.stage = scope.stage.model_copy(update={"rank": rank})
+            PythonBackend().run(self.policy.compiled, scope, self.policy.compiled.phase2, None, rows=False)
+            states.append((scope, f" (at rank {rank}, one it may have)"))
+        return states
+
     def _scope(self, result: Result, decision: Decision | None, params: Any) -> Scope:
         context = (
             decision.context if decision is not None else next((d.context for d in result.decisions.values()), None)
@@ -136,10 +155,12 @@ class InvariantRunner:
         found: list[Breach] = []
         for invariant in self.of_kind(result.stage, "subject"):
             for d in result.decisions.values():
-                scope = scope_of(self.policy.compiled, d, params)
-                scope.locals = {"outcome": d.outcome}
-                breach = self._judge(invariant, scope, d.id, f"`{d.id}` is `{d.outcome}`")
-                found += [breach] if breach else []
+                for scope, at in self._states(d, params):
+                    scope.locals = {"outcome": d.outcome}
+                    breach = self._judge(invariant, scope, d.id, f"`{d.id}` is `{d.outcome}`{at}")
+                    if breach:
+                        found.append(breach)
+                        break
         cohort = self.of_kind(result.stage, "cohort")
         if cohort:
             scope = self._scope(result, None, params)
