@@ -256,7 +256,11 @@ EDITS = {
     "the overrides": ("UPDATE records SET overrides = '{\"teams_kept\":5}' WHERE seq = 2", 2),
     "the backend": ("UPDATE records SET backend = 'durable' WHERE seq = 1", 1),
     "a package file": ("UPDATE record_files SET content = CAST('x' AS BLOB) WHERE rowid = 2", 1),
-    "a record's id": ("UPDATE records SET id = replace(id, substr(id, 1, 1), 'f') WHERE seq = 2", 2),
+    "a record's id": (  # another first character, whatever the id (a digest) begins with
+        "UPDATE records SET id = (CASE WHEN substr(id, 1, 1) = 'f' THEN 'e' ELSE 'f' END) || substr(id, 2) "
+        "WHERE seq = 2",
+        2,
+    ),
     "a decision row, deleted": ("DELETE FROM record_decisions WHERE record_seq = 3 AND position = 4", 3),
 }
 
