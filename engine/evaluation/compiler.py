@@ -3,9 +3,12 @@
 Each expression becomes `fn(scope) -> value`. Missing data raises `Undetermined` with the paths
 that were missing; `and`/`or`/`any`/`all` follow three-valued (Kleene) logic, so `False and ?` is
 False and `True or ?` is True, while `? and True` stays undetermined. `x is None` is always
-decided. `all` over an empty list is True, `any` is False. Closures hold no shared mutable
-state: every evaluation has its own `Scope`. Arithmetic results are rounded to 10 decimal places,
-so sums of scores compare as a person expects (no binary floating-point noise).
+decided. `all` over an empty list is True, `any` is False. An ordering (`< <= > >=`) whose operand
+is missing is decided when every value the fact model allows gives the same answer (interval
+bounds, `engine.evaluation.uncertain`): `total >= 70` with the total between 40.6 and 65.6 is
+False. Closures hold no shared mutable state: every evaluation has its own `Scope`. Arithmetic
+results are rounded to 10 decimal places, so sums of scores compare as a person expects (no
+binary floating-point noise).
 
 No expression raises anything but `Undetermined` or a located `EvaluationError`: a number that is
 not finite (an overflow, or a fact given as `inf` or `nan`), a missing item of a list, or values
@@ -42,6 +45,7 @@ from engine.language.expr import (
     render,
 )
 from engine.language.ir import PolicyIR, StageInfo
+from engine.language.ranges import fact_range
 
 __all__ = ["Undetermined", "Missing", "Scope", "Fn", "compile_expression", "ExpressionCompiler"]
 
@@ -165,6 +169,7 @@ class ExpressionCompiler:
         self.ir = ir
         self.fns: dict[int, Fn] = {}
         self.variables: set[str] = set()
+        self._ranged: dict[str, bool] = {}
 
     def compile(self, node: Node) -> Fn:
         fn: Fn = getattr(self, f"_{type(node).__name__}")(node)
@@ -265,15 +270,17 @@ class ExpressionCompiler:
 
     def _Compare(self, node: Compare) -> Fn:
         left, right, op = self.compile(node.left), self.compile(node.right), _COMPARE[node.op]
-        if node.op in ("in", "not in"):
+        if node.op not in ("<", "<=", ">", ">="):  # only an ordering can be settled by bounds
             return lambda scope: op(left(scope), right(scope))
 
         def compare(scope: Scope) -> Any:
             try:
                 return op(left(scope), right(scope))
-            except Undetermined:
+            except Undetermined as error:
                 # an operand is not known: decided anyway if every value it may take (the fact
                 # model's bounds) gives the same answer
+                if not all(self.ranged(path) for path in error.missing):
+                    raise
                 decided = decided_by_bounds(Bounder(self.ir, self.value_in(scope)), node)
                 if decided is None:
                     raise
@@ -281,6 +288,18 @@ class ExpressionCompiler:
                 return decided
 
         return compare
+
+    def ranged(self, path: str) -> bool:
+        """Whether a missing fact is a value the fact model gives a range of (not a whole part, not a list)."""
+        found = self._ranged.get(path)
+        if found is None:
+            steps = path.split(".")
+            model = self.ir.schema.subject
+            if steps[0] == "context" and self.ir.schema.context_field:
+                model, steps = self.ir.schema.cohort, [self.ir.schema.context_field, *steps[1:]]
+            found = "[" not in path and fact_range(model, steps) is not None
+            self._ranged[path] = found
+        return found
 
     def value_in(self, scope: Scope) -> Callable[[Node], Any]:
         """A node's value in `scope`, or `UNKNOWN` where it depends on missing facts (for `Bounder`)."""

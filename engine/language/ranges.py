@@ -10,6 +10,7 @@ imports anything: the model classes are already trusted and loaded.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import operator
 import typing
@@ -101,6 +102,11 @@ class FactRange:
 
 def fact_range(model: type[BaseModel], path: Sequence[str]) -> FactRange | None:
     """What the fact at `path` of `model` may be; None for a path the model does not describe as a value."""
+    return _fact_range(model, tuple(path))
+
+
+@functools.lru_cache(maxsize=1024)  # a model's annotations do not change: read each path once
+def _fact_range(model: type[BaseModel], path: tuple[str, ...]) -> FactRange | None:
     annotation: Any = model
     metadata: Sequence[Any] = ()
     for step in path:
