@@ -16,13 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "sovereign_ai"
 EXAMPLES = ROOT / "examples"
 GRANTS = ROOT / "tests" / "fixtures" / "grants"
-GPU_HOURS = ROOT / "tests" / "fixtures" / "gpu_hours"
+GPU_HOURS = ROOT / "rules" / "gpu_call"  # the second real package: its facts declared in a schema file, no Python
 
-# The second programme's fact models live beside its test package, not in an installed
+# The grants fixture's fact models live beside its test package, not in an installed
 # distribution: the tests trust that one file by name, as an operator would with
 # `POLICY_FACT_MODULES` (tests of the trust model itself remove it). Sovereign AI's models are
 # trusted through the `engine.fact_models` entry point in pyproject.toml.
-os.environ[ENV_VAR] = os.pathsep.join([str(GRANTS / "grants_facts.py"), str(GPU_HOURS / "gpu_hours_facts.py")])
+os.environ[ENV_VAR] = str(GRANTS / "grants_facts.py")
 
 settings.register_profile(
     "ci", derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -141,7 +141,7 @@ def cohorts(stage: str | None = None) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def gpu_applicants(id: str) -> st.SearchStrategy[dict[str, Any]]:
-    """One application to the GPU-hour call (tests/fixtures/gpu_hours): requests near what is left matter."""
+    """One application to the GPU-hour call (rules/gpu_call): requests near what is left matter."""
     kinds = st.sampled_from(["sme", "large_firm", "university", "institute"])
     domestic = st.sampled_from([True, True, True, False])
     lead = st.builds(lambda kind, home: {"name": id.title(), "kind": kind, "domestic": home}, kinds, domestic)

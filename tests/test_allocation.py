@@ -1,5 +1,5 @@
 """Allocation beyond places: a stage fills places in rank order until a capacity runs out, with
-places reserved for tracks, on the GPU-hour call of tests/fixtures/gpu_hours.
+places reserved for tracks, on the GPU-hour call of rules/gpu_call.
 
 Held on both backends: the fixture's own policy tests (a golden table of the 2026 call), the
 Hypothesis properties (capacity never exceeded; reserved places never go to another track while

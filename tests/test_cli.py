@@ -320,11 +320,57 @@ def test_schema_subject_prints_the_consortium_schema(capsys: pytest.CaptureFixtu
 
 
 def test_schema_defaults_to_the_only_package_under_rules(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(ROOT)
+    shutil.copytree(RULES, tmp_path / "rules" / "sovereign_ai")  # however many packages the project ships
+    monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "schema")
     assert code == 0 and "consortia" in json.loads(out)["properties"]
+
+
+def test_schema_with_several_packages_under_rules_lists_them(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("sovereign_ai", "gpu_call"):
+        shutil.copytree(ROOT / "rules" / name, tmp_path / "rules" / name)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "schema")
+    assert code == 2 and not out
+    assert "`rules/` holds 2: `rules/gpu_call`, `rules/sovereign_ai`" in err and "policy schema RULES" in err
+
+
+def test_schema_with_no_package_under_rules_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "schema")
+    assert code == 2 and "no package under `rules/`" in err
+
+
+def test_schema_of_a_package_with_a_fact_schema_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schema", str(ROOT / "rules" / "gpu_call"))
+    schema = json.loads(out)
+    assert code == 0 and schema["title"] == "Cohort" and set(schema["required"]) == {"context", "applicants"}
+    applicant = schema["$defs"]["Applicant"]
+    assert applicant["properties"]["score"]["anyOf"][0] == {"maximum": 100.0, "minimum": 0.0, "type": "number"}
+    assert applicant["properties"]["id"]["fixed"] is True
+
+
+def test_schema_rules_is_the_json_schema_of_the_rule_file_format(capsys: pytest.CaptureFixture[str]) -> None:
+    """The schema an editor uses: it accepts every file of the shipped packages and refuses an unknown key."""
+    import jsonschema_rs  # installed with schemathesis (test extras)
+
+    from engine.source.yamlsource import read_document
+
+    code, out, _ = run(capsys, "schema", "--rules")
+    schema = json.loads(out)
+    assert code == 0
+    files = [p for p in (ROOT / "rules").glob("*/*.yaml") if p.name != "facts.yaml"]
+    assert len(files) > 5
+    for path in files:
+        data = json.loads(json.dumps(read_document(path).data, default=str))
+        jsonschema_rs.validate(schema, data)
+    assert not jsonschema_rs.is_valid(schema, {"rules": [{"id": "x", "title": "t", "when": "true", "wehn": "x"}]})
 
 
 # --- debug and the module entry point ---------------------------------------------------------

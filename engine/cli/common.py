@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.embedding.policy import Policy, load_policy
 from engine.evaluation.result import Result
+from engine.source.loader import MANIFEST
 from engine.source.yamlsource import parse_yaml
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "parameter_overrides",
     "fact_overrides",
     "whatif_note",
+    "find_package",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -39,6 +42,19 @@ def load(args: argparse.Namespace) -> Policy:
     policy = load_policy(args.rules, backend=getattr(args, "backend", "python"), fact_modules=fact_modules(args))
     overrides = parameter_overrides(args)
     return policy.with_parameters(overrides) if overrides else policy
+
+
+def find_package(given: str | None, command: str, under: Path = Path("rules")) -> Path:
+    """The package given, else the only package under `./rules`; a clear usage error listing them otherwise."""
+    if given:
+        return Path(given)
+    found = sorted(p.parent for p in under.glob(f"*/{MANIFEST}"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UsageError(f"give the rule package: `{command} RULES` (no package under `{under}/`)")
+    listed = ", ".join(f"`{p.as_posix()}`" for p in found)
+    raise UsageError(f"give the rule package: `{command} RULES`; `{under}/` holds {len(found)}: {listed}")
 
 
 def decide(args: argparse.Namespace) -> tuple[Policy, Result]:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from engine.cli.common import UsageError, add_trust_option, fact_modules, load
+from pydantic import TypeAdapter
+
+from engine.cli.common import UsageError, add_trust_option, fact_modules, find_package, load
 from engine.cli.consistency import check_package
 from engine.core.text import json_text, shown_lines
 from engine.explanation.graph import graph_dot, graph_json, graph_mermaid, graph_text
 from engine.language.factmodels import trusted_fact_modules
-from engine.source.loader import MANIFEST, load_sources
+from engine.source.loader import load_sources
+from engine.source.model import ManifestFile, SectionsFile
 
-__all__ = ["register", "cmd_graph", "cmd_check", "cmd_schema"]
+__all__ = ["register", "cmd_graph", "cmd_check", "cmd_schema", "rule_file_json_schema"]
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -31,19 +33,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    rules = args.rules or _default_rules()
+    if args.rules_format:
+        print(json_text(rule_file_json_schema(), indent=2))
+        return 0
+    rules = find_package(args.rules, "policy schema")
     source = load_sources(rules)
     target = source.manifest.facts.subject if args.subject else source.manifest.facts.cohort
-    model = trusted_fact_modules(fact_modules(args)).import_model(target)
+    if source.fact_schema is not None:  # records of the package's fact schema file: no code is imported
+        model = source.fact_schema.models.get(target)
+        if model is None:
+            raise UsageError(f"the fact schema file `{source.fact_schema.name}` has no record `{target}`")
+    else:
+        model = trusted_fact_modules(fact_modules(args)).import_model(target)
     print(json_text(model.model_json_schema(), indent=2))
     return 0
 
 
-def _default_rules() -> Path:
-    found = sorted(p.parent for p in Path("rules").glob(f"*/{MANIFEST}"))
-    if len(found) != 1:
-        raise UsageError("give the rule package: `policy schema RULES`")
-    return found[0]
+def rule_file_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a rule file (the manifest `policy.yaml` or an included file), for editors."""
+    schema = TypeAdapter(ManifestFile | SectionsFile).json_schema()
+    schema["title"] = "Rule file of a policy package (policy.yaml or an included file)"
+    return schema
 
 
 def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
@@ -63,5 +73,11 @@ def register(commands: Any) -> None:
     check.set_defaults(handler=cmd_check)
     schema = _command(commands, "schema", "print the JSON Schema of fact files")
     schema.add_argument("rules", nargs="?", help="the rule package (default: the only one under ./rules)")
+    schema.add_argument(
+        "--rules",
+        dest="rules_format",
+        action="store_true",
+        help="the JSON Schema of the rule-file format itself (for editors), instead of a package's fact files",
+    )
     schema.add_argument("--subject", action="store_true", help="the schema of one subject instead of a cohort file")
     schema.set_defaults(handler=cmd_schema)

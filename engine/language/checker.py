@@ -106,6 +106,9 @@ def _schema(state: _State, trusted: FactModules) -> FactSchema | None:
     manifest = state.source.files[0].source
     models: dict[str, type[BaseModel]] = {}
     for key in ("subject", "cohort"):
+        if state.source.fact_schema is not None:  # records of the package's fact schema file: no code is imported
+            _schema_record(state, key, models)
+            continue
         try:
             models[key] = trusted.import_model(getattr(facts, key))
         except UntrustedModule as error:
@@ -131,6 +134,23 @@ def _schema(state: _State, trusted: FactModules) -> FactSchema | None:
     )
     _check_schema(state, schema, manifest)
     return schema
+
+
+def _schema_record(state: _State, key: str, models: dict[str, type[BaseModel]]) -> None:
+    """`facts.subject` or `facts.cohort` as a record of the fact schema file."""
+    schema = state.source.fact_schema
+    assert schema is not None
+    name = getattr(state.source.manifest.facts, key)
+    if name in schema.models:
+        models[key] = schema.models[name]
+        return
+    hint = suggest(name, schema.models)
+    state.error(
+        "bad-fact-model",
+        f"the fact schema file `{schema.name}` has no record `{name}`",
+        state.source.files[0].source.span(("facts", key)),
+        hint or f"its records are {', '.join(f'`{n}`' for n in schema.models)}",
+    )
 
 
 def _check_schema(state: _State, schema: FactSchema, manifest: SourceMap) -> None:

@@ -12,12 +12,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import PolicyError
 from engine.source.document import Document
+from engine.source.factschema import FactSchemaFile, FactSchemaSource, build_models
 from engine.source.files import read_bytes
 from engine.source.model import ManifestFile, SectionsFile
 from engine.source.validation import validation_diagnostics
@@ -26,6 +28,7 @@ from engine.source.yamlsource import SourceMap, parse_bytes
 __all__ = ["SourceFile", "PackageSource", "load_sources", "manifest_path", "MANIFEST"]
 
 MANIFEST = "policy.yaml"
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class PackageSource:
     files: tuple[SourceFile, ...]
     digest: str
     contents: tuple[tuple[str, bytes], ...] = ()  # (path relative to the package, bytes read), manifest first
+    fact_schema: FactSchemaSource | None = None  # the fact schema file named by `facts: {schema: ...}`, if any
 
 
 def manifest_path(path: Path) -> Path:
@@ -53,7 +57,7 @@ def manifest_path(path: Path) -> Path:
     return path / MANIFEST if path.is_dir() else path
 
 
-def _validate(model: type[SectionsFile], path: Path) -> tuple[SectionsFile | None, SourceMap, list[Diagnostic], bytes]:
+def _validate(model: type[M], path: Path) -> tuple[M | None, SourceMap, list[Diagnostic], bytes]:
     read = read_bytes(path)  # read once: what is parsed is what is hashed and kept (`contents`)
     raw = read if isinstance(read, bytes) else b""
     document = parse_bytes(raw, path) if isinstance(read, bytes) else Document(None, SourceMap(str(path)), [read])
@@ -65,7 +69,7 @@ def _validate(model: type[SectionsFile], path: Path) -> tuple[SectionsFile | Non
         return (
             None,
             document.source,
-            [Diagnostic("invalid-file", "a rule file must be a mapping of sections", span)],
+            [Diagnostic("invalid-file", f"a {_what(model)} must be a mapping", span)],
             raw,
         )
     try:
@@ -97,6 +101,27 @@ def _outside(root: Path, name: str, span: Span) -> Diagnostic | None:
         span,
         "name a file inside the package folder, relative to `policy.yaml`",
     )
+
+
+def _what(model: type[BaseModel]) -> str:
+    return "fact schema file" if model is FactSchemaFile else "rule file"
+
+
+def _fact_schema(root: Path, name: str, span: Span) -> tuple[FactSchemaSource | None, list[Diagnostic], bytes | None]:
+    """The fact schema file `name` (inside the package) read, validated and turned into models."""
+    outside = _outside(root, name, span)
+    if outside is not None:
+        return None, [outside], None
+    path = root / name
+    if not path.is_file():
+        return None, [Diagnostic("missing-fact-schema", f"fact schema file `{name}` not found", span)], None
+    schema, source, found, raw = _validate(FactSchemaFile, path)
+    if schema is None or found:
+        return None, found, raw
+    models, problems = build_models(schema, source)
+    if problems:
+        return None, problems, raw
+    return FactSchemaSource(name=Path(name).as_posix(), schema=schema, source=source, models=models), [], raw
 
 
 def load_sources(path: Path | str) -> PackageSource:
@@ -132,6 +157,15 @@ def load_sources(path: Path | str) -> PackageSource:
             diagnostics.extend(found)
             if sections is not None:
                 files.append(SourceFile(included, sections, sub_source))
+    fact_schema = None
+    if isinstance(manifest, ManifestFile) and manifest.facts.schema_ is not None:
+        name = manifest.facts.schema_
+        span = source.span(("facts", "schema"))
+        fact_schema, found, schema_raw = _fact_schema(manifest_file.parent, name, span)
+        diagnostics.extend(found)
+        if schema_raw is not None:
+            digest.update(name.encode() + b"\0" + schema_raw)
+            contents.append((Path(name).as_posix(), schema_raw))
     if diagnostics or not isinstance(manifest, ManifestFile):
         raise PolicyError(diagnostics)
     return PackageSource(
@@ -140,4 +174,5 @@ def load_sources(path: Path | str) -> PackageSource:
         files=tuple(files),
         digest=digest.hexdigest(),
         contents=tuple(contents),
+        fact_schema=fact_schema,
     )

@@ -228,22 +228,30 @@ class InvariantFile(_Model):
 
 
 class FactsFile(_Model):
-    """Which Python models describe the facts: `module:Class` names."""
+    """Which models describe the facts: `module:Class` names, or records of a fact schema file (`schema:`)."""
 
     subject: str
     cohort: str
+    schema_: str | None = Field(None, alias="schema")  # a fact schema file in the package: subject/cohort name records
     subjects_field: Name
     context_field: Name | None = None
     stage_field: Name | None = None
     date_field: Name | None = None
     id_field: Name = "id"
 
-    @field_validator("subject", "cohort")
-    @classmethod
-    def _module_colon_class(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
-            raise ValueError("expected `module:Class`, e.g. `policy.facts:Consortium`")
-        return value
+    @model_validator(mode="after")
+    def _module_colon_class(self) -> FactsFile:
+        for value in (self.subject, self.cohort):
+            if self.schema_ is not None and not re.fullmatch(r"[A-Za-z]\w*", value):
+                raise ValueError(
+                    f"with `schema:`, `subject` and `cohort` name records of the schema file, not `{value}`"
+                )
+            if self.schema_ is None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+                raise ValueError(
+                    f"expected `module:Class`, e.g. `policy.facts:Consortium`, not `{value}` "
+                    "(or name a fact schema file with `schema:`)"
+                )
+        return self
 
 
 class SectionsFile(_Model):
