@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.consistency",
     "engine.cli.diff",
     "engine.cli.records",
+    "engine.cli.scaffold",
 )
 
 # Diagnostics that mean the input could not be used at all (exit 2, not 1): unreadable files,
