@@ -94,9 +94,9 @@ def test_a_quantity_that_cannot_be_computed_says_what_is_missing(tmp_path: Path)
     policy = load_policy(granting(tmp_path / "g", quantity="grant_amount * age / 30"))
     applicants = [{"id": "a", "income": 1000.0, "age": 30}]
     decision = policy.decide(applicants[0], as_of="2026-03-01", stage="award")
-    assert decision.grants == ()  # outside a cohort the ranking is undetermined: no row decides
     cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": applicants}
     assert policy.evaluate(cohort).decisions["a"].grants[0].quantity == 5000
+    assert decision.grants == policy.evaluate(cohort).decisions["a"].grants  # ranked alone, as in a cohort of one
 
 
 def test_the_table_explanation_and_report_show_the_grants(

@@ -104,11 +104,23 @@ def test_outcomes_do_not_depend_on_input_order(grants: Policy) -> None:
     assert forward == backward
 
 
-def test_decide_outside_a_cohort_leaves_ranking_rules_undetermined(grants: Policy) -> None:
+def test_decide_ranks_one_subject_alone_in_a_pool_of_one(grants: Policy) -> None:
+    """The outcome table reads the rank: `decide` ranks the subject alone, as a cohort of one would be."""
     decision = grants.decide(applicant("a"), as_of="2026-03-01", stage="award")
-    assert decision.trace["eligible"] is True
-    assert decision.outcome == UNDETERMINED
-    assert decision.missing == ("stage",)
+    assert decision.trace["eligible"] is True and decision.outcome != UNDETERMINED and not decision.missing
+    assert decision.placement is not None and (decision.placement.rank, decision.placement.pool_size) == (1, 1)
+    alone = grants.evaluate(batch(applicant("a")), as_of="2026-03-01", stage="award").decisions["a"]
+    assert (decision.outcome, decision.reasons) == (alone.outcome, alone.reasons)
+
+
+def test_decide_says_plainly_when_a_ranking_stage_needs_the_context(policy: Policy) -> None:
+    from tests.conftest import EXAMPLES
+
+    cohort = policy.load_cohort(EXAMPLES / "stage1.yaml").model_dump()
+    with pytest.raises(EvaluationError, match="ranks its pool.*pass `context=`.*context.programme"):
+        policy.decide(cohort["consortia"][0], as_of="2026-01-20", stage="stage1")
+    decision = policy.decide(cohort["consortia"][0], context=cohort["context"])  # a dict is validated
+    assert decision.outcome == "advanced" and decision.placement is not None and decision.placement.pool_size == 1
 
 
 def test_message_placeholders_are_filled_from_the_evaluation(grants: Policy) -> None:
@@ -156,4 +168,6 @@ def test_decide_asks_which_stage_when_there_are_several(policy: Policy) -> None:
     consortium = policy.load_cohort(EXAMPLES / "stage1.yaml").model_dump()["consortia"][3]
     with pytest.raises(EvaluationError, match="which stage\\? this policy defines `stage1`, "):
         policy.decide(consortium)
-    assert policy.decide(consortium, stage="stage1", outside_period=True).outcome == "disqualified"
+    context = policy.load_cohort(EXAMPLES / "stage1.yaml").model_dump()["context"]
+    decided = policy.decide(consortium, stage="stage1", context=context, as_of=dt.date.today(), outside_period=True)
+    assert decided.outcome == "disqualified"

@@ -14,7 +14,7 @@ from typing import Any
 from engine.cli.common import add_trust_option, load
 from engine.core.diagnostics import Diagnostic, render_all, sort_diagnostics
 from engine.core.errors import EngineError
-from engine.core.text import json_text, shown, shown_lines
+from engine.core.text import counted, json_text, shown, shown_lines
 from engine.embedding.policy import Policy
 from engine.language.analysis import Observed, search_findings, shadowing
 from engine.source.yamlsource import dump_yaml, parse_yaml
@@ -160,13 +160,15 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
     if not getattr(args, "no_search", False):
         held = len(ir.invariants) - len(report.violations)
         print(
-            f"invariants: {held} of {len(ir.invariants)} hold in {report.examples} generated cohorts (seed {args.seed})"
+            f"invariants: {held} of {len(ir.invariants)} hold in {counted(report.examples, 'generated cohort')} "
+            f"(seed {args.seed})"
         )
     status = "failed" if failed else "ok"
     print(
         shown(
-            f"{status}: {ir.name} {ir.version}: {len(ir.parameters)} parameters, {len(ir.values)} "
-            f"values, {len(ir.rules)} rules, {len(ir.stages)} stages, {len(ir.invariants)} invariants"
+            f"{status}: {ir.name} {ir.version}: {counted(len(ir.parameters), 'parameter')}, "
+            f"{counted(len(ir.values), 'value')}, {counted(len(ir.rules), 'rule')}, "
+            f"{counted(len(ir.stages), 'stage')}, {counted(len(ir.invariants), 'invariant')}"
         )
     )
     return 1 if failed else 0

@@ -46,10 +46,11 @@ def _table(result: Result, note: str | None = None) -> str:
     )
     width = max([len(shown(i)) for i in result.decisions] + [2])
     capacity = result.summary is not None and result.summary.capacity is not None
-    header = f"{'ID'.ljust(width)}  {'OUTCOME'.ljust(13)}  {'RANK'.ljust(8)}" + ("  AWARDED" if capacity else "")
+    wide = max([len(shown(d.outcome)) for d in result.decisions.values()] + [13])  # a long outcome name widens it
+    header = f"{'ID'.ljust(width)}  {'OUTCOME'.ljust(wide)}  {'RANK'.ljust(8)}" + ("  AWARDED" if capacity else "")
     lines = [head, *([note] if note else []), "", header.rstrip()]
     for decision in result.decisions.values():
-        row = f"{shown(decision.id).ljust(width)}  {decision.outcome.ljust(13)}  {_rank(decision).ljust(8)}"
+        row = f"{shown(decision.id).ljust(width)}  {decision.outcome.ljust(wide)}  {_rank(decision).ljust(8)}"
         if capacity:
             unit = result.summary.unit if result.summary else None
             row += "  " + (quantity_text(decision.awarded, unit) if decision.awarded is not None else "-")

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CONTROL", "shown", "shown_lines", "json_text", "finite"]
+__all__ = ["CONTROL", "shown", "shown_lines", "json_text", "finite", "counted"]
 
 _BIDI = [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029]
 _C0_C1 = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
@@ -65,3 +65,8 @@ def json_text(data: Any, indent: int | None = None, default: Callable[[Any], Any
     except ValueError:  # a non-finite float somewhere (the rare case: only then walk the data)
         text = json.dumps(finite(data), indent=indent, ensure_ascii=False, allow_nan=False, default=default)
     return text.translate(_JSON)
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """`1 stage`, `4 stages`, `0 stages`: a count with its noun in the right number."""
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from engine.core.diagnostics import Diagnostic, Span
-from engine.core.errors import BackendUnavailable, EvaluationError, PolicyError
+from engine.core.errors import BackendUnavailable, EvaluationError, FactError, PolicyError
 from engine.evaluation.compiled import CompiledPolicy, compile_policy
 from engine.evaluation.evaluate import Backend, PythonBackend, evaluate_cohort, evaluate_subject
 from engine.evaluation.result import Decision, PolicyIdentity, Result
@@ -283,17 +283,24 @@ class Policy:
         *,
         outside_period: bool = False,
     ) -> Decision:
-        """Decide one subject outside a cohort; rules that need a ranking are undetermined.
+        """Decide one subject outside a cohort.
 
         `as_of` defaults to the context's date, else today; `stage` to the context's stage, else
-        the policy's only stage. A date outside the stage's declared period is refused
-        (`OutsidePeriod`) unless `outside_period=True`.
+        the policy's only stage; `context` is the cohort's context (a model or a dict). A stage that
+        ranks its pool (`rank_by`, `slots`, `capacity`) ranks the subject alone, in a pool of one
+        (`stage.rank` 1 of 1), as `evaluate` would decide a cohort of that one subject; that needs
+        the context the cohort model asks for (built from the stage and date when it holds only
+        those). A date outside the stage's declared period is refused (`OutsidePeriod`) unless
+        `outside_period=True`.
         """
         model = load_facts(self.ir.schema.subject, subject)
+        context = self._context_of(context)
         date, stage_id = (
             self._as_of(context, as_of or (None if context is not None else dt.date.today())),
             self._stage(context, stage),
         )
+        if self._ranks(stage_id):
+            return self._decide_alone(model, context, date, stage_id, outside_period)
         with self._in_flight():
             return evaluate_subject(
                 self.compiled,
@@ -305,6 +312,40 @@ class Policy:
                 owner=self,
                 outside_period=outside_period,
             )
+
+    def _ranks(self, stage_id: str) -> bool:
+        stage = self.ir.stages[stage_id]
+        return bool(stage.rank_by) or stage.slots is not None or stage.capacity is not None
+
+    def _context_of(self, context: Any) -> Any:
+        """A context given as a dict, validated as the cohort model's context."""
+        schema = self.ir.schema
+        if not isinstance(context, dict) or schema.context_field is None:
+            return context
+        cohort = self.load_cohort({schema.context_field: context, schema.subjects_field: []})
+        return getattr(cohort, schema.context_field)
+
+    def _decide_alone(
+        self, model: BaseModel, context: Any, date: dt.date, stage_id: str, outside_period: bool
+    ) -> Decision:
+        """`model` decided in a cohort of its own: the stage ranks it in a pool of one."""
+        schema = self.ir.schema
+        data: dict[str, Any] = {schema.subjects_field: [model.model_dump()]}
+        if schema.context_field is not None:
+            if context is None:
+                built = {schema.stage_field: stage_id, schema.date_field: date}
+                context = {k: v for k, v in built.items() if k is not None}
+            data[schema.context_field] = context.model_dump() if isinstance(context, BaseModel) else context
+        try:
+            cohort = self.load_cohort(data)
+        except FactError as error:
+            first = error.diagnostics[0].message if error.diagnostics else str(error)
+            raise EvaluationError(
+                f"stage `{stage_id}` ranks its pool, so one subject is decided in a pool of its own, and that "
+                f"cohort needs its context: pass `context=` ({first})"
+            ) from None
+        result = self.evaluate(cohort, as_of=date, stage=stage_id, outside_period=outside_period)
+        return result.decisions[str(getattr(model, schema.id_field))]
 
 
 def load_policy(path: str | Path, backend: BackendName = "python", fact_modules: Iterable[ModuleSpec] = ()) -> Policy:

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 import networkx as nx
 
+from engine.core.text import json_text
+
 __all__ = [
     "Reason",
     "Placement",
@@ -456,6 +458,14 @@ class Decision:
             data["possible_outcomes"] = list(self.possible)
         return data
 
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as a dict of JSON values (what `to_json()` returns too)."""
+        return self.to_json()
+
+    def to_json_text(self, indent: int | None = None) -> str:
+        """The decision as strict JSON text."""
+        return json_text(self.to_json(), indent=indent)
+
 
 @dataclass(frozen=True)
 class Result:
@@ -482,6 +492,14 @@ class Result:
             "decisions": [d.to_json() for d in self.decisions.values()],
             "summary": self.summary.to_json() if self.summary else None,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as a dict of JSON values (what `to_json()` returns too: every `to_json()` of the API does)."""
+        return self.to_json()
+
+    def to_json_text(self, indent: int | None = None) -> str:
+        """The result as strict JSON text, as `policy evaluate --format json` prints it."""
+        return json_text(self.to_json(), indent=indent)
 
     def outcomes(self) -> dict[str, str]:
         """Subject id → outcome."""

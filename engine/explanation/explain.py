@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from engine.core.text import shown
+from engine.core.text import counted, shown
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, Grant, Tie, quantity_text, to_jsonable
 from engine.explanation.render import to_dot, to_mermaid, to_svg
@@ -360,7 +360,10 @@ class _TextTree:
             )
             return f"+ {attrs['title']}{shown_quantity} (grant `{name}`){ref}"
         value = attrs.get("value") or {}
-        shown = format_value(next(iter(value.values()))) if len(value) == 1 else f"{len(value)} item(s):"
+        if len(value) == 1:
+            shown = format_value(next(iter(value.values())))
+        else:  # the items follow, one a line; none: nothing follows, so no colon
+            shown = f"{counted(len(value), 'item')}:" if value else "no items"
         return f"fact `{name}` = {shown}"
 
 

@@ -18,14 +18,15 @@ Found by search (`policy check`, from what the generated cohorts showed):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
 from engine.core.diagnostics import Diagnostic, Span
-from engine.language.expr import BoolOp, Const, Node, render
+from engine.core.errors import EvaluationError
+from engine.language.expr import Binary, BoolOp, Call, Const, Name, Node, Unary, render
 from engine.language.ir import OutcomeRow, PolicyIR, Stage
 from engine.source.yamlsource import SourceMap
 
@@ -206,9 +207,85 @@ def period_findings(ir: PolicyIR) -> list[Diagnostic]:
     return found
 
 
+class _NotStatic(Exception):
+    """The expression reads something only an evaluation knows (the cohort's context)."""
+
+
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+}
+
+
+def _static(node: Node, values: dict[str, Any]) -> Any:
+    """The value of an expression over parameters alone, or `_NotStatic`."""
+    if isinstance(node, Const) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, Name) and node.name in values:
+        return values[node.name]
+    if isinstance(node, Unary) and node.op in ("-", "+"):
+        value = _static(node.operand, values)
+        return -value if node.op == "-" else value
+    if isinstance(node, Binary) and node.op in _ARITHMETIC:
+        return _ARITHMETIC[node.op](_static(node.left, values), _static(node.right, values))
+    if isinstance(node, Call) and node.func in ("min", "max", "round", "abs") and node.args:
+        args = [_static(a, values) for a in node.args]
+        function: Callable[..., Any] = {"min": min, "max": max, "round": round, "abs": abs}[node.func]
+        return function(*args)
+    raise _NotStatic
+
+
+def _names(node: Any) -> set[str]:
+    if isinstance(node, Name):
+        return {node.name}
+    found: set[str] = set()
+    for value in vars(node).values() if hasattr(node, "__dataclass_fields__") else ():
+        for item in value if isinstance(value, tuple) else (value,):
+            if hasattr(item, "__dataclass_fields__") and not isinstance(item, Span):
+                found |= _names(item)
+    return found
+
+
+def slot_findings(ir: PolicyIR) -> list[Diagnostic]:
+    """A stage's `slots` that is not a whole number of at least 0 on some date, where parameters alone decide it."""
+    found: list[Diagnostic] = []
+    for stage in ir.stages.values():
+        if stage.slots is None:
+            continue
+        used = sorted(n for n in _names(stage.slots) if n in ir.parameters)
+        start, until = stage.dates if stage.dates is not None else (None, None)
+        dates = {d for p in used for d, _ in ir.parameters[p].values if d is not None}
+        dates = {d for d in dates if (start is None or d >= start) and (until is None or d <= until)}
+        dates |= {start} if start is not None else set()
+        for date in sorted(dates) or [dt.date.max]:
+            try:
+                values = {p: ir.parameters[p].value_on(date)[0] for p in used}
+                value = _static(stage.slots, values)
+            except (_NotStatic, EvaluationError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+                # context, a parameter not yet in force, a value that is not a number: decided when evaluated
+                continue
+            if isinstance(value, (int, float)) and (value < 0 or not float(value).is_integer()):
+                on = f" on {date}" if date != dt.date.max else ""
+                found.append(
+                    Diagnostic(
+                        "slots-not-whole",
+                        f"`slots` of stage `{stage.id}` is {value:g}{on} (`{render(stage.slots)}`): places are "
+                        "counted in whole numbers of at least 0",
+                        stage.slots.span,
+                        "round it (`round(...)`), or give the parameters values that divide evenly",
+                    )
+                )
+                break
+    return found
+
+
 def static_findings(ir: PolicyIR) -> list[Diagnostic]:
     """Every static finding about a checked package (IR level)."""
-    found = period_findings(ir)
+    found = period_findings(ir) + slot_findings(ir)
     for stage in ir.stages.values():
         found += shadowed_rows(stage)
     return found

@@ -1,0 +1,107 @@
+"""The rough edges a new programme's author hit (issue 14), each fixed and kept fixed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import PolicyError, load_policy
+from engine.cli import main
+from tests.conftest import EXAMPLES, GPU_HOURS
+
+CALL = EXAMPLES / "gpu_call.yaml"
+
+
+def _gpu_call(tmp_path: Path, old: str, new: str, parameter: str = "") -> Path:
+    folder = tmp_path / "gpu_call"
+    shutil.copytree(GPU_HOURS, folder, ignore=shutil.ignore_patterns("tests"))
+    path = folder / "allocation.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    if parameter:
+        manifest = folder / "policy.yaml"
+        manifest.write_text(manifest.read_text(encoding="utf-8") + parameter, encoding="utf-8")
+    return folder
+
+
+HOURS_PER_AWARD = """
+  max_hours_per_award:
+    title: Most GPU hours one award may take
+    reference: "Call notice, art. 3"
+    value: {value}
+"""
+
+
+def test_slots_that_are_not_a_whole_number_fail_check_at_the_slots_expression(tmp_path: Path) -> None:
+    folder = _gpu_call(
+        tmp_path, "slots: places", "slots: gpu_hour_pool / max_hours_per_award", HOURS_PER_AWARD.format(value=3000)
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_policy(folder)
+    (found,) = [d for d in caught.value.diagnostics if d.code == "slots-not-whole"]
+    assert found.message == (
+        "`slots` of stage `allocation` is 3.33333 on 2026-03-01 (`gpu_hour_pool / max_hours_per_award`): "
+        "places are counted in whole numbers of at least 0"
+    )
+    assert Path(found.span.file).name == "allocation.yaml" and found.span.line == 49
+
+
+def test_slots_that_divide_evenly_on_every_date_pass_check(tmp_path: Path) -> None:
+    folder = _gpu_call(
+        tmp_path, "slots: places", "slots: gpu_hour_pool / max_hours_per_award", HOURS_PER_AWARD.format(value=2000)
+    )
+    result = load_policy(folder).evaluate(CALL)
+    assert result.summary is not None and result.summary.slots == 5
+
+
+def test_counts_are_singular_for_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(GPU_HOURS), "--no-search"]) == 0
+    assert "ok: gpu-call 2026.1: 6 parameters, 0 values, 6 rules, 1 stage, 7 invariants" in capsys.readouterr().out
+
+
+def test_the_outcome_column_widens_for_a_long_outcome_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _gpu_call(tmp_path, "outcome: not_allocated", "outcome: not_allocated_this_time")
+    assert main(["evaluate", str(folder), str(CALL)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("ID"))
+    row = next(line for line in lines if line.startswith("a2-institute"))
+    assert row.split()[1] == "not_allocated_this_time"
+    assert header.index("RANK") == row.index("2 of 9")  # the rank column stays aligned
+
+
+def test_result_to_json_to_dict_and_json_text() -> None:
+    result = load_policy(GPU_HOURS).evaluate(CALL)
+    assert isinstance(result.to_json(), dict) and result.to_dict() == result.to_json()
+    assert json.loads(result.to_json_text()) == json.loads(json.dumps(result.to_dict()))
+    decision = result.decisions["a1-foundry"]
+    assert json.loads(decision.to_json_text(indent=2))["outcome"] == decision.to_dict()["outcome"] == "allocated"
+
+
+def test_a_list_fact_with_no_items_is_shown_without_a_dangling_colon(tmp_path: Path) -> None:
+    folder = _gpu_call(
+        tmp_path,
+        "    when: domestic_lead and request_within_limit",
+        "    when: all(p.domestic for p in partners) and domestic_lead and request_within_limit",
+    )
+    schema = folder / "facts.yaml"
+    schema.write_text(
+        schema.read_text(encoding="utf-8").replace(
+            "      open_results:",
+            "      partners: {type: Partner, list: true}\n      open_results:",
+        )
+        + "\n  Partner:\n    fields:\n      domestic: boolean\n",
+        encoding="utf-8",
+    )
+    data = json.loads(json.dumps(load_policy(GPU_HOURS).load_cohort(CALL).model_dump(), default=str))
+    for applicant in data["applicants"]:
+        applicant["partners"] = []
+    data["applicants"][8]["partners"] = [{"domestic": True}, {"domestic": True}]  # a9-nearly, ineligible too
+    result = load_policy(folder).evaluate(data)
+    empty = result.decisions["a8-abroad"].explain().to_text()  # ineligible: its eligibility is shown in full
+    assert "fact `partners[].domestic` = no items" in empty and "item(s)" not in empty
+    two = result.decisions["a9-nearly"].explain().to_text()
+    assert "fact `partners[].domestic` = 2 items:" in two
