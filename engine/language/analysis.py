@@ -221,6 +221,9 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "round": round, "abs": abs}
+
+
 def _static(node: Node, values: dict[str, Any]) -> Any:
     """The value of an expression over parameters alone, or `_NotStatic`."""
     if isinstance(node, Const) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
@@ -234,8 +237,7 @@ def _static(node: Node, values: dict[str, Any]) -> Any:
         return _ARITHMETIC[node.op](_static(node.left, values), _static(node.right, values))
     if isinstance(node, Call) and node.func in ("min", "max", "round", "abs") and node.args:
         args = [_static(a, values) for a in node.args]
-        function: Callable[..., Any] = {"min": min, "max": max, "round": round, "abs": abs}[node.func]
-        return function(*args)
+        return _FUNCTIONS[node.func](*args)
     raise _NotStatic
 
 
