@@ -105,3 +105,20 @@ def test_a_list_fact_with_no_items_is_shown_without_a_dangling_colon(tmp_path: P
     assert "fact `partners[].domestic` = no items" in empty and "item(s)" not in empty
     two = result.decisions["a9-nearly"].explain().to_text()
     assert "fact `partners[].domestic` = 2 items:" in two
+
+
+def test_a_violated_cohort_invariant_is_explained_by_the_cohort_that_breaks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "gpu_call"
+    shutil.copytree(GPU_HOURS, folder)  # with its tests: their cohorts seed the search
+    invariants = folder / "invariants.yaml"
+    text = invariants.read_text(encoding="utf-8")
+    broken = "holds: sum([d.awarded for d in decisions if d.awarded is not None]) <= summary.capacity / 2"
+    invariants.write_text(text.replace(broken.replace(" / 2", ""), broken), encoding="utf-8")
+    assert main(["check", str(folder), "--examples", "30"]) == 1
+    out = capsys.readouterr().out
+    assert "invariant `capacity_never_exceeded` does not hold" in out
+    assert "explanation of the cohort that breaks it:" in out and "explanation of the offending decision" not in out
+    explained = out.split("explanation of the cohort that breaks it:", 1)[1]
+    assert "capacity" in explained and "awarded" in explained

@@ -16,6 +16,7 @@ from engine.core.diagnostics import Diagnostic, render_all, sort_diagnostics
 from engine.core.errors import EngineError
 from engine.core.text import counted, json_text, shown, shown_lines
 from engine.embedding.policy import Policy
+from engine.explanation.cohort_explain import explain_cohort
 from engine.language.analysis import Observed, search_findings, shadowing
 from engine.source.yamlsource import dump_yaml, parse_yaml
 from engine.verification.mutate import MutationReport, run_mutants
@@ -86,6 +87,8 @@ def _explanation(policy: Policy, violation: Violation) -> str:
     try:
         document = parse_yaml(dump_yaml(violation.cohort), "<counterexample>")
         result = policy.evaluate(document.data, as_of=violation.as_of, stage=violation.stage)
+        if violation.subject is None and violation.invariant.kind == "cohort":  # it reads the whole cohort
+            return explain_cohort(policy, result).to_text()
         decision = result.decisions.get(violation.subject or "") or next(iter(result.decisions.values()))
         return decision.explain().to_text()
     except (EngineError, StopIteration, ValueError) as error:
@@ -156,7 +159,12 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
             f"{shown(args.rules)} FILE` decides it):\n"
         )
         print(shown_lines(counterexample_file(v)))
-        print(shown_lines(f"explanation of the offending decision:\n\n{_explanation(policy, v)}\n"))
+        what = (
+            "the cohort that breaks it"
+            if v.subject is None and v.invariant.kind == "cohort"
+            else "the offending decision"
+        )
+        print(shown_lines(f"explanation of {what}:\n\n{_explanation(policy, v)}\n"))
     if not getattr(args, "no_search", False):
         held = len(ir.invariants) - len(report.violations)
         print(
