@@ -106,12 +106,12 @@ def _observed(search: SearchReport, tests: TestReport) -> Observed:
 
 
 def _search(policy: Policy, args: argparse.Namespace) -> tuple[SearchReport, list[Diagnostic]]:
-    prepared, _ = prepare(policy)
+    prepared, case_problems = prepare(policy)  # the test files are checked too: unknown names, located
     tests = run_tests(policy, prepared)
     seeds, known = seed_subjects(policy, prepared), known_cohorts(tests)
     report = search_invariants(policy, examples=max(args.examples, 1), seed_value=args.seed, seeds=seeds, known=known)
     shadowed = {(stage.id, row.index) for stage in policy.ir.stages.values() for row, _ in shadowing(stage)}
-    findings = search_findings(policy.ir, _observed(report, tests), shadowed) + report.problems
+    findings = search_findings(policy.ir, _observed(report, tests), shadowed) + report.problems + case_problems
     return report, findings + [_violation_diagnostic(v) for v in report.violations]
 
 

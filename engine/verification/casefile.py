@@ -44,6 +44,7 @@ __all__ = [
     "run_file",
     "case_cohort",
     "compare",
+    "steps_of",
 ]
 
 
@@ -171,6 +172,11 @@ def _steps(path: str) -> list[str | int]:
         steps.append(match.group(1))
         steps += [int(i) for i in re.findall(r"\d+", match.group(2))]
     return steps
+
+
+def steps_of(path: str) -> list[str | int]:
+    """The steps of a fact path as `changes` writes it; ValueError if it is not one."""
+    return _steps(path)
 
 
 def _set(target: Any, path: list[str | int], value: Any) -> None:

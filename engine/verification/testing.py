@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import EngineError
 from engine.source.loader import manifest_path
+from engine.verification.casecheck import check_case_file
 from engine.verification.casefile import Case, CaseResult, case_cohort, load_cases, run_case
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ def prepare(policy: Policy, files: list[Path] | None = None) -> tuple[list[Prepa
         except EngineError as error:
             problems += getattr(error, "diagnostics", []) or [Diagnostic("bad-case-file", str(error), Span(str(path)))]
             continue
+        problems += check_case_file(policy, cases, source, path)  # names the package does not know, located
         for i, case in enumerate(cases.cases):
             span = source.span(("cases", i))
             try:
