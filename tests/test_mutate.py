@@ -12,7 +12,7 @@ import pytest
 from engine import Policy, load_policy
 from engine.cli import main
 from engine.verification.mutate import Mutant, mutant_policy, mutants, run_mutants
-from engine.verification.testing import prepare
+from engine.verification.testing import known_cohorts, prepare, run_tests
 from tests.conftest import ROOT
 
 GRANTS = ROOT / "tests" / "fixtures" / "grants"
@@ -143,3 +143,67 @@ def test_survivors_of_the_tests_may_be_killed_by_an_invariant(tmp_path: Path) ->
     loaded = load_policy(package)
     report = run_mutants(loaded, [], examples=60, only=lambda m: m.owner == "rule:adult")
     assert any(reason == "invariant `adults_only`" for _, reason in report.killed_by_invariants)
+
+
+# --- mutation testing that tells the truth (issue 14) -------------------------------------------
+
+ONLY_A1 = """\
+facts: ../examples/applications.yaml
+cases:
+  - name: the best application is selected
+    expect:
+      - {id: a1, outcome: selected}
+"""
+
+
+def _scaffold(tmp_path: Path, cases: str = ONLY_A1, extra: str = "", parameter: str = "") -> Policy:
+    folder = tmp_path / "prog"
+    assert main(["init", str(folder)]) == 0
+    (folder / "tests" / "selection.yaml").write_text(cases, encoding="utf-8")
+    for name, text in (("rules.yaml", extra), ("policy.yaml", parameter)):
+        (folder / name).write_text((folder / name).read_text(encoding="utf-8") + text, encoding="utf-8")
+    return load_policy(folder)
+
+
+def _row_gives(mutant: Mutant, before: str, after: str) -> bool:
+    return mutant.operator == "outcome" and mutant.before.endswith(before) and mutant.after.endswith(after)
+
+
+def test_mutants_meet_the_tests_own_cohorts_against_the_invariants(tmp_path: Path) -> None:
+    """Row 1 giving `selected` selects a4 (below the minimum) in the test's own facts: the invariant kills it."""
+    policy = _scaffold(tmp_path)
+    prepared, _ = prepare(policy)
+    tests = run_tests(policy, prepared)
+    only = lambda m: _row_gives(m, "1: ineligible", "1: selected")  # noqa: E731
+    without = run_mutants(policy, prepared, examples=0, only=only)
+    assert len(without.survived) == 1  # the tests alone do not notice
+    report = run_mutants(policy, prepared, examples=0, only=only, known=known_cohorts(tests))
+    assert report.survived == [] and len(report.killed_by_invariants) == 1
+    assert report.killed_by_invariants[0][1] == "invariant `below_minimum_never_selected` on a test case's facts"
+
+
+def test_a_survivor_is_reported_with_why_nothing_noticed_it(tmp_path: Path) -> None:
+    policy = _scaffold(tmp_path)
+    prepared, _ = prepare(policy)
+    report = run_mutants(policy, prepared, examples=0, only=lambda m: _row_gives(m, "2: not_selected", "2: ineligible"))
+    (survivor,) = report.survived
+    assert report.why_survived[survivor] == (
+        "case `the best application is selected` decides `a3` not_selected → ineligible, but expects nothing of `a3`"
+    )
+
+
+def test_parameters_read_only_by_invariants_are_not_mutated(tmp_path: Path) -> None:
+    invariant = """
+  - id: scores_stay_on_the_scale
+    title: No selected application has a score above the top of the scale
+    reference: "Call notice, art. 1"
+    holds: score is None or score <= top_of_scale or outcome != "selected"
+"""
+    parameter = (
+        '  top_of_scale:\n    title: Top of the score scale\n    reference: "Call notice, art. 1"\n    value: 100\n'
+    )
+    policy = _scaffold(tmp_path, extra=invariant, parameter=parameter)
+    assert not any(m.owner == "parameter:top_of_scale" for m in mutants(policy.ir))
+    assert any(m.owner == "parameter:minimum_score" for m in mutants(policy.ir))
+    prepared, _ = prepare(policy)
+    assert run_mutants(policy, prepared, examples=0, only=lambda m: False).not_mutated == ["top_of_scale"]

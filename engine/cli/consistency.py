@@ -206,7 +206,15 @@ def _mutation_lines(report: MutationReport) -> list[str]:
             f"{len(report.killed_by_tests)} by tests, {len(report.killed_by_invariants)} by invariants"
         )
     ]
-    lines += [f"  survived: {m.span}: {m.describe()}" for m in report.survived]
+    for m in report.survived:
+        lines.append(f"  survived: {m.span}: {m.describe()}")
+        if m in report.why_survived:
+            lines.append(f"    why: {report.why_survived[m]}")
+    if report.not_mutated:
+        names = ", ".join(f"`{n}`" for n in report.not_mutated)
+        lines.append(
+            f"  not mutated: {names}: read only by invariants (a mutant would test the invariant, not the policy)"
+        )
     return lines
 
 
@@ -216,7 +224,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     prepared, problems = prepare(policy)
     report = run_tests(policy, prepared, problems)
     mutation = (
-        run_mutants(policy, prepared, examples=args.examples, seeds=seed_subjects(policy, prepared))
+        run_mutants(
+            policy,
+            prepared,
+            examples=args.examples,
+            seeds=seed_subjects(policy, prepared),
+            known=known_cohorts(report),  # the tests' own cohorts meet the invariants, as `policy check` does
+        )
         if args.mutate
         else None
     )
@@ -235,7 +249,11 @@ def cmd_test(args: argparse.Namespace) -> int:
                 "total": mutation.total,
                 "killed": mutation.total - len(mutation.survived),
                 "score": mutation.score,
-                "survived": [{"span": str(m.span), "mutant": m.describe()} for m in mutation.survived],
+                "survived": [
+                    {"span": str(m.span), "mutant": m.describe(), "why": mutation.why_survived.get(m)}
+                    for m in mutation.survived
+                ],
+                "not_mutated": mutation.not_mutated,
             }
         print(json_text(data, indent=2))
     else:

@@ -10,14 +10,18 @@ Mutants are made on the checked IR, never on YAML text, so each is a well-typed 
   row gives another outcome of its stage; `ranking`: a ranking key's order is reversed;
 - `allocation`: a stage's `does_not_fit` skip ↔ partial, a track's `unfilled` release ↔ keep_open.
 
-A mutant is killed when a package test fails on it, or else when the invariant search finds a
-counterexample; the score is killed / total, and the survivors are listed with their locations.
+A mutant is killed when a package test fails on it, or else when an invariant fails on the tests'
+own cohorts (as `policy check` checks them) or the invariant search finds a counterexample; the
+score is killed / total, and the survivors are listed with their locations and, where the engine
+can tell, why nothing noticed them. Parameters that only invariants read are not mutated: such a
+mutant changes the invariant, not the decisions, and could never be killed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +45,12 @@ from engine.language.expr import (
 )
 from engine.language.ir import PolicyIR, Stage
 from engine.verification.testing import Prepared, run_prepared
-from engine.verification.verify import search_invariants
+from engine.verification.verify import known_violation, search_invariants
 
 if TYPE_CHECKING:
     from engine.embedding.policy import Policy
 
-__all__ = ["Mutant", "MutationReport", "mutants", "mutant_policy", "run_mutants"]
+__all__ = ["Mutant", "MutationReport", "mutants", "mutant_policy", "run_mutants", "invariant_only_parameters"]
 
 _FLIP = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "in": "not in", "not in": "in"}
 _EDGE = {"<": "<=", "<=": "<", ">": ">=", ">=": ">"}
@@ -221,8 +225,17 @@ def _usable(ir: PolicyIR, values: tuple[tuple[Any, Any], ...], index: int) -> bo
     return not ends or any(start is None or min(ends) > start for start in starts)
 
 
+def invariant_only_parameters(ir: PolicyIR) -> list[str]:
+    """Parameters no rule, value or stage reads (only invariants, if anything): a mutant of one tests the invariant."""
+    graph = ir.graph
+    return [n for n in ir.parameters if f"parameter:{n}" not in graph or not any(graph.successors(f"parameter:{n}"))]
+
+
 def _parameter_mutants(ir: PolicyIR) -> Iterator[Mutant]:
+    skipped = set(invariant_only_parameters(ir))
     for name, parameter in ir.parameters.items():
+        if name in skipped:
+            continue
         for i, (since, value) in enumerate(parameter.values):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not _usable(ir, parameter.values, i):
                 continue
@@ -285,6 +298,8 @@ class MutationReport:
     killed_by_tests: list[tuple[Mutant, str]] = field(default_factory=list)
     killed_by_invariants: list[tuple[Mutant, str]] = field(default_factory=list)
     survived: list[Mutant] = field(default_factory=list)
+    why_survived: dict[Mutant, str] = field(default_factory=dict)  # what the engine can tell of each survivor
+    not_mutated: list[str] = field(default_factory=list)  # parameters read only by invariants
 
     @property
     def total(self) -> int:
@@ -306,15 +321,41 @@ def _killing_case(policy: Policy, cases: list[Prepared]) -> str | None:
     return None
 
 
+def _why_survived(policy: Policy, changed: Policy, cases: list[Prepared]) -> str:
+    """Why no test noticed: a case whose decisions change but that expects nothing of them, or none changes."""
+    for case in cases:
+        if case.problem is not None:
+            continue
+        try:
+            before, after = run_prepared(policy, case).result, run_prepared(changed, case).result
+        except Exception:  # noqa: BLE001 - a crash would have killed it; nothing to tell
+            continue
+        if before is None or after is None:
+            continue
+        expected = {want.id for want in case.case.expect}
+        for subject, decision in after.decisions.items():
+            was = before.decisions.get(subject)
+            if was is not None and was.outcome != decision.outcome:
+                if subject in expected:
+                    return f"case `{case.case.name}` expects `{subject}`, whose reasons or grants change unchecked"
+                return (
+                    f"case `{case.case.name}` decides `{subject}` {was.outcome} → {decision.outcome}, "
+                    f"but expects nothing of `{subject}`"
+                )
+    return "no test case's decisions change: no case reaches this boundary (or the change is equivalent)"
+
+
 def run_mutants(
     policy: Policy,
     cases: list[Prepared],
     examples: int = 30,
     only: Callable[[Mutant], bool] | None = None,
     seeds: list[dict[str, Any]] | None = None,
+    known: Sequence[tuple[str, dt.date, dict[str, Any]]] = (),
 ) -> MutationReport:
-    """Run the package's tests, then (for survivors, if `examples`) the invariant search, on every mutant."""
-    report = MutationReport()
+    """Run the package's tests, then the invariants on the tests' own cohorts (`known`, as `check` does) and
+    (for survivors, if `examples`) the invariant search, on every mutant."""
+    report = MutationReport(not_mutated=invariant_only_parameters(policy.ir))
     for mutant in mutants(policy.ir):
         if only is not None and not only(mutant):
             continue
@@ -322,6 +363,10 @@ def run_mutants(
         reason = _killing_case(changed, cases)
         if reason is not None:
             report.killed_by_tests.append((mutant, reason))
+            continue
+        broken = known_violation(changed, known)
+        if broken is not None:
+            report.killed_by_invariants.append((mutant, f"invariant `{broken.invariant.id}` on a test case's facts"))
             continue
         search = (
             search_invariants(changed, examples=examples, seeds=seeds or (), observe=False)
@@ -332,4 +377,5 @@ def run_mutants(
             report.killed_by_invariants.append((mutant, f"invariant `{search.violations[0].invariant.id}`"))
         else:
             report.survived.append(mutant)
+            report.why_survived[mutant] = _why_survived(policy, changed, cases)
     return report

@@ -36,7 +36,7 @@ from engine.verification.search_cohorts import cohort_data
 if TYPE_CHECKING:
     from engine.embedding.policy import Policy
 
-__all__ = ["Violation", "SearchReport", "search_invariants"]
+__all__ = ["Violation", "SearchReport", "search_invariants", "known_violation"]
 
 
 @dataclass(frozen=True)
@@ -286,6 +286,13 @@ def _known_cohorts(probe: _Probe, known: Sequence[tuple[str, dt.date, dict[str, 
         except _Found as found:
             return found.violation
     return None
+
+
+def known_violation(policy: Policy, known: Sequence[tuple[str, dt.date, dict[str, Any]]]) -> Violation | None:
+    """The first invariant the cohorts `known` (stage, as-of date, facts) break under `policy`, as `check` finds it."""
+    if not known or not policy.ir.invariants:
+        return None
+    return _known_cohorts(_Probe(policy, tuple(policy.ir.invariants), SearchReport(), False, ()), known)
 
 
 def search_invariants(
