@@ -122,3 +122,59 @@ def test_a_violated_cohort_invariant_is_explained_by_the_cohort_that_breaks_it(
     assert "explanation of the cohort that breaks it:" in out and "explanation of the offending decision" not in out
     explained = out.split("explanation of the cohort that breaks it:", 1)[1]
     assert "capacity" in explained and "awarded" in explained
+
+
+def _run_with_terminal_stderr(args: list[str]) -> tuple[int, str]:
+    """Run `policy ARGS` with stderr on a pseudo-terminal; its exit code and what the terminal showed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main_fd, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        cwd=Path(__file__).parent.parent,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    return process.wait(timeout=300), shown.decode("utf-8", "replace")
+
+
+def test_long_work_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    assert main(["init", str(tmp_path / "prog")]) == 0
+    code, shown = _run_with_terminal_stderr(["test", str(tmp_path / "prog"), "--mutate", "--examples", "3"])
+    assert code == 0 and "mutants:" in shown and "%|" in shown
+    code, shown = _run_with_terminal_stderr(["check", str(tmp_path / "prog"), "--examples", "20"])
+    assert code == 0 and "searching for counterexamples:" in shown
+
+
+def test_no_progress_when_the_output_is_not_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", str(tmp_path / "prog")]) == 0
+    capsys.readouterr()
+    assert main(["test", str(tmp_path / "prog"), "--mutate", "--examples", "3"]) == 0
+    assert main(["check", str(tmp_path / "prog"), "--examples", "20"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_the_progress_library_is_not_imported_by_evaluate() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from engine.cli import main; main(['evaluate', 'rules/gpu_call', 'examples/gpu_call.yaml']); "
+    code += "print('tqdm' in sys.modules, file=sys.stderr)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent, check=True
+    )
+    assert done.stderr.strip() == "False"

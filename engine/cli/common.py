@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "fact_overrides",
     "whatif_note",
     "find_package",
+    "Progress",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -55,6 +58,45 @@ def find_package(given: str | None, command: str, under: Path = Path("rules")) -
         raise UsageError(f"give the rule package: `{command} RULES` (no package under `{under}/`)")
     listed = ", ".join(f"`{p.as_posix()}`" for p in found)
     raise UsageError(f"give the rule package: `{command} RULES`; `{under}/` holds {len(found)}: {listed}")
+
+
+class Progress:
+    """A progress bar on the terminal (tqdm, imported only when one is shown); nothing when stderr is not a terminal."""
+
+    def __init__(self, description: str, unit: str, total: int | None = None) -> None:
+        self.bar: Any = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm  # lazily: start-up time of every command matters
+
+            size = shutil.get_terminal_size()  # a terminal that reports no size (0 rows: no bar at all) gets 80x24
+            self.bar = tqdm(
+                total=total,
+                desc=description,
+                unit=unit,
+                leave=False,
+                file=sys.stderr,
+                ncols=size.columns,
+                nrows=size.lines,
+            )
+
+    def tick(self) -> None:
+        """One more step done."""
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def at(self, done: int, total: int) -> None:
+        """`done` steps of `total` done."""
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def decide(args: argparse.Namespace) -> tuple[Policy, Result]:

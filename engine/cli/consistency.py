@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.cli.common import add_trust_option, load
+from engine.cli.common import Progress, add_trust_option, load
 from engine.core.diagnostics import Diagnostic, render_all, sort_diagnostics
 from engine.core.errors import EngineError
 from engine.core.text import counted, json_text, shown, shown_lines
@@ -109,7 +109,11 @@ def _search(policy: Policy, args: argparse.Namespace) -> tuple[SearchReport, lis
     prepared, case_problems = prepare(policy)  # the test files are checked too: unknown names, located
     tests = run_tests(policy, prepared)
     seeds, known = seed_subjects(policy, prepared), known_cohorts(tests)
-    report = search_invariants(policy, examples=max(args.examples, 1), seed_value=args.seed, seeds=seeds, known=known)
+    examples = max(args.examples, 1)
+    with Progress("searching for counterexamples", "cohort", total=examples) as progress:
+        report = search_invariants(
+            policy, examples=examples, seed_value=args.seed, seeds=seeds, known=known, tick=progress.tick
+        )
     shadowed = {(stage.id, row.index) for stage in policy.ir.stages.values() for row, _ in shadowing(stage)}
     findings = search_findings(policy.ir, _observed(report, tests), shadowed) + report.problems + case_problems
     return report, findings + [_violation_diagnostic(v) for v in report.violations]
@@ -223,17 +227,17 @@ def cmd_test(args: argparse.Namespace) -> int:
     policy = load(args)
     prepared, problems = prepare(policy)
     report = run_tests(policy, prepared, problems)
-    mutation = (
-        run_mutants(
-            policy,
-            prepared,
-            examples=args.examples,
-            seeds=seed_subjects(policy, prepared),
-            known=known_cohorts(report),  # the tests' own cohorts meet the invariants, as `policy check` does
-        )
-        if args.mutate
-        else None
-    )
+    mutation = None
+    if args.mutate:
+        with Progress("mutants", "mutant") as progress:
+            mutation = run_mutants(
+                policy,
+                prepared,
+                examples=args.examples,
+                seeds=seed_subjects(policy, prepared),
+                known=known_cohorts(report),  # the tests' own cohorts meet the invariants, as `policy check` does
+                tick=progress.at,
+            )
     if args.format == "json":
         data: dict[str, Any] = {
             "passed": report.passed,

@@ -352,13 +352,15 @@ def run_mutants(
     only: Callable[[Mutant], bool] | None = None,
     seeds: list[dict[str, Any]] | None = None,
     known: Sequence[tuple[str, dt.date, dict[str, Any]]] = (),
+    tick: Callable[[int, int], None] | None = None,
 ) -> MutationReport:
     """Run the package's tests, then the invariants on the tests' own cohorts (`known`, as `check` does) and
-    (for survivors, if `examples`) the invariant search, on every mutant."""
+    (for survivors, if `examples`) the invariant search, on every mutant; `tick(done, total)` before each."""
     report = MutationReport(not_mutated=invariant_only_parameters(policy.ir))
-    for mutant in mutants(policy.ir):
-        if only is not None and not only(mutant):
-            continue
+    chosen = [m for m in mutants(policy.ir) if only is None or only(m)]
+    for done, mutant in enumerate(chosen):
+        if tick is not None:  # a progress display: (mutants done, mutants in all)
+            tick(done, len(chosen))
         changed = mutant_policy(policy, mutant)
         reason = _killing_case(changed, cases)
         if reason is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -143,7 +143,11 @@ class _Probe:
         except (FactError, EvaluationError):
             return None
 
+    tick: Callable[[], None] | None = None  # called once per cohort drawn (a progress display)
+
     def __call__(self, draw: st.DataObject) -> None:
+        if self.tick is not None:
+            self.tick()
         stage, as_of, data = draw.draw(self.cohorts)
         result = self.decide(data, stage, as_of)
         if result is None:
@@ -303,18 +307,22 @@ def search_invariants(
     invariants: Sequence[Invariant] | None = None,
     observe: bool = True,
     known: Sequence[tuple[str, dt.date, dict[str, Any]]] = (),
+    tick: Callable[[], None] | None = None,
 ) -> SearchReport:
     """Search for a counterexample to every invariant; each violation found is shrunk and reported.
 
     `seeds` are subjects the search starts from (with a few facts drawn anew) besides subjects
     drawn from nothing; `known` cohorts (stage, as-of date, facts) are then checked as they are.
+    `tick`, if given, is called once per cohort drawn (a progress display).
     """
     report = SearchReport()
     active = tuple(policy.ir.invariants if invariants is None else invariants)
     span = Span(str(policy.path))
     while True:
         try:
-            violation = _run(_Probe(policy, active, report, observe, seeds), examples, seed_value)
+            probe = _Probe(policy, active, report, observe, seeds)
+            probe.tick = tick
+            violation = _run(probe, examples, seed_value)
         except SearchUnsupported as error:
             report.problems.append(
                 Diagnostic("search-unsupported", f"cannot generate facts to search with: {error}", span)
