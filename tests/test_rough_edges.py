@@ -178,3 +178,22 @@ def test_the_progress_library_is_not_imported_by_evaluate() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent, check=True
     )
     assert done.stderr.strip() == "False"
+
+
+def test_the_readme_names_exactly_the_commands_that_take_backend() -> None:
+    import re
+
+    from engine.cli.main import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices  # type: ignore[union-attr]
+    taking = {
+        name
+        for name, sub in commands.items()
+        if any("--backend" in action.option_strings for action in sub._actions)  # type: ignore[union-attr]
+    }
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    sentence = re.search(r"`--backend python\|durable`\s*\(on the commands that evaluate for you: ([^;]+);", readme)
+    assert sentence is not None
+    named = set(re.findall(r"`(\w+)`", sentence.group(1)))
+    assert named == taking == {"evaluate", "explain", "report", "diff", "serve"}

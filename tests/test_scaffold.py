@@ -52,3 +52,39 @@ def test_init_refuses_a_folder_that_holds_files(tmp_path: Path, capsys: pytest.C
 def test_init_names_the_policy_after_the_folder(tmp_path: Path) -> None:
     assert main(["init", str(tmp_path / "My Call 2027")]) == 0
     assert load_policy(tmp_path / "My Call 2027").ir.name == "my-call-2027"
+
+
+def _readme_block(after: str) -> str:
+    """The first ```yaml block of the README after the line holding `after`."""
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rest = text[text.index(after) :]
+    start = rest.index("```yaml\n") + len("```yaml\n")
+    return rest[start : rest.index("```", start)]
+
+
+def test_the_readmes_fact_schema_describes_the_gpu_call(tmp_path: Path) -> None:
+    """The schema file shown in "Start a new programme" is a working schema for rules/gpu_call."""
+    import shutil
+
+    from tests.conftest import EXAMPLES, GPU_HOURS
+
+    folder = tmp_path / "gpu_call"
+    shutil.copytree(GPU_HOURS, folder)
+    (folder / "facts.yaml").write_text(_readme_block("**Facts without Python: the schema file.**"), encoding="utf-8")
+    readme, shipped = load_policy(folder), load_policy(GPU_HOURS)
+    assert (
+        readme.evaluate(EXAMPLES / "gpu_call.yaml").outcomes()
+        == shipped.evaluate(EXAMPLES / "gpu_call.yaml").outcomes()
+    )
+    assert main(["test", str(folder)]) == 0
+    with_history = readme.load_cohort(EXAMPLES / "gpu_call.yaml").model_dump()
+    with_history["applicants"][0]["prior_allocations"] = [{"year": 2025, "fee_paid": False}]
+    assert readme.load_cohort(with_history).applicants[0].prior_allocations[0].fee_paid is False
+
+
+def test_the_readmes_policy_test_example_passes_on_the_scaffold(tmp_path: Path) -> None:
+    assert main(["init", str(tmp_path / "prog")]) == 0
+    (tmp_path / "prog" / "tests" / "selection.yaml").write_text(
+        _readme_block("**Policy tests** are YAML files"), encoding="utf-8"
+    )
+    assert main(["test", str(tmp_path / "prog")]) == 0
