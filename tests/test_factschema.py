@@ -154,3 +154,37 @@ def test_the_schema_file_is_part_of_the_package_digest_and_its_recorded_files(tm
     (folder / "facts.yaml").write_text(SCHEMA.replace("max: 100", "max: 90"), encoding="utf-8")
     after = load_policy(folder)
     assert after.ir.digest != before.ir.digest
+
+
+def test_schema_models_pickle_and_decide_in_worker_processes() -> None:
+    """Instances of the models built from a schema file cross process boundaries (evaluate_many)."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    from engine import evaluate_many
+
+    policy = load_policy(GPU_HOURS)
+    cohort = policy.load_cohort(EXAMPLES / "gpu_call.yaml")
+    assert pickle.loads(pickle.dumps(cohort)) == cohort
+    assert load_policy(GPU_HOURS).ir.schema.cohort is policy.ir.schema.cohort  # the same bytes, the same classes
+    with ProcessPoolExecutor(max_workers=1) as executor:
+        (result,) = evaluate_many(policy, [EXAMPLES / "gpu_call.yaml"], executor)
+    assert result.outcomes() == policy.evaluate(EXAMPLES / "gpu_call.yaml").outcomes()
+
+
+def test_a_decision_of_a_schema_file_package_replays_from_the_record_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schema file is one of the package files a record keeps: replay needs nothing else."""
+    import json
+
+    from engine.cli import main
+
+    folder, database = tmp_path / "gpu_call", tmp_path / "decisions.db"
+    shutil.copytree(GPU_HOURS, folder)
+    facts = str(EXAMPLES / "gpu_call.yaml")
+    assert main(["evaluate", str(folder), facts, "--record", str(database), "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)["record"]
+    shutil.rmtree(folder)
+    assert main(["replay", str(database), record]) == 0
+    assert "identical: 11 decision(s), byte for byte" in capsys.readouterr().out

@@ -23,6 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -245,8 +247,20 @@ def _bounded(base: Any, bounds: dict[str, Any]) -> Any:
     return Annotated[base, Field(**bounds)]
 
 
-def build_models(schema: FactSchemaFile, source: SourceMap) -> tuple[dict[str, type[BaseModel]], list[Diagnostic]]:
-    """Each record of `schema` as a pydantic model (records it uses first), or the problems found."""
+def build_models(
+    schema: FactSchemaFile, source: SourceMap, digest: str = ""
+) -> tuple[dict[str, type[BaseModel]], list[Diagnostic]]:
+    """Each record of `schema` as a pydantic model (records it uses first), or the problems found.
+
+    With the `digest` of the file's bytes, the models live in a module of their own named after it
+    (`engine.fact_schema.s<digest>`, registered in `sys.modules`), so that their instances pickle
+    (to and from worker processes, which build the same module from the same bytes) and the same
+    bytes always give the same classes.
+    """
+    module_name = f"{SCHEMA_MODULE}.s{digest[:32]}" if digest else SCHEMA_MODULE
+    known = sys.modules.get(module_name) if digest else None
+    if known is not None:
+        return dict(getattr(known, "MODELS", {})), []
     problems = _field_problems(schema, source)
     cycle = _cycle(schema) if not problems else None
     if cycle:
@@ -266,9 +280,16 @@ def build_models(schema: FactSchemaFile, source: SourceMap) -> tuple[dict[str, t
         record = schema.records[name]
         fields = {n: _annotation(spec, models) for n, spec in record.fields.items()}
         model = create_model(  # type: ignore[call-overload]
-            name, __base__=_Fact, __module__=SCHEMA_MODULE, __doc__=record.description, **fields
+            name, __base__=_Fact, __module__=module_name, __doc__=record.description, **fields
         )
         models[name] = model
+    if digest:
+        module = types.ModuleType(module_name, f"fact models built from a fact schema file ({digest})")
+        for name, model in models.items():
+            setattr(module, name, model)
+        module.MODELS = dict(models)  # type: ignore[attr-defined]
+        registered = sys.modules.setdefault(module_name, module)  # a thread that built them first wins
+        models = dict(getattr(registered, "MODELS", models))
     return models, []
 
 

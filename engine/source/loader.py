@@ -118,7 +118,7 @@ def _fact_schema(root: Path, name: str, span: Span) -> tuple[FactSchemaSource | 
     schema, source, found, raw = _validate(FactSchemaFile, path)
     if schema is None or found:
         return None, found, raw
-    models, problems = build_models(schema, source)
+    models, problems = build_models(schema, source, hashlib.sha256(raw).hexdigest())
     if problems:
         return None, problems, raw
     return FactSchemaSource(name=Path(name).as_posix(), schema=schema, source=source, models=models), [], raw
