@@ -197,3 +197,21 @@ def test_the_readme_names_exactly_the_commands_that_take_backend() -> None:
     assert sentence is not None
     named = set(re.findall(r"`(\w+)`", sentence.group(1)))
     assert named == taking == {"evaluate", "explain", "report", "diff", "serve"}
+
+
+def test_a_large_evaluation_shows_progress_on_a_terminal_and_decides_the_same(tmp_path: Path) -> None:
+    import yaml
+
+    from engine.cli.common import LARGE_COHORT
+
+    data = yaml.safe_load(CALL.read_text(encoding="utf-8"))
+    first = data["applicants"][0]
+    data["applicants"] = [{**first, "id": f"a{i}", "score": 50 + i % 50} for i in range(LARGE_COHORT)]
+    facts = tmp_path / "large.yaml"
+    facts.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, shown = _run_with_terminal_stderr(["evaluate", str(GPU_HOURS), str(facts), "--format", "json"])
+    assert code == 0 and "deciding:" in shown and f"/{2 * LARGE_COHORT}" in shown
+    ticks: list[int] = []
+    policy = load_policy(GPU_HOURS)
+    with_ticks = policy.evaluate(facts, tick=lambda: ticks.append(1))
+    assert len(ticks) == 2 * LARGE_COHORT and with_ticks.outcomes() == policy.evaluate(facts).outcomes()

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 Handler = Callable[[argparse.Namespace], int]
+LARGE_COHORT = 2000  # subjects from which `policy evaluate` (explain, report) shows progress on a terminal
 
 
 class UsageError(Exception):
@@ -103,9 +104,16 @@ def decide(args: argparse.Namespace) -> tuple[Policy, Result]:
     """Load the package and decide the cohort of `args.facts`, with `--set` and `--set-fact` in force."""
     policy = load(args)
     changes = fact_overrides(args)
-    cohort = policy.with_facts(args.facts, changes) if changes else args.facts
+    cohort = policy.with_facts(args.facts, changes) if changes else policy.load_cohort(args.facts)
     outside = bool(getattr(args, "outside_period", False))
-    return policy, policy.evaluate(cohort, as_of=parse_date(args.as_of), stage=args.stage, outside_period=outside)
+    size = len(getattr(cohort, policy.ir.schema.subjects_field, None) or ())
+    if size < LARGE_COHORT:  # no progress bar (nor its import) for the usual cohort
+        return policy, policy.evaluate(cohort, as_of=parse_date(args.as_of), stage=args.stage, outside_period=outside)
+    with Progress("deciding", "subject", total=2 * size) as progress:  # two passes: before and after ranking
+        result = policy.evaluate(
+            cohort, as_of=parse_date(args.as_of), stage=args.stage, outside_period=outside, tick=progress.tick
+        )
+    return policy, result
 
 
 def _scalar(text: str, where: str) -> Any:

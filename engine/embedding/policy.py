@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -248,13 +248,15 @@ class Policy:
         trace: bool = True,
         *,
         outside_period: bool = False,
+        tick: Callable[[], None] | None = None,
     ) -> Result:
         """Decide every subject of a cohort (model, dict or file path) as of a date.
 
         With `trace=False` decisions keep their outcome and reasons but not the values needed to
         build an explanation graph (less memory for large batches); the decisions are the same.
         A stage that declares its period (`dates:`) refuses a date outside it (`OutsidePeriod`)
-        unless `outside_period=True` (a what-if; the result says so).
+        unless `outside_period=True` (a what-if; the result says so). `tick`, if given, is called
+        once per subject in each of the evaluation's two passes (a progress display).
         """
         model = self.load_cohort(cohort)
         context = self._context(model)
@@ -272,6 +274,7 @@ class Policy:
                 cohort=model,
                 trace=trace,
                 outside_period=outside_period,
+                tick=tick,
             )
 
     def decide(

@@ -9,7 +9,7 @@ undetermined before any row holds makes the outcome undetermined, naming what is
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -231,10 +231,12 @@ def evaluate_cohort(
     cohort: Any = None,
     trace: bool = True,
     outside_period: bool = False,
+    tick: Callable[[], None] | None = None,
 ) -> Result:
     """Decide every subject of a cohort at one stage; no partial result on error.
 
     A stage that declares its period refuses a date outside it (`OutsidePeriod`) unless `outside_period`.
+    `tick`, if given, is called once per subject in each of the two passes (a progress display).
     """
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
@@ -245,6 +247,8 @@ def evaluate_cohort(
         answers = backend.run(policy, scope, policy.phase1, stage, rows=False)
         entries.append(_entry(policy, stage, scope, answers["pool"]))
         found.append(answers)
+        if tick is not None:
+            tick()
     stage_scope = Scope(None, context, params)
     slots = _slots(stage, stage_scope)
     ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
@@ -276,6 +280,8 @@ def evaluate_cohort(
         decisions[entry.id] = _decide(
             policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, settling, outside
         )
+        if tick is not None:
+            tick()
     summary = stage_summary(stage, slots, decisions, ranking, outside)
     identity = PolicyIdentity(
         name=policy.ir.name, version=policy.ir.version, digest=policy.ir.digest, overrides=policy.ir.overrides
