@@ -409,3 +409,15 @@ def test_python_dash_m_engine_runs_the_cli() -> None:
     assert good.returncode == 0, good.stderr
     assert "naver-cloud" in good.stdout and "disqualified" in good.stdout
     assert "Traceback" not in good.stderr
+
+
+def test_schema_fact_schema_is_the_json_schema_of_fact_schema_files(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema_rs
+
+    from engine.source.yamlsource import read_document
+
+    code, out, _ = run(capsys, "schema", "--fact-schema")
+    schema = json.loads(out)
+    assert code == 0 and "list" in schema["$defs"]["FieldSpec"]["properties"]
+    jsonschema_rs.validate(schema, read_document(ROOT / "rules" / "gpu_call" / "facts.yaml").data)
+    assert not jsonschema_rs.is_valid(schema, {"records": {"A": {"fields": {"x": {"type": "text", "fixd": True}}}}})

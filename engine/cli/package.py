@@ -12,6 +12,7 @@ from engine.cli.consistency import check_package
 from engine.core.text import json_text, shown_lines
 from engine.explanation.graph import graph_dot, graph_json, graph_mermaid, graph_text
 from engine.language.factmodels import trusted_fact_modules
+from engine.source.factschema import fact_schema_json_schema
 from engine.source.loader import load_sources
 from engine.source.model import ManifestFile, SectionsFile
 
@@ -35,6 +36,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.rules_format:
         print(json_text(rule_file_json_schema(), indent=2))
+        return 0
+    if args.fact_schema_format:
+        print(json_text(fact_schema_json_schema(), indent=2))
         return 0
     rules = find_package(args.rules, "policy schema")
     source = load_sources(rules)
@@ -78,6 +82,12 @@ def register(commands: Any) -> None:
         dest="rules_format",
         action="store_true",
         help="the JSON Schema of the rule-file format itself (for editors), instead of a package's fact files",
+    )
+    schema.add_argument(
+        "--fact-schema",
+        dest="fact_schema_format",
+        action="store_true",
+        help="the JSON Schema of the fact schema file format (`facts: {schema: ...}`), for editors",
     )
     schema.add_argument("--subject", action="store_true", help="the schema of one subject instead of a cohort file")
     schema.set_defaults(handler=cmd_schema)

@@ -41,6 +41,7 @@ __all__ = [
     "FactSchemaSource",
     "build_models",
     "SCHEMA_MODULE",
+    "fact_schema_json_schema",
 ]
 
 SCALAR_TYPES: dict[str, type] = {"text": str, "integer": int, "number": float, "boolean": bool, "date": dt.date}
@@ -307,3 +308,13 @@ def _order(schema: FactSchemaFile) -> list[str]:
     for name in schema.records:
         visit(name)
     return done
+
+
+def fact_schema_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a fact schema file, for editors (a field may be a type name alone)."""
+    schema = FactSchemaFile.model_json_schema(by_alias=True)
+    schema["title"] = "Fact schema file of a policy package (records and their fields)"
+    fields = schema["$defs"]["RecordSpec"]["properties"]["fields"]
+    alone = {"type": "string", "description": "a type alone: `open_results: boolean`"}
+    fields["additionalProperties"] = {"anyOf": [fields["additionalProperties"], alone]}
+    return schema
