@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import FactError, PolicyError, load_policy
 from engine.language.factpaths import field_info
@@ -188,3 +190,35 @@ def test_a_decision_of_a_schema_file_package_replays_from_the_record_alone(
     shutil.rmtree(folder)
     assert main(["replay", str(database), record]) == 0
     assert "identical: 11 decision(s), byte for byte" in capsys.readouterr().out
+
+
+@settings(max_examples=60)
+@given(
+    low=st.integers(-100, 100),
+    width=st.integers(0, 100),
+    value=st.one_of(st.integers(-300, 300).map(float), st.floats(-300, 300, allow_nan=False)),
+    exclusive=st.booleans(),
+    kind=st.sampled_from(["number", "integer"]),
+)
+def test_a_fields_bounds_accept_exactly_the_values_between_them(
+    low: int, width: int, value: float, exclusive: bool, kind: str
+) -> None:
+    """A numeric field of a schema file accepts a value exactly when it lies within its bounds (inclusive or not)."""
+    from pydantic import ValidationError
+
+    from engine.source.document import SourceMap
+    from engine.source.factschema import FactSchemaFile, build_models
+
+    high = low + width + (2 if exclusive else 0)
+    field = {"type": kind, **({"above": low, "below": high} if exclusive else {"min": low, "max": high})}
+    schema = FactSchemaFile.model_validate({"records": {"R": {"fields": {"x": field}}}})
+    models, problems = build_models(schema, SourceMap("facts.yaml"))
+    assert problems == []
+    given = int(value) if kind == "integer" else value
+    inside = low < given < high if exclusive else low <= given <= high
+    try:
+        models["R"].model_validate({"x": given})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == inside
