@@ -44,10 +44,10 @@ from engine.language.expr import (
     Unary,
     render,
 )
-from engine.language.ir import PolicyIR, StageInfo
+from engine.language.ir import PolicyIR, Scale, StageInfo
 from engine.language.ranges import fact_range
 
-__all__ = ["Undetermined", "Missing", "Scope", "Fn", "compile_expression", "ExpressionCompiler"]
+__all__ = ["Undetermined", "Missing", "Scope", "Fn", "compile_expression", "ExpressionCompiler", "no_row"]
 
 
 class Undetermined(Exception):
@@ -337,6 +337,8 @@ class ExpressionCompiler:
 
     def _Call(self, node: Call) -> Fn:
         fns = tuple(self.compile(a) for a in node.args)
+        if node.func not in _FUNCTIONS:
+            return _lookup(node.func, fns)
         func = _FUNCTIONS[node.func]
         if len(fns) == 1:
             only = fns[0]
@@ -458,6 +460,27 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "round": _round,
 }
 _GUARDED = (Unary, Binary, Compare, Call, Comprehension, Attr)
+
+
+def no_row(name: str, keys: tuple[Any, ...]) -> str:
+    """What is missing when a table has no row (and no `otherwise`) for `keys`: named in explanations."""
+    return f"{name}({', '.join(str(k) for k in keys)}): the table has no row for it and no `otherwise`"
+
+
+def _lookup(name: str, fns: tuple[Fn, ...]) -> Fn:
+    """A table parameter's value for its keys, or a scale's result for an amount (the ones in force)."""
+
+    def get(scope: Scope) -> Any:
+        found = scope.params[name]
+        if isinstance(found, Scale):
+            return _exact(found.apply(fns[0](scope)))
+        keys = tuple(fn(scope) for fn in fns)
+        present, value, _ = found.lookup(keys)
+        if not present:
+            raise Undetermined(frozenset({no_row(name, keys)}))
+        return value
+
+    return get
 
 
 def _known(name: str) -> Fn:

@@ -18,9 +18,11 @@ import networkx as nx
 from engine.core.text import counted, shown
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, Grant, Tie, quantity_text, to_jsonable
+from engine.explanation.lookups import used_rows
 from engine.explanation.render import to_dot, to_mermaid, to_svg
 from engine.language.checker import node_id
 from engine.language.expr import render
+from engine.language.ir import Scale, Table
 
 if TYPE_CHECKING:
     from engine.embedding.policy import Policy
@@ -206,6 +208,9 @@ class _Builder:
         elif kind == "parameter":
             value, since = d.parameters.get(name, (None, None))
             attrs.update(value=value, since=since.isoformat() if since else None)
+            if isinstance(value, (Table, Scale)):  # the rows or brackets this decision used, not the whole table
+                uses = used_rows(self.policy, d, name)
+                attrs.update(value=uses[0].value if uses else None, lookups=[u.text() for u in uses])
         elif kind == "fact":
             attrs["value"] = dict(resolve_path(d.subject, name))
         elif kind == "context":
@@ -346,6 +351,8 @@ class _TextTree:
             return f"= {attrs['title']}: {format_value(attrs.get('value'))} (`{name}` = {attrs['formula']})"
         if kind == "parameter":
             since = f", in force since {attrs['since']}" if attrs.get("since") else ""
+            if attrs.get("lookups"):
+                return f"parameter {'; '.join(attrs['lookups'])}{since}{ref}"
             return f"parameter `{name}` = {format_value(attrs.get('value'))}{since}{ref}"
         if kind == "ranking":
             p = self.e.decision.placement

@@ -53,16 +53,17 @@ def _as_date(key: Any) -> dt.date | None:
 
 
 def dated_value_findings(files: Iterable[tuple[Any, SourceMap]]) -> list[Diagnostic]:
-    """Dates given twice (in two spellings) or out of order in a parameter's `values`."""
+    """Dates given twice (in two spellings) or out of order in a parameter's `values` (`tables`, `scales`)."""
     found: list[Diagnostic] = []
     for sections, source in files:
         for name, parameter in sections.parameters.items():
-            if parameter.values is None:
+            shape = next((s for s in ("values", "tables", "scales") if getattr(parameter, s, None) is not None), None)
+            if shape is None:
                 continue
             written = [
                 (path[3], span)
                 for path, span in source.keys.items()
-                if len(path) == 4 and path[:3] == ("parameters", name, "values")
+                if len(path) == 4 and path[:3] == ("parameters", name, shape)
             ]
             seen: dict[dt.date, Span] = {}
             previous: dt.date | None = None

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import PolicyError
 from engine.language.analysis import dated_value_findings, static_findings
-from engine.language.expr import MAX_EXPRESSION_DEPTH, Node, ParseError, depth, parse_expression
+from engine.language.expr import FUNCTIONS, MAX_EXPRESSION_DEPTH, Node, ParseError, depth, parse_expression
 from engine.language.factmodels import HOW_TO_TRUST, FactModules, UntrustedModule, trusted_fact_modules
 from engine.language.invariants import InvariantScope, lower_invariants
 from engine.language.ir import (
@@ -41,6 +41,7 @@ from engine.language.ir import (
     Track,
     Value,
 )
+from engine.language.tables import check_shape, lookup_of, lowered_values, shape_of
 from engine.language.typecheck import Resolver, TypeChecker, Use, suggest
 from engine.language.types import (
     ANY,
@@ -96,6 +97,7 @@ class _State:
     templates: dict[str, tuple[Template | None, Template | None]] = field(default_factory=dict)
     mentioned: set[str] = field(default_factory=set)  # names used only in messages
     invariant_defs: list[tuple[Any, SourceFile, Path_]] = field(default_factory=list)
+    callables: frozenset[str] = frozenset()  # table and scale parameters, called as `name(key)`
 
     def error(self, code: str, message: str, span: Span, help: str | None = None, severity: str = "error") -> None:
         self.diagnostics.append(Diagnostic(code=code, message=message, span=span, help=help, severity=severity))  # type: ignore[arg-type]
@@ -218,6 +220,10 @@ def _define(state: _State, definition: _Def, subject_fields: set[str]) -> None:
         state.error("reserved-name", f"`{name}` is a reserved name", span)
     elif name in subject_fields:
         state.error("shadowed-name", f"`{name}` is also a field of the facts: choose another name", span)
+    elif name in FUNCTIONS and definition.kind == "parameter" and shape_of(definition.item) != "value":
+        state.error(
+            "reserved-name", f"`{name}` is a builtin function: name the {shape_of(definition.item)} otherwise", span
+        )
     state.defs[name] = definition
 
 
@@ -225,7 +231,7 @@ def _parse(state: _State, file: SourceFile, path: Path_, text: str | bool) -> No
     origin = file.source.span(path)
     locate = file.source.locator(path, text) if isinstance(text, str) else None
     try:
-        node = parse_expression(text, origin, locate)
+        node = parse_expression(text, origin, locate, state.callables)
     except ParseError as error:
         state.diagnostics.append(error.diagnostic)
         return None
@@ -243,7 +249,12 @@ class _Checker:
         if _context_type(schema) is not None:
             kinds["context"] = "context"
         kinds.update({name: d.kind for name, d in state.defs.items()})
-        self.resolver = Resolver(kinds, self._type_of)
+        lookups = {
+            name: lookup_of(d.item, state.types.get(name, ANY), d.file.source, d.path, d.span)
+            for name, d in state.defs.items()
+            if name in state.callables
+        }
+        self.resolver = Resolver(kinds, self._type_of, lookups)
         self.in_progress: set[str] = set()
         self.nodes: dict[str, Node] = {}
 
@@ -311,6 +322,10 @@ class _Checker:
 
 def _parameter_type(state: _State, d: _Def) -> Ty:
     item: ParameterFile = d.item
+    if shape_of(item) != "value":
+        ty, problems = check_shape(item, d.name, d.file.source, d.path)
+        state.diagnostics.extend(problems)
+        return ty
     raw = [item.value] if item.values is None else list(item.values.values())
     found: Ty | None = of_value(raw[0])
     for value in raw[1:]:
@@ -339,7 +354,7 @@ def _template(state: _State, checker: _Checker, d: _Def, key: str) -> Template |
         start = match.start(1)
         line, col = text.count("\n", 0, start), start - (text.rfind("\n", 0, start) + 1)
         try:
-            node = parse_expression(match.group(1), locate(line, col), _shifted(locate, line, col))
+            node = parse_expression(match.group(1), locate(line, col), _shifted(locate, line, col), state.callables)
         except ParseError as error:
             state.diagnostics.append(error.diagnostic)
             continue
@@ -586,6 +601,8 @@ def _lower(
         if d.kind == "parameter":
             item: Any = d.item
             dated = ((None, item.value),) if item.values is None else tuple(sorted(item.values.items()))
+            if shape_of(item) != "value":
+                dated = lowered_values(item)
             parameters[name] = Parameter(
                 name=name,
                 title=item.title,
@@ -745,6 +762,9 @@ def check(source: PackageSource, fact_modules: FactModules | None = None) -> tup
     if schema is None or state.diagnostics:  # names cannot be resolved against a broken fact model
         raise PolicyError(state.diagnostics)
     _collect(state, schema)
+    state.callables = frozenset(
+        n for n, d in state.defs.items() if d.kind == "parameter" and shape_of(d.item) != "value"
+    )
     _annotate(state)
     for name, d in state.defs.items():
         if d.kind == "parameter":
@@ -765,6 +785,7 @@ def check(source: PackageSource, fact_modules: FactModules | None = None) -> tup
     order, dependent = _graph_checks(state)
     if order and not any(d.severity == "error" for d in state.diagnostics):
         _depths(state, checker, stages, order)
+    state.diagnostics = list(dict.fromkeys(state.diagnostics))  # a table's row found at each of its uses: once
     errors = [d for d in state.diagnostics if d.severity == "error"]
     if not errors:  # after an error, "unused" is often only a consequence of it
         _unused(state)

@@ -4,7 +4,8 @@ Allowed: literals (numbers, text, `True`/`False`/`None`, lists), names and attri
 arithmetic (`+ - * /`), comparisons (`== != < <= > >= in not in`, `is None`, `is not None`),
 `and`/`or`/`not`, `x if c else y`, the functions `len min max sum abs round count any all`,
 generator forms `any(p for c in xs if q)` / `all(...)` / `sum(...)` / `count(...)` / `min(...)` /
-`max(...)`, and list comprehensions `[c for c in xs if p]`. Nothing else parses: no calls into
+`max(...)`, list comprehensions `[c for c in xs if p]`, and table and scale parameters called
+with their keys (`minimum_by_lead_kind(lead.kind)`). Nothing else parses: no calls into
 Python, no subscripts, no lambdas, no dunder names. Every node carries a span that never takes
 part in equality. Numbers are finite (a literal beyond `MAX_NUMBER` is refused), and an
 expression nests at most `MAX_EXPRESSION_DEPTH` levels, so no later pass (typing, compiling,
@@ -161,8 +162,9 @@ class ParseError(Exception):
 class _Lowering:
     """Python `ast` → our nodes, rejecting everything outside the language."""
 
-    def __init__(self, locate: Locator) -> None:
+    def __init__(self, locate: Locator, callables: frozenset[str] = frozenset()) -> None:
         self.locate = locate
+        self.callables = callables  # table and scale parameters, called like functions
 
     def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1) - 1
@@ -248,12 +250,17 @@ class _Lowering:
     def _Call(self, node: ast.Call) -> Node:
         if not isinstance(node.func, ast.Name):
             self.lower(node.func)  # what is called is refused at its own place (e.g. a lambda)
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS | self.callables:
             name = ast.unparse(node.func)
-            raise self.fail(node, f"function `{name}` is not available", f"available: {', '.join(sorted(FUNCTIONS))}")
+            available = ", ".join(sorted(FUNCTIONS)) + "".join(f"; {n} (a parameter)" for n in sorted(self.callables))
+            raise self.fail(node, f"function `{name}` is not available", f"available: {available}")
         if node.keywords:
             raise self.fail(node, f"`{node.func.id}` takes no keyword arguments")
         func = node.func.id
+        if func not in FUNCTIONS:
+            if any(isinstance(a, (ast.GeneratorExp, ast.Starred)) for a in node.args):
+                raise self.fail(node, f"`{func}` takes its keys (or amount) as plain arguments")
+            return Call(self.span(node), func, tuple(self.lower(a) for a in node.args))
         if len(node.args) == 1 and isinstance(node.args[0], ast.GeneratorExp):
             if func not in AGGREGATES:
                 raise self.fail(node, f"`{func}` cannot take a `for` expression")
@@ -289,11 +296,14 @@ class _Lowering:
 _HELP = "expressions use names, attribute paths, literals, arithmetic, comparisons, and/or/not and a few functions"
 
 
-def parse_expression(text: str | bool, origin: Span, locate: Locator | None = None) -> Node:
+def parse_expression(
+    text: str | bool, origin: Span, locate: Locator | None = None, callables: frozenset[str] = frozenset()
+) -> Node:
     """Parse `text` (a rule's `when`, a value's `expr`...) into nodes with spans.
 
     `locate(line, column)` maps a 0-based position in `text` to the file; by default positions
-    are taken as offsets from `origin` on its line.
+    are taken as offsets from `origin` on its line. `callables` are the table and scale parameters,
+    called like functions (`minimum_by_lead_kind(lead.kind)`).
     """
     if locate is None:
         locate = lambda line, col: origin.shifted(0, col) if line == 0 else origin.shifted(line, col + 1)  # noqa: E731
@@ -308,7 +318,7 @@ def parse_expression(text: str | bool, origin: Span, locate: Locator | None = No
         raise ParseError(_syntax_error(source, error, locate)) from None
     except (RecursionError, MemoryError):  # Python's own parser gives up on very deep nesting
         raise ParseError(_too_deep(locate(0, 0))) from None
-    lowering = _Lowering(locate)
+    lowering = _Lowering(locate, callables)
     too_deep = _deeper_than(tree.body, MAX_EXPRESSION_DEPTH)
     if too_deep is not None:
         raise ParseError(_too_deep(lowering.span(too_deep)))

@@ -7,6 +7,7 @@ YAML, never the file models). Spans never take part in equality.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +21,8 @@ from engine.language.types import Ty
 
 __all__ = [
     "Parameter",
+    "Table",
+    "Scale",
     "Value",
     "Template",
     "Rule",
@@ -38,6 +41,77 @@ __all__ = [
 ]
 
 RESERVED = frozenset({"context", "stage", "True", "False", "None"})
+
+
+Key = str | int
+
+
+@dataclass(frozen=True)
+class Table:
+    """A parameter's values by one or two keys (`rows`: keys → value); `otherwise` for a key without a row.
+
+    `has_otherwise` False: a key without a row has no value (the result is undetermined).
+    """
+
+    rows: tuple[tuple[tuple[Key, ...], Any], ...]
+    otherwise: Any = None
+    has_otherwise: bool = False
+
+    @property
+    def arity(self) -> int:
+        return len(self.rows[0][0]) if self.rows else 1
+
+    @functools.cached_property
+    def _index(self) -> dict[tuple[Key, ...], Any]:
+        return dict(self.rows)
+
+    def lookup(self, keys: tuple[Any, ...]) -> tuple[bool, Any, tuple[Key, ...] | None]:
+        """(found, value, the row's keys or None for `otherwise`) for `keys`."""
+        try:
+            return True, self._index[keys], keys
+        except (KeyError, TypeError):  # TypeError: a key that cannot be hashed is not a row either
+            return self.has_otherwise, self.otherwise, None
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{_keys_text(keys)}: {value}" for keys, value in self.rows)
+        return "{" + rows + (f"; otherwise {self.otherwise}" if self.has_otherwise else "") + "}"
+
+
+def _keys_text(keys: tuple[Any, ...]) -> str:
+    return ", ".join(str(k) for k in keys)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Brackets (threshold, rate), ascending: `marginal` sums each slice at its rate; `single_rate` applies
+    the rate of the bracket the amount falls in to the whole amount. Below the first threshold: 0."""
+
+    kind: str  # marginal | single_rate
+    brackets: tuple[tuple[float, float], ...]
+
+    def bracket_of(self, amount: float) -> int | None:
+        """The index of the bracket `amount` falls in (None: below the first threshold)."""
+        found = None
+        for index, (threshold, _) in enumerate(self.brackets):
+            if amount >= threshold:
+                found = index
+        return found
+
+    def apply(self, amount: float) -> float:
+        index = self.bracket_of(amount)
+        if index is None:
+            return 0.0
+        if self.kind == "single_rate":
+            return float(amount * self.brackets[index][1])
+        total = 0.0
+        for i, (threshold, rate) in enumerate(self.brackets[: index + 1]):
+            upper = self.brackets[i + 1][0] if i < index else amount
+            total += (upper - threshold) * rate
+        return total
+
+    def __str__(self) -> str:
+        brackets = ", ".join(f"from {threshold} at {rate}" for threshold, rate in self.brackets)
+        return f"{self.kind.replace('_', ' ')} scale {{{brackets}}}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +135,12 @@ class Parameter:
             )
         since, value = max(in_force, key=lambda pair: pair[0] or dt.date.min)
         return value, since
+
+    @property
+    def shape(self) -> str:
+        """`table`, `scale` or `value`: how the parameter is used (`name(key)` for the first two)."""
+        first = self.values[0][1] if self.values else None
+        return "table" if isinstance(first, Table) else ("scale" if isinstance(first, Scale) else "value")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.language.expr import (
+    FUNCTIONS,
     Attr,
     Binary,
     BoolOp,
@@ -27,6 +29,7 @@ from engine.language.expr import (
     Name,
     Node,
     Unary,
+    render,
 )
 from engine.language.types import (
     ANY,
@@ -46,7 +49,7 @@ from engine.language.types import (
     unify,
 )
 
-__all__ = ["Use", "Resolver", "TypeChecker", "suggest"]
+__all__ = ["Use", "Resolver", "TypeChecker", "Lookup", "suggest"]
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,28 @@ class Use:
     span: Span = field(compare=False, hash=False)
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A table or scale parameter as a function: what its keys are, on each date, and where its rows are."""
+
+    kind: str  # table | scale
+    arity: int
+    result: Ty
+    dated: tuple[tuple[str, frozenset[tuple[Any, ...]], bool], ...] = ()  # (from when, row keys, has `otherwise`)
+    span: Span = field(default=Span(""), compare=False)
+    row_spans: dict[tuple[Any, ...], Span] = field(default_factory=dict, compare=False)
+
+    def keys_at(self, position: int) -> set[Any]:
+        return {keys[position] for _, rows, _ in self.dated for keys in rows}
+
+
 @dataclass
 class Resolver:
     """What the checker knows about names: their kinds and types."""
 
     kinds: dict[str, str]  # name -> parameter | value | rule | context | stage | fact
     type_of: Callable[[str, str], Ty]  # (kind, name) -> type
+    lookups: dict[str, Lookup] = field(default_factory=dict)  # table and scale parameters, used as `name(key)`
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
@@ -106,6 +125,14 @@ class TypeChecker:
             names = list(self.resolver.kinds) + list(self.scope)
             return self.error("unknown-name", f"unknown name `{node.name}`", node.span, suggest(node.name, names))
         self.uses.append(Use(kind, node.name, node.span))
+        lookup = self.resolver.lookups.get(node.name)
+        if lookup is not None:
+            what = "the key" if lookup.kind == "table" else "the amount"
+            return self.error(
+                "bad-call",
+                f"`{node.name}` is a {lookup.kind}: use it with {what}, e.g. `{node.name}(...)`",
+                node.span,
+            )
         return self.resolver.type_of(kind, node.name)
 
     def _Attr(self, node: Attr) -> Ty:
@@ -273,6 +300,8 @@ class TypeChecker:
 
     def _Call(self, node: Call) -> Ty:
         args = [self.infer(a) for a in node.args]
+        if node.func not in FUNCTIONS:
+            return self._lookup(node, args)
         arity = {"len": (1, 1), "abs": (1, 1), "round": (1, 2), "sum": (1, 1)}.get(node.func, (1, None))
         if not arity[0] <= len(args) <= (arity[1] or len(args)):
             return self._arity(node, arity)
@@ -287,6 +316,75 @@ class TypeChecker:
         if node.func in ("abs", "round"):
             return self._numbers(node, args)
         return self._numeric_call(node, args)
+
+    def _lookup(self, node: Call, args: list[Ty]) -> Ty:
+        """`table(key)`, `table(key1, key2)`, `scale(amount)`: keys checked against the table's rows."""
+        lookup = self.resolver.lookups.get(node.func)
+        if lookup is None:
+            names = sorted(FUNCTIONS | set(self.resolver.lookups))
+            return self.error(
+                "bad-call", f"function `{node.func}` is not available", node.span, suggest(node.func, names)
+            )
+        self.uses.append(Use("parameter", node.func, node.span))
+        if len(args) != lookup.arity:
+            return self._arity(node, (lookup.arity, lookup.arity))
+        if lookup.kind == "scale":
+            if args[0] not in (ANY, NUM):
+                message = f"the amount of scale `{node.func}` must be number, but this is {describe(args[0])}"
+                self.error("type-mismatch", message, node.args[0].span)
+            return lookup.result
+        for position, (arg, ty) in enumerate(zip(node.args, args, strict=True)):
+            self._keys(node.func, lookup, position, arg, ty)
+        if all(isinstance(ty, Choice) for ty in args):
+            self._coverage(node, lookup, [ty for ty in args if isinstance(ty, Choice)])
+        return lookup.result
+
+    def _keys(self, name: str, lookup: Lookup, position: int, arg: Node, ty: Ty) -> None:
+        """Each row's key at `position` must be a value `arg` can take."""
+        if ty == ANY:
+            return
+        keys = lookup.keys_at(position)
+        family = _family(ty)
+        if family not in (STR, NUM) or any(isinstance(k, str) != (family == STR) for k in keys):
+            kinds = "text" if all(isinstance(k, str) for k in keys) else "whole numbers"
+            message = f"the keys of table `{name}` are {kinds}, but this is {describe(ty)}"
+            self.error("type-mismatch", message, arg.span)
+            return
+        if not isinstance(ty, Choice):
+            return
+        for key in sorted(k for k in keys if k not in ty.choices):
+            span = next((s for ks, s in lookup.row_spans.items() if ks[position] == key), lookup.span)
+            self.diagnostics.append(
+                Diagnostic(
+                    "impossible-key",
+                    f"row `{key}` of table `{name}` can never be used: `{render(arg)}` is {describe(ty)}",
+                    span,
+                    suggest(key, ty.choices),
+                    labels=((arg.span, "the key comes from here"),),
+                )
+            )
+
+    def _coverage(self, node: Call, lookup: Lookup, args: list[Choice]) -> None:
+        """Without `otherwise`, every value the keys can take needs a row, on every date."""
+        combos = [()]  # type: list[tuple[str, ...]]
+        for ty in args:
+            combos = [c + (choice,) for c in combos for choice in sorted(ty.choices)]
+        for since, rows, otherwise in lookup.dated:
+            missing = [c for c in combos if c not in rows]
+            if otherwise or not missing:
+                continue
+            shown = ", ".join(f"`{', '.join(c)}`" for c in missing[:4]) + (" ..." if len(missing) > 4 else "")
+            when = f" (the table in force from {since})" if since else ""
+            self.diagnostics.append(
+                Diagnostic(
+                    "missing-row",
+                    f"table `{node.func}` has no row for {shown}{when} and no `otherwise`",
+                    node.span,
+                    "add the rows, or an `otherwise:` value for every key without one",
+                    labels=((lookup.span, "the table"),),
+                )
+            )
+            return
 
     def _arity(self, node: Call, arity: tuple[int, int | None]) -> Ty:
         low, high = arity

@@ -10,10 +10,13 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 __all__ = [
     "ParameterFile",
+    "TableFile",
+    "ScaleFile",
+    "BracketFile",
     "ValueFile",
     "RuleFile",
     "Messages",
@@ -42,8 +45,41 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+TableKey = StrictInt | StrictStr  # a row's key: a choice of a category, or a whole number (e.g. a household size)
+Cell = bool | int | float | str | dt.date
+
+
+class TableFile(_Model):
+    """Values keyed by one category (`{company: 80.0}`) or two (`{company: {h100: 4}}`), used as `name(key)`.
+
+    `otherwise` is the value for a key without a row; without it such a key makes the result undetermined.
+    """
+
+    values: dict[TableKey, Cell | dict[TableKey, Cell]] = Field(min_length=1)
+    otherwise: Cell | None = None
+
+
+class BracketFile(_Model):
+    """One bracket of a scale: from `threshold` (inclusive) up to the next bracket's, at `rate`."""
+
+    threshold: StrictInt | float
+    rate: StrictInt | float
+
+
+class ScaleFile(_Model):
+    """Brackets of an amount: `marginal` (each slice at its bracket's rate, summed) or `single_rate`
+    (the whole amount at the rate of the bracket it falls in), used as `name(amount)`."""
+
+    kind: Literal["marginal", "single_rate"]
+    brackets: list[BracketFile] = Field(min_length=1)
+
+
+_PARAMETER_SHAPES = ("value", "values", "table", "tables", "scale", "scales")
+
+
 class ParameterFile(_Model):
-    """A named value with its legal reference; `value`, or `values` that change on dates."""
+    """A named value with its legal reference: `value`, `table` or `scale`, or their dated forms
+    `values`, `tables`, `scales` (each date a whole value, table or scale)."""
 
     title: str
     reference: str
@@ -51,14 +87,33 @@ class ParameterFile(_Model):
     description: str | None = None
     value: ParamScalar | None = None
     values: dict[dt.date, ParamScalar] | None = None
+    table: TableFile | None = None
+    tables: dict[dt.date, TableFile] | None = None
+    scale: ScaleFile | None = None
+    scales: dict[dt.date, ScaleFile] | None = None
 
     @model_validator(mode="after")
     def _one_of_value_or_values(self) -> ParameterFile:
-        if (self.value is None) == (self.values is None):
+        given = [shape for shape in _PARAMETER_SHAPES if getattr(self, shape) is not None]
+        if given == ["value", "values"]:
             raise ValueError("give exactly one of `value` or `values` (dated)")
-        if self.values is not None and not self.values:
-            raise ValueError("`values` needs at least one dated value")
+        if len(given) != 1:
+            shown = ", ".join(f"`{s}`" for s in _PARAMETER_SHAPES)
+            has = f" (this has {' and '.join(f'`{g}`' for g in given)})" if given else ""
+            raise ValueError(f"give exactly one of {shown}{has}")
+        dated = getattr(self, given[0])
+        if given[0].endswith("s") and not dated:
+            raise ValueError(f"`{given[0]}` needs at least one dated {given[0][:-1]}")
         return self
+
+    @property
+    def dated(self) -> dict[dt.date | None, object]:
+        """The parameter's values by the date each takes effect (None: always), whatever its shape."""
+        for shape in _PARAMETER_SHAPES:
+            found = getattr(self, shape)
+            if found is not None:
+                return dict(found) if shape.endswith("s") else {None: found}
+        return {}
 
 
 class ValueFile(_Model):
