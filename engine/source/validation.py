@@ -7,6 +7,8 @@ from a file, its line and column.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,22 +27,22 @@ def format_path(path: Path_) -> str:
     return text or "(top level)"
 
 
-def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+def _data_path(data: Any, loc: tuple[Any, ...], is_tag: Any = lambda index: False) -> Path_:
     """Keep the parts of a pydantic `loc` that exist in the data (drop union branch tags)."""
     path: list[str | int] = []
     current = data
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(current, dict) and part in current:
             path.append(part)
             current = current[part]
         elif isinstance(current, dict) and isinstance(part, str) and _date_key(current, part) is not None:
             key = _date_key(current, part)
-            path.append(key)  # type: ignore[arg-type]
+            path.append(key)
             current = current[key]
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             path.append(part)
             current = current[part]
-        elif not isinstance(current, (dict, list)) or isinstance(part, int):
+        elif not isinstance(current, (dict, list)) or isinstance(part, int) or is_tag(index):
             continue
         elif isinstance(current, dict):
             path.append(part)  # a key that is absent (missing field) or extra
@@ -69,11 +71,34 @@ def _message(error: dict[str, Any], path: Path_) -> tuple[str, str]:
 def validation_diagnostics(
     error: ValidationError, data: Any, source: SourceMap | None, base: Path_ = (), file: str = "<input>"
 ) -> list[Diagnostic]:
-    """One diagnostic per pydantic error, located at the field's key or value in `source`."""
+    """One diagnostic per pydantic error, located at the field's key or value in `source`.
+
+    Where no member of a union (`value: bool | int | ... | list[str]`) matched, its members' errors
+    become one diagnostic that names the shapes allowed and the shape given; where the value has the
+    shape of exactly one member (a mapping where one member is a mapping), that member's errors are
+    reported as if there were no union.
+    """
     found = []
-    for item in error.errors():
-        path = base + _data_path(data, tuple(item["loc"]))
-        code, message = _message(dict(item), path)
+    items: list[dict[str, Any]] = [dict(item) for item in error.errors()]
+    members: dict[Path_, list[str]] = {}
+    for item in items:
+        for path, tag in _unions_of(item, data):
+            members.setdefault(path, [])
+            if tag not in members[path]:
+                members[path].append(tag)
+    chosen = {path: _matching(tags, _at(data, path)) for path, tags in members.items()}
+    reported: set[Path_] = set()
+    for item in items:
+        verdict = _verdict(_unions_of(item, data), chosen)
+        if verdict == "drop":
+            continue
+        if isinstance(verdict, tuple):
+            if verdict not in reported:
+                reported.add(verdict)
+                found.append(_union_diagnostic(members[verdict], data, verdict, source, base, file))
+            continue
+        path = base + _data_path(data, tuple(item["loc"]), _is_member_error(item))
+        code, message = _message(item, path)
         if source is None:
             span = Span(file)
         elif code == "missing-field":
@@ -82,3 +107,145 @@ def validation_diagnostics(
             span = source.span(path, key=code == "unknown-field")
         found.append(Diagnostic(code, message, span))
     return found
+
+
+_TAG = re.compile(
+    r"(bool|int|float|str|bytes|date|datetime|time|decimal|list|dict|set|frozenset|tuple|literal|union|"
+    r"function-\w+|lax-or-strict|json-or-python|constrained-\w+|is-instance|nullable|tagged-union)(\[.*\])?"
+    r"|[A-Z][A-Za-z0-9_]*"
+)
+
+
+def _is_member_error(item: dict[str, Any]) -> Any:
+    """Whether a part of `item`'s loc at `index` names a member of a union rather than a field."""
+    loc, kind = tuple(item["loc"]), item["type"]
+
+    def is_tag(index: int) -> bool:
+        part = loc[index]
+        last_is_field = index == len(loc) - 1 and kind in ("missing", "extra_forbidden")
+        return isinstance(part, str) and not last_is_field and bool(_TAG.fullmatch(part))
+
+    return is_tag
+
+
+def _unions_of(item: dict[str, Any], data: Any) -> list[tuple[Path_, str]]:
+    """(the data path of the union, the member's tag) for each union `item`'s error is inside, outermost first."""
+    is_tag = _is_member_error(item)
+    found: list[tuple[Path_, str]] = []
+    path: list[str | int] = []
+    current = data
+    for index, part in enumerate(item["loc"]):
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, dict) and isinstance(part, str) and _date_key(current, part) is not None:
+            key = _date_key(current, part)
+            path.append(key)
+            current = current[key]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current = current[part]
+        elif is_tag(index):
+            found.append((tuple(path), part))
+        else:
+            break
+    return found
+
+
+def _at(data: Any, path: Path_) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _matching(tags: list[str], value: Any) -> str | None:
+    """The one member whose shape (mapping or list) `value` has, if exactly one has it."""
+    if isinstance(value, dict):
+        shaped = [t for t in tags if t.startswith("dict[") or t[:1].isupper()]
+    elif isinstance(value, list):
+        shaped = [t for t in tags if t.startswith("list[")]
+    else:
+        return None
+    return shaped[0] if len(shaped) == 1 else None
+
+
+def _verdict(unions: list[tuple[Path_, str]], chosen: dict[Path_, str | None]) -> Path_ | str | None:
+    """`drop` (another member's error), a union's path (report the union once), or None (report the error)."""
+    for path, tag in unions:
+        member = chosen.get(path)
+        if member is None:
+            return path
+        if member != tag:
+            return "drop"
+    return None
+
+
+_WORDS = {
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "date": "a date",
+    "datetime": "a date and time",
+    "list[str]": "a list of text",
+    "list[int]": "a list of numbers",
+    "list[float]": "a list of numbers",
+}
+
+
+def _word(tag: str) -> str:
+    if tag in _WORDS:
+        return _WORDS[tag]
+    if tag.startswith("list["):
+        return "a list"
+    if tag.startswith("dict[") or tag[:1].isupper():
+        return "a mapping"
+    if tag.startswith("literal["):
+        return "one of " + tag[len("literal[") : -1].replace("'", "`")
+    return f"`{tag}`"
+
+
+def _alternatives(tags: list[str]) -> str:
+    words = list(dict.fromkeys(_word(t) for t in tags))
+    if "a number" in words and "a whole number" in words:
+        words.remove("a whole number")
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+
+
+def _given(value: Any) -> str:
+    """What was written, in words: `a mapping`, `the number 3`, `a list of numbers and mappings`."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        kinds = list(dict.fromkeys(_kind(v) for v in value))
+        return "an empty list" if not kinds else "a list of " + " and ".join(kinds)
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (int, float)):
+        return f"the number `{value}`"
+    if isinstance(value, str):
+        return f"the text `{value}`"
+    if isinstance(value, dt.date):
+        return f"the date `{value}`"
+    return "nothing (`null`)" if value is None else "something else"
+
+
+def _kind(value: Any) -> str:
+    kinds = ((bool, "booleans"), ((int, float), "numbers"), (str, "texts"), (dt.date, "dates"))
+    kinds += ((dict, "mappings"), (list, "lists"))  # type: ignore[assignment]
+    return next((word for kind, word in kinds if isinstance(value, kind)), "nulls")
+
+
+def _union_diagnostic(
+    tags: list[str], data: Any, path: Path_, source: SourceMap | None, base: Path_, file: str
+) -> Diagnostic:
+    value: Any = data
+    for part in path:
+        value = value[part]
+    name = format_path(base + path)
+    message = f"`{name}`: must be {_alternatives(tags)}, but this is {_given(value)}"
+    help = None
+    if isinstance(value, dict) and path[-1:] == ("value",):
+        help = "values by key are a table: `table: {values: {key: value, ...}, otherwise: value}`"
+    span = Span(file) if source is None else source.span(base + path)
+    return Diagnostic("invalid-field", message, span, help)
