@@ -17,12 +17,13 @@ RULES = ROOT / "rules" / "sovereign_ai"
 EXAMPLES = ROOT / "examples"
 GRANTS = ROOT / "tests" / "fixtures" / "grants"
 GPU_HOURS = ROOT / "rules" / "gpu_call"  # the second real package: its facts declared in a schema file, no Python
+BENEFIT = ROOT / "tests" / "fixtures" / "benefit"
 
-# The grants fixture's fact models live beside its test package, not in an installed
-# distribution: the tests trust that one file by name, as an operator would with
+# The grants and benefit fixtures' fact models live beside their test packages, not in an installed
+# distribution: the tests trust those files by name, as an operator would with
 # `POLICY_FACT_MODULES` (tests of the trust model itself remove it). Sovereign AI's models are
 # trusted through the `engine.fact_models` entry point in pyproject.toml.
-os.environ[ENV_VAR] = str(GRANTS / "grants_facts.py")
+os.environ[ENV_VAR] = os.pathsep.join([str(GRANTS / "grants_facts.py"), str(BENEFIT / "benefit_facts.py")])
 
 settings.register_profile(
     "ci", derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]

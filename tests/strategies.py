@@ -166,3 +166,35 @@ def gpu_cohorts() -> st.SearchStrategy[dict[str, Any]]:
             lambda names: st.tuples(*(gpu_applicants(n) for n in names)).map(list)
         ),
     )
+
+
+def households(id: str) -> st.SearchStrategy[dict[str, Any]]:
+    """One claim to the household benefit (tests/fixtures/benefit): incomes near the caps and the taper's
+    thresholds, sizes on and beyond the tables' rows, assets near each region's cap."""
+    incomes = st.one_of(
+        st.sampled_from([0.0, 400.0, 1000.0, 1200.0, 1250.0, 1800.0, 1850.0, 2300.0, 2700.0, 3000.0, 3100.0]),
+        st.integers(0, 3500).map(float),
+    )
+    assets = st.one_of(st.sampled_from([35000.0, 45000.0, 60000.0]), st.integers(0, 70000).map(float))
+    return st.fixed_dictionaries(
+        {
+            "id": st.just(id),
+            "size": st.integers(1, 8),
+            "region": st.sampled_from(["capital", "city", "rural"]),
+            "tenure": st.sampled_from(["owner", "renter"]),
+            "resident": mostly(st.sampled_from([True, True, True, False])),
+            "monthly_income": mostly(incomes),
+            "assets": mostly(assets),
+        }
+    ).map(present)
+
+
+def benefit_claims() -> st.SearchStrategy[dict[str, Any]]:
+    """Claims to the household benefit, as of a date before or after the uprating of 1 July 2026."""
+    return st.builds(
+        lambda date, people: {"context": {"stage": "claim", "date": date}, "households": people},
+        st.sampled_from(["2026-03-01", "2026-06-30", "2026-07-01", "2026-11-15"]),
+        st.lists(ids, min_size=1, max_size=7, unique=True).flatmap(
+            lambda names: st.tuples(*(households(n) for n in names)).map(list)
+        ),
+    )

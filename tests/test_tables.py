@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from engine import load_policy
-from tests.conftest import EXAMPLES, RULES
+from engine import PolicyError, load_policy
+from engine.cli.main import main
+from engine.language.ir import Scale
+from engine.verification.casefile import run_file
+from engine.verification.mutate import mutants, run_mutants
+from engine.verification.testing import prepare
+from engine.verification.verify import search_invariants
+from tests.conftest import BENEFIT, EXAMPLES, RULES
+from tests.strategies import benefit_claims
+
+GOLDEN_CLAIMS = Path(__file__).parent / "golden" / "benefit" / "claims_2026.txt"
 
 BACKENDS = ["python", "durable"]
 
@@ -51,3 +63,149 @@ def test_a_minimum_by_lead_kind_eliminates_upstage_and_keeps_sk_telecom_and_lg(t
     assert decisive["meets_minimum_total"] == "total score 79.8 is below the minimum of 80.0"
     text = upstage.explain().to_text()
     assert "minimum_by_lead_kind(company) = 80.0, in force since 2026-01-15" in text
+
+
+# --- the third programme: an income-tested benefit written with tables and a marginal scale ---
+
+CLAIMS = BENEFIT / "tests" / "facts" / "claims_2026.yaml"
+BENEFIT_BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+
+
+def _benefit(backend: str = "python") -> Any:
+    if backend == "durable":
+        pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    return load_policy(BENEFIT, backend=backend)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def benefit() -> Any:
+    return _benefit()
+
+
+@pytest.mark.parametrize("backend", BENEFIT_BACKENDS)
+def test_the_benefit_programmes_policy_tests_pass_on_both_backends(backend: str) -> None:
+    policy = _benefit(backend)
+    results = [r for path in sorted((BENEFIT / "tests").glob("*.yaml")) for r in run_file(policy, path)]
+    assert len(results) == 7
+    assert all(r.passed for r in results), [(r.name, r.failures) for r in results if not r.passed]
+
+
+@pytest.mark.parametrize("backend", BENEFIT_BACKENDS)
+def test_the_june_claims_match_their_golden_table(backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Golden decision case: the table of `policy evaluate` for the June 2026 claims, on each backend."""
+    if backend == "durable":
+        pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    assert main(["evaluate", str(BENEFIT), str(CLAIMS), "--backend", backend]) == 0
+    table = capsys.readouterr().out.replace(f"backend {backend}", "backend python")
+    assert table == GOLDEN_CLAIMS.read_text(encoding="utf-8")
+
+
+def test_the_benefit_invariants_hold_under_search(benefit: Any) -> None:
+    report = search_invariants(benefit, examples=40)
+    assert report.violations == [], [v.message for v in report.violations]
+    assert {i.id for i in benefit.ir.invariants} >= {"entitled_only_within_the_income_cap"}
+
+
+def test_mutation_moves_every_row_and_bracket_and_the_tests_notice(benefit: Any) -> None:
+    found = [m for m in mutants(benefit.ir) if m.owner.startswith("parameter:")]
+    rows = {m.before.split(":")[0] for m in found if m.owner == "parameter:income_cap_by_size"}
+    assert rows == {"row 1", "row 2", "row 3", "row 4", "otherwise"}
+    brackets = {m.before.split(":")[0] for m in found if m.owner == "parameter:taper"}
+    assert brackets == {
+        "bracket 1 rate",
+        "bracket 2 threshold",
+        "bracket 2 rate",
+        "bracket 3 threshold",
+        "bracket 3 rate",
+    }
+    assert {m.before.split(":")[0] for m in found if m.owner == "parameter:housing_supplement"} >= {
+        "row capital, renter"
+    }
+    cases, problems = prepare(benefit)
+    assert problems == [] and len(cases) == 7
+    report = run_mutants(benefit, cases, examples=0)
+    survivors = [m.describe() for m in report.survived]
+    assert not [s for s in survivors if "parameter" in s], survivors
+
+
+def test_the_explanation_shows_the_row_and_the_bracket_used(benefit: Any) -> None:
+    decision = benefit.evaluate(CLAIMS).decisions["h3-family"]
+    text = decision.explain().to_text()
+    assert (
+        "parameter full_benefit_by_size(4) = 950 (no row for it: the table's `otherwise`), in force since 2026-01-01"
+        in text
+    )
+    assert "parameter taper(1500.0) = 430.0 (marginal scale: bracket 3, from 1000.0 at rate 0.5)" in text
+    assert "parameter housing_supplement(rural, renter) = 50" in text
+    nodes = {n["id"]: n for n in decision.explain().to_json()["nodes"]}
+    assert nodes["parameter:taper"]["value"] == 430.0
+    assert nodes["parameter:taper"]["lookups"] == [
+        "taper(1500.0) = 430.0 (marginal scale: bracket 3, from 1000.0 at rate 0.5)"
+    ]
+
+
+def test_a_key_without_a_row_and_no_otherwise_is_undetermined_and_named(tmp_path: Path) -> None:
+    folder = tmp_path / "benefit"
+    shutil.copytree(BENEFIT, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    text = (folder / "policy.yaml").read_text(encoding="utf-8").replace("        otherwise: 3000\n", "", 1)
+    (folder / "policy.yaml").write_text(text, encoding="utf-8")
+    result = load_policy(folder).evaluate(CLAIMS)
+    large = result.decisions["h4-large"]  # six people: no row in January's table, and no `otherwise`
+    assert large.outcome == "undetermined"
+    why = "income_cap_by_size(6): the table has no row for it and no `otherwise`"
+    assert large.missing == (why,)
+    assert f"undetermined: missing {why}" in large.explain().to_text()
+    assert result.decisions["h1-single"].outcome == "entitled"
+
+
+def test_the_row_in_force_follows_the_as_of_date(benefit: Any) -> None:
+    june = benefit.evaluate(CLAIMS).decisions["h6-near-cap"]
+    july = benefit.evaluate(CLAIMS, as_of="2026-07-01").decisions["h6-near-cap"]
+    assert (june.outcome, july.outcome) == ("ineligible", "entitled")
+    assert "income_cap_by_size(2) = 1800, in force since 2026-01-01" in june.explain().to_text()
+    assert "full_benefit_by_size(2) = 730, in force since 2026-07-01" in july.explain().to_text()
+
+
+def test_a_table_cannot_be_set_as_one_value_in_a_what_if(benefit: Any) -> None:
+    with pytest.raises(PolicyError, match="`income_cap_by_size` is a table"):
+        benefit.with_parameters({"income_cap_by_size": 2000})
+
+
+@pytest.mark.durable
+@given(claims=benefit_claims())
+def test_both_backends_agree_on_generated_benefit_claims(benefit: Any, claims: dict[str, Any]) -> None:
+    """On every generated set of claims, both backends give the same outcomes, reasons, values and grants."""
+    durable = _durable_benefit()
+
+    def view(result: Any) -> Any:
+        return {i: (d.outcome, d.missing, d.reasons, dict(d.trace), d.grants) for i, d in result.decisions.items()}
+
+    assert view(durable.evaluate(claims)) == view(benefit.evaluate(claims))
+
+
+_DURABLE: list[Any] = []
+
+
+def _durable_benefit() -> Any:
+    if not _DURABLE:
+        _DURABLE.append(_benefit("durable"))
+    return _DURABLE[0]
+
+
+def test_scales_marginal_and_single_rate() -> None:
+    """Marginal: each slice at its bracket's rate; single-rate: the whole amount at its bracket's rate."""
+    brackets = ((0.0, 0.0), (400.0, 0.3), (1000.0, 0.5))
+    assert Scale("marginal", brackets).apply(1500.0) == pytest.approx(430.0)
+    assert Scale("single_rate", brackets).apply(1500.0) == pytest.approx(750.0)
+    assert Scale("marginal", brackets).apply(400.0) == 0.0 and Scale("marginal", ((10.0, 0.5),)).apply(5.0) == 0.0
+    assert Scale("single_rate", brackets).bracket_of(999.99) == 1
+
+
+@given(amount=st.floats(0, 1e6), more=st.floats(0, 1e6))
+def test_a_marginal_scale_with_rates_below_one_never_falls_and_never_outgrows_the_amount(
+    amount: float, more: float
+) -> None:
+    """For rates in [0, 1], a marginal scale's result is non-decreasing in the amount and at most the amount."""
+    scale = Scale("marginal", ((0.0, 0.1), (100.0, 0.4), (5000.0, 0.9)))
+    assert 0 <= scale.apply(amount) <= amount + 1e-6
+    assert scale.apply(amount + more) >= scale.apply(amount) - 1e-6

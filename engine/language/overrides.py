@@ -29,6 +29,8 @@ def _problem(name: str, message: str, help: str | None = None) -> Diagnostic:
 
 
 def _check(parameter: Parameter, value: Any) -> str | None:
+    if parameter.shape != "value":
+        return f"`{parameter.name}` is a {parameter.shape}: edit its rows in the package (a what-if sets single values)"
     ty = of_value(value)
     if ty == NONE:
         return f"`{parameter.name}` cannot be set to nothing"

@@ -43,7 +43,7 @@ from engine.language.expr import (
     Unary,
     render,
 )
-from engine.language.ir import PolicyIR, Stage
+from engine.language.ir import PolicyIR, Scale, Stage, Table
 from engine.verification.testing import Prepared, run_prepared
 from engine.verification.verify import known_violation, search_invariants
 
@@ -255,9 +255,72 @@ def _parameter_mutants(ir: PolicyIR) -> Iterator[Mutant]:
                 )
 
 
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _table_changes(table: Table) -> Iterator[tuple[str, str, Table]]:
+    """(which row, before, after) for each row of `table` (and its `otherwise`) moved one step each way."""
+    for r, (keys, value) in enumerate(table.rows):
+        for changed in _step(value) if _numeric(value) else []:
+            rows = _swap(table.rows, r, (keys, changed))
+            yield f"row {', '.join(str(k) for k in keys)}", f"{value}", dataclasses.replace(table, rows=rows)
+    if table.has_otherwise and _numeric(table.otherwise):
+        for changed in _step(table.otherwise):
+            yield "otherwise", f"{table.otherwise}", dataclasses.replace(table, otherwise=changed)
+
+
+def _scale_changes(scale: Scale) -> Iterator[tuple[str, str, Scale]]:
+    """Each bracket's threshold and rate moved one step each way (thresholds kept ascending)."""
+    for b, (threshold, rate) in enumerate(scale.brackets):
+        for changed in _step(threshold) if b or rate else []:  # a first bracket at rate 0 changes nothing
+            lower = scale.brackets[b - 1][0] if b else None
+            upper = scale.brackets[b + 1][0] if b + 1 < len(scale.brackets) else None
+            if (lower is None or changed > lower) and (upper is None or changed < upper):
+                brackets = _swap(scale.brackets, b, (changed, rate))
+                yield f"bracket {b + 1} threshold", f"{threshold}", dataclasses.replace(scale, brackets=brackets)
+        for changed in _step(rate):
+            brackets = _swap(scale.brackets, b, (threshold, changed))
+            yield f"bracket {b + 1} rate", f"{rate}", dataclasses.replace(scale, brackets=brackets)
+
+
+def _row_mutants(ir: PolicyIR) -> Iterator[Mutant]:
+    """Each row of a table and each bracket of a scale, one step up and one down (on dates in force)."""
+    for name, parameter in ir.parameters.items():
+        for i, (since, value) in enumerate(parameter.values):
+            if not isinstance(value, (Table, Scale)) or not _usable(ir, parameter.values, i):
+                continue
+            changes = _table_changes(value) if isinstance(value, Table) else _scale_changes(value)
+            for where, before, changed in changes:
+                values = _swap(parameter.values, i, (since, changed))
+                after = _changed_text(where, changed)
+                when = f" (from {since})" if since else ""
+                yield Mutant(
+                    operator="boundary",
+                    owner=f"parameter:{name}",
+                    span=parameter.span,
+                    before=f"{where}: {before}{when}",
+                    after=f"{where}: {after}{when}",
+                    ir=dataclasses.replace(
+                        ir, parameters={**ir.parameters, name: dataclasses.replace(parameter, values=values)}
+                    ),
+                )
+
+
+def _changed_text(where: str, changed: Table | Scale) -> str:
+    if isinstance(changed, Scale):
+        b = int(where.split()[1]) - 1
+        return str(changed.brackets[b][0 if where.endswith("threshold") else 1])
+    if where == "otherwise":
+        return str(changed.otherwise)
+    keys = where[len("row ") :]
+    return next(str(v) for k, v in changed.rows if ", ".join(str(x) for x in k) == keys)
+
+
 def mutants(ir: PolicyIR) -> list[Mutant]:
     """Every mutant of the package, in a stable order."""
     found = list(_parameter_mutants(ir))
+    found += list(_row_mutants(ir))
     for name, value in ir.values.items():
         found += _expression_mutants(value.expr, f"value:{name}", _value_put(ir, name))
     for name, rule in ir.rules.items():

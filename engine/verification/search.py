@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from engine.language.expr import Const, walk
-from engine.language.ir import PolicyIR
+from engine.language.ir import PolicyIR, Scale, Table
 from engine.language.ranges import Bounds
 
 __all__ = [
@@ -74,7 +74,7 @@ def hints_of(ir: PolicyIR) -> Hints:
     dates: list[dt.date] = []
     for parameter in ir.parameters.values():
         for since, value in parameter.values:
-            found += value if isinstance(value, list) else [value]
+            found += _parameter_hints(value)
             dates += [since] if since is not None else []
     for stage in ir.stages.values():
         dates += [d for d in stage.dates or () if d is not None]
@@ -82,6 +82,16 @@ def hints_of(ir: PolicyIR) -> Hints:
     texts = sorted({v for v in found if isinstance(v, str)})
     dates += [v for v in found if isinstance(v, dt.date)]
     return Hints(tuple(numbers), tuple(texts), tuple(sorted(set(dates))))
+
+
+def _parameter_hints(value: Any) -> list[Any]:
+    """What a parameter value tells the search: a table's keys and values (so keys are drawn from its
+    rows, and amounts near its caps), a scale's thresholds, a list's items."""
+    if isinstance(value, Table):
+        return [k for keys, _ in value.rows for k in keys] + [v for _, v in value.rows] + [value.otherwise]
+    if isinstance(value, Scale):
+        return [threshold for threshold, _ in value.brackets]
+    return value if isinstance(value, list) else [value]
 
 
 @dataclass(frozen=True)
