@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from engine import PolicyError, load_policy
 from engine.cli.main import main
+from engine.explanation.diff import diff
+from engine.explanation.document import render_document
 from engine.language.ir import Scale
 from engine.verification.casefile import run_file
 from engine.verification.mutate import mutants, run_mutants
@@ -209,3 +211,45 @@ def test_a_marginal_scale_with_rates_below_one_never_falls_and_never_outgrows_th
     scale = Scale("marginal", ((0.0, 0.1), (100.0, 0.4), (5000.0, 0.9)))
     assert 0 <= scale.apply(amount) <= amount + 1e-6
     assert scale.apply(amount + more) >= scale.apply(amount) - 1e-6
+
+
+def test_why_not_names_the_row_and_proposes_another_key(benefit: Any, tmp_path: Path) -> None:
+    answer = benefit.evaluate(CLAIMS).decisions["h6-near-cap"].why_not("entitled").to_text()
+    assert "it needs ≤ 1800 (`income_cap_by_size(2)`, the row for `size` = 2): -20.0" in answer
+    assert "monthly_income: 1820.0 → 1800.0" in answer and "size: 2 → 3" in answer
+    upstage = load_policy(_package(tmp_path)).evaluate(EXAMPLES / "stage1.yaml").decisions["upstage"]
+    text = upstage.why_not("advanced").to_text()
+    assert "needs ≥ 80.0 (`minimum_by_lead_kind(company)`, the row for `lead.kind` = company): +0.2" in text
+    assert "scores.expert: 28.4 → 28.6" in text
+
+
+def test_the_document_shows_tables_and_scales_as_tables(benefit: Any) -> None:
+    text = render_document(benefit.ir, "md")
+    assert "| key | from 2026-01-01 | from 2026-07-01 |\n|---|---|---|\n| 1 | 1200 | 1250 |" in text
+    assert "| (otherwise) | 3000 | 3100 |" in text
+    assert "| capital, renter | 150 |" in text
+    assert "| 2 | from 400.0 at rate 0.3 (marginal) | from 400.0 at rate 0.35 (marginal) |" in text
+    assert "is at most [the highest monthly income that qualifies, by household size]" in text
+
+
+def test_the_diff_shows_changed_rows_and_names_the_row_a_decision_used(benefit: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "benefit"
+    shutil.copytree(BENEFIT, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    text = (folder / "policy.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "values: {1: 1200, 2: 1800, 3: 2300, 4: 2700}", "values: {1: 1200, 2: 1850, 3: 2300, 4: 2700, 5: 2900}"
+    )
+    (folder / "policy.yaml").write_text(text, encoding="utf-8")
+    found = diff(benefit, load_policy(folder), [CLAIMS])
+    changes = {c.node: (c.what, c.old, c.new) for c in found.changes}
+    assert changes == {
+        "parameter:income_cap_by_size[2]": (
+            "changed",
+            "1800 from 2026-01-01, 1850 from 2026-07-01",
+            "1850 from 2026-01-01, 1850 from 2026-07-01",
+        ),
+        "parameter:income_cap_by_size[5]": ("added", None, "2900 from 2026-01-01"),
+    }
+    (moved,) = found.decisions
+    assert (moved.id, moved.old_outcome, moved.new_outcome) == ("h6-near-cap", "ineligible", "entitled")
+    assert moved.causes == ("parameter:income_cap_by_size[2]",)  # the row of 5 people is not h6's

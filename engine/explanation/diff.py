@@ -21,6 +21,7 @@ from engine.core.text import shown
 from engine.embedding.policy import Policy
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, Result
+from engine.explanation.lookups import shape_rows
 from engine.language.expr import render
 from engine.language.ir import OutcomeRow, Parameter, PolicyIR, Stage
 
@@ -200,9 +201,23 @@ def _grant_text(row: OutcomeRow) -> str:
     return f"; grants {', '.join(grants)}" if grants else ""
 
 
+def _rows(name: str, parameter: Parameter) -> dict[str, str]:
+    """A table or scale, one entry per key or bracket (`parameter:cap[3]`), its values across dates."""
+    header, rows = shape_rows(parameter.values)
+    dates = [h.removeprefix("from ") for h in header[1:]]
+    found = {}
+    for key, *cells in rows:
+        parts = [cell + (f" from {date}" if date != "value" else "") for cell, date in zip(cells, dates, strict=True)]
+        label = f"bracket {key}" if header[0] == "bracket" else key
+        found[f"parameter:{name}[{label}]"] = ", ".join(p for p in parts if not p.startswith("—"))
+    return found
+
+
 def _definitions(ir: PolicyIR) -> dict[str, str]:
-    """Every definition of a package as node id → its meaning, rendered."""
-    found = {f"parameter:{n}": _dated(p) for n, p in ir.parameters.items()}
+    """Every definition of a package as node id → its meaning, rendered (a table or scale row by row)."""
+    found: dict[str, str] = {}
+    for n, p in ir.parameters.items():
+        found |= _rows(n, p) if p.shape != "value" else {f"parameter:{n}": _dated(p)}
     found |= {f"value:{n}": render(v.expr) for n, v in ir.values.items()}
     found |= {f"rule:{n}": render(r.when) for n, r in ir.rules.items()}
     for stage in ir.stages.values():
@@ -231,7 +246,9 @@ def diff_packages(old: PolicyIR, new: PolicyIR) -> list[Change]:
 
 def _path(decision: Decision) -> set[str]:
     """The nodes of a decision's explanation, with each stage's parts standing for its stage."""
-    nodes = set(decision.explain().graph.nodes)
+    graph = decision.explain().graph
+    nodes = set(graph.nodes)
+    nodes |= {f"{n}[{row}]" for n, attrs in graph.nodes(data=True) for row in attrs.get("rows", ())}  # rows used
     if decision.stage:
         nodes |= {f"stage:{decision.stage}.{part}" for part in ("pool", "ranking", "slots", "routing", "dates")}
     return nodes

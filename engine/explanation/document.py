@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from engine.core.text import shown
+from engine.explanation.lookups import shape_rows
 from engine.explanation.words import (
     Phrase,
     Piece,
@@ -262,6 +263,11 @@ class _Builder:
             unit = f" · in {parameter.unit}" if parameter.unit else ""
             out.append(Para((_t("Parameter "), _t(parameter.name, "code"), _t(unit), *where), "meta"))
             out.append(Para((_t("Reference. ", "strong"), _t(parameter.reference))))
+            if parameter.shape != "value":  # a table or a scale: a row per key or bracket, a column per date
+                header, texts = shape_rows(parameter.values)
+                out.append(Table(header, tuple(tuple((_t(cell),) for cell in row) for row in texts)))
+                out.extend(self._links(f"parameter:{parameter.name}"))
+                continue
             rows = []
             for since, value in sorted(parameter.values, key=lambda pair: (pair[0] is not None, pair[0])):
                 shown_value = quantity(value) + (f" {parameter.unit}" if parameter.unit and value != [] else "")

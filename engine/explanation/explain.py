@@ -210,7 +210,8 @@ class _Builder:
             attrs.update(value=value, since=since.isoformat() if since else None)
             if isinstance(value, (Table, Scale)):  # the rows or brackets this decision used, not the whole table
                 uses = used_rows(self.policy, d, name)
-                attrs.update(value=uses[0].value if uses else None, lookups=[u.text() for u in uses])
+                rows = list(dict.fromkeys(r for u in uses for r in u.rows))
+                attrs.update(value=uses[0].value if uses else None, lookups=[u.text() for u in uses], rows=rows)
         elif kind == "fact":
             attrs["value"] = dict(resolve_path(d.subject, name))
         elif kind == "context":

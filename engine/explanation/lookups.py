@@ -20,7 +20,7 @@ from engine.language.ir import PolicyIR, Scale, Table
 if TYPE_CHECKING:
     from engine.embedding.policy import Policy
 
-__all__ = ["Used", "call_sites", "used_rows", "describe_shape"]
+__all__ = ["Used", "call_sites", "used_rows", "describe_shape", "shape_rows"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,19 @@ class Used:
     found: bool = True
     missing: tuple[str, ...] = ()  # facts the keys needed and did not have
     scale: Scale | None = None
+
+    @property
+    def rows(self) -> list[str]:
+        """The rows this use read, named as in documents and diffs: `company`, `(otherwise)`, `bracket 2`.
+
+        A scale reads every bracket (a threshold moved past the amount changes the result)."""
+        if self.scale is not None:
+            return [f"bracket {i + 1}" for i in range(len(self.scale.brackets))]
+        if self.missing:
+            return []
+        if self.row is None:
+            return ["(otherwise)"] if self.found else []
+        return [", ".join(format_value(k) for k in self.row)]
 
     @property
     def call(self) -> str:
@@ -110,11 +123,31 @@ def _use(name: str, value: Table | Scale, keys: tuple[Any, ...]) -> Used:
     return Used(name, keys, result if present else None, row=row, found=present)
 
 
+def shape_rows(values: tuple[tuple[Any, Any], ...]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """A dated table or scale as one table for people: a row per key (or bracket), a column per date.
+
+    Returns the header and the rows; a key with no row on a date shows `—`.
+    """
+    dated = sorted(values, key=lambda pair: (pair[0] is not None, pair[0]))
+    columns = tuple(f"from {since.isoformat()}" if since else "value" for since, _ in dated)
+    cells: dict[str, dict[int, str]] = {}
+    for column, (_, value) in enumerate(dated):
+        for key, text in describe_shape(value):
+            cells.setdefault(key, {})[column] = text
+    first = "bracket" if dated and isinstance(dated[0][1], Scale) else "key"
+    rows = [(key, *(row.get(c, "—") for c in range(len(dated)))) for key, row in cells.items()]
+    return (first, *columns), rows
+
+
 def describe_shape(value: Any) -> list[tuple[str, str]]:
     """A table's rows or a scale's brackets as (key, value) text pairs, for documents and diffs."""
     if isinstance(value, Table):
         rows = [(", ".join(format_value(k) for k in keys), format_value(v)) for keys, v in value.rows]
         return rows + ([("(otherwise)", format_value(value.otherwise))] if value.has_otherwise else [])
     if isinstance(value, Scale):
-        return [(f"from {format_value(t)}", f"rate {format_value(r)}") for t, r in value.brackets]
+        kind = value.kind.replace("_", " ")
+        return [
+            (f"{i + 1}", f"from {format_value(t)} at rate {format_value(r)} ({kind})")
+            for i, (t, r) in enumerate(value.brackets)
+        ]
     return []

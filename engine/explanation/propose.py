@@ -39,6 +39,7 @@ from engine.language.expr import (
     render,
 )
 from engine.language.factpaths import bounds, field_info, get_path, set_path
+from engine.language.ir import Table
 from engine.language.types import Choice, from_annotation
 
 if TYPE_CHECKING:
@@ -155,9 +156,42 @@ class Proposer:
             return self.emptied(self.inline(left.args[0]), op, target)  # type: ignore[arg-type]
         if op in ("in", "not in") or isinstance(target, str):
             return self.choice(left, op, target)
+        if (
+            isinstance(target, (int, float))
+            and not isinstance(target, bool)
+            and isinstance(right, Call)
+            and self.lookup(right)
+        ):
+            why = f" ({self.row_text(right)})"  # the threshold of this subject's row: another key has another
+            return self.numeric(left, op, target, label, why) + self.other_keys(left, op, right)
         if isinstance(target, (int, float)) and not isinstance(target, bool):
             return self.numeric(left, op, target, label)
         return []
+
+    def lookup(self, node: Node) -> bool:
+        """A table or scale parameter called with its key: a threshold that depends on the subject's key."""
+        return isinstance(node, Call) and node.func in self.ir.parameters
+
+    def row_text(self, call: Call) -> str:
+        keys = [self.value(a) for a in call.args]
+        shown = ", ".join(format_value(k) for k in keys)
+        kind = "bracket" if self.ir.parameters[call.func].shape == "scale" else "row"
+        return f"`{call.func}({shown})`, the {kind} for `{', '.join(render(a) for a in call.args)}` = {shown}"
+
+    def other_keys(self, left: Node, op: str, call: Call) -> list[Plan]:
+        """Another key the subject could have, whose row meets the comparison (`size` 3: a higher cap)."""
+        table = self.scope.params.get(call.func) if isinstance(self.scope.params, dict) else None
+        current = self.value(left)
+        if not isinstance(table, Table) or len(call.args) != 1 or isinstance(current, Missing):
+            return []
+        path = self.path(self.inline(call.args[0]))
+        if path is None or not self.changeable(path):
+            return []
+        mine = self.value(call.args[0])
+        fits = [k[0] for k, v in table.rows if k[0] != mine and _numeric(v) and _holds(current, op, v)]
+        if isinstance(mine, (int, float)):
+            fits.sort(key=lambda k: abs(k - mine) if isinstance(k, (int, float)) else math.inf)
+        return [(Edit(path, k, structural=isinstance(k, str)),) for k in fits[:3]]
 
     def label(self, node: Node) -> str:
         if isinstance(node, Name) and node.name in self.ir.values:
@@ -170,7 +204,7 @@ class Proposer:
         return node
 
     def constant(self, node: Node) -> bool:
-        if isinstance(node, (Const, ListLit)):
+        if isinstance(node, (Const, ListLit)) or self.lookup(node):
             return True
         return isinstance(node, Name) and self.ir.kind_of(node.name) == "parameter"
 
@@ -369,6 +403,10 @@ def _is_rank(node: Compare) -> bool:
         and node.left.obj.name == "stage"
         and node.left.attr == "rank"
     )
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _holds(current: float, op: str, target: float) -> bool:

@@ -374,6 +374,15 @@ class Words:
 
     def _call(self, node: Call) -> Phrase:
         args = [self.term(a) for a in node.args]
+        if node.func in self.ir.parameters:  # a table (`… for the lead's kind`) or a scale (`… applied to income`)
+            parameter = self.ir.parameters[node.func]
+            said = noun(parameter.title or humanize(node.func))
+            joiner = " applied to " if parameter.shape == "scale" else " for "
+            return (
+                Ref(anchor("parameter", node.func), said, parameter.title),
+                Text(joiner),
+                *self._connect("and", args),
+            )
         if node.func == "len":
             value = node.args[0]
             if isinstance(value, Name) and value.name in self.ir.values and value.name not in self.scope:
