@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -253,3 +255,37 @@ def test_the_diff_shows_changed_rows_and_names_the_row_a_decision_used(benefit: 
     (moved,) = found.decisions
     assert (moved.id, moved.old_outcome, moved.new_outcome) == ("h6-near-cap", "ineligible", "entitled")
     assert moved.causes == ("parameter:income_cap_by_size[2]",)  # the row of 5 people is not h6's
+
+
+def test_the_service_shows_a_table_and_a_scale_in_force_and_explains_the_row(tmp_path: Path) -> None:
+    from engine import PolicyStore
+    from tests.test_server import serving
+
+    claims = json.loads(json.dumps(yaml.safe_load(CLAIMS.read_text(encoding="utf-8")), default=str))
+    with PolicyStore(BENEFIT) as store, serving(store) as http:
+        parameters = {p["name"]: p for p in http.get("/v1/policy", params={"as_of": "2026-07-02"}).json()["parameters"]}
+        cap = parameters["income_cap_by_size"]
+        assert cap["since"] == "2026-07-01" and cap["value"]["otherwise"] == 3100
+        assert cap["value"]["rows"][0] == {"keys": [1], "value": 1250}
+        assert parameters["taper"]["value"]["brackets"][1] == {"threshold": 400.0, "rate": 0.35}
+        response = http.post("/v1/evaluate", json=claims)
+        assert response.status_code == 200, response.text
+        decided = {d["id"]: d for d in response.json()["decisions"]}
+        assert decided["h1-single"]["outcome"] == "entitled"
+
+
+def test_a_decision_with_tables_is_recorded_and_replays_identically(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "decisions.db"
+    assert main(["evaluate", str(BENEFIT), str(CLAIMS), "--record", str(db), "--format", "json"]) == 0
+    record = str(json.loads(capsys.readouterr().out)["record"])
+    assert main(["replay", str(db), record]) == 0
+    assert "identical" in capsys.readouterr().out
+
+
+def test_the_html_report_of_a_cohort_with_tables_renders(benefit: Any) -> None:
+    from engine.explanation.report import render_report
+
+    page = render_report(benefit, benefit.evaluate(CLAIMS))
+    assert "h3-family" in page and "income_cap_by_size" in page

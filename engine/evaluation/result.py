@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import networkx as nx
 
 from engine.core.text import json_text
+from engine.language.ir import Scale, Table
 
 __all__ = [
     "Reason",
@@ -519,6 +520,8 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
+    if isinstance(value, (Table, Scale)):
+        return to_jsonable(value.to_json())
     if isinstance(value, float) and value != value:
         return None
     return value

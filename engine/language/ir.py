@@ -72,6 +72,11 @@ class Table:
         except (KeyError, TypeError):  # TypeError: a key that cannot be hashed is not a row either
             return self.has_otherwise, self.otherwise, None
 
+    def to_json(self) -> dict[str, Any]:
+        """`{"rows": [{"keys": [...], "value": ...}], "otherwise": ...}` (no `otherwise` key without one)."""
+        found: dict[str, Any] = {"rows": [{"keys": list(keys), "value": value} for keys, value in self.rows]}
+        return found | ({"otherwise": self.otherwise} if self.has_otherwise else {})
+
     def __str__(self) -> str:
         rows = ", ".join(f"{_keys_text(keys)}: {value}" for keys, value in self.rows)
         return "{" + rows + (f"; otherwise {self.otherwise}" if self.has_otherwise else "") + "}"
@@ -108,6 +113,10 @@ class Scale:
             upper = self.brackets[i + 1][0] if i < index else amount
             total += (upper - threshold) * rate
         return total
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"kind": "marginal", "brackets": [{"threshold": ..., "rate": ...}]}`."""
+        return {"kind": self.kind, "brackets": [{"threshold": t, "rate": r} for t, r in self.brackets]}
 
     def __str__(self) -> str:
         brackets = ", ".join(f"from {threshold} at {rate}" for threshold, rate in self.brackets)
