@@ -289,3 +289,87 @@ def test_the_html_report_of_a_cohort_with_tables_renders(benefit: Any) -> None:
 
     page = render_report(benefit, benefit.evaluate(CLAIMS))
     assert "h3-family" in page and "income_cap_by_size" in page
+
+
+def _benefit_copy(tmp_path: Path, old: str, new: str, file: str = "policy.yaml") -> Path:
+    folder = tmp_path / "benefit"
+    shutil.copytree(BENEFIT, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    text = (folder / file).read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    (folder / file).write_text(text.replace(old, new), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "file", "expected"),
+    [
+        (
+            "        rural: {renter: 50, owner: 0}\n",
+            "        rural: {renter: 50}\n",
+            "policy.yaml",
+            "benefit.yaml:10:46: error[missing-row]: table `housing_supplement` has no row for `rural, owner`",
+        ),
+        (
+            "        city: {renter: 100, owner: 0}\n",
+            "        city: 100\n",
+            "policy.yaml",
+            "policy.yaml:44:3: error[table-keys]: the rows of table `housing_supplement` mix one key and two keys",
+        ),
+        (
+            "values: {capital: 60000, city: 45000, rural: 35000}",
+            "values: {capital: 60000, 2: 45000, rural: 35000}",
+            "policy.yaml",
+            "policy.yaml:30:15: error[table-keys]: the keys of table `asset_cap_by_region` mix text and numbers",
+        ),
+        (
+            "values: {capital: 60000, city: 45000, rural: 35000}",
+            "values: {capital: 60000, city: 45000, rural: none}",
+            "policy.yaml",
+            "policy.yaml:30:7: error[parameter-type]: the values of table `asset_cap_by_region` have different types",
+        ),
+        (
+            "values: {capital: 60000, city: 45000, rural: 35000}",
+            "values: {capital: cheap, city: dear, rural: dearer}",
+            "policy.yaml",
+            "benefit.yaml:29:11: error[type-mismatch]: cannot compare number with text",
+        ),
+        (
+            "expr: taper(monthly_income)",
+            "expr: taper(region)",
+            "benefit.yaml",
+            "benefit.yaml:7:17: error[type-mismatch]: the amount of scale `taper` must be number, but this is one of",
+        ),
+        (
+            "expr: full_benefit_by_size(size)",
+            "expr: full_benefit_by_size(size, region)",
+            "benefit.yaml",
+            "benefit.yaml:4:11: error[bad-call]: `full_benefit_by_size` takes 1 argument, not 2",
+        ),
+    ],
+    ids=[
+        "two-key-missing-row",
+        "one-and-two-keys",
+        "text-and-number-keys",
+        "cells-of-two-types",
+        "text-cells",
+        "scale-of-text",
+        "arity",
+    ],
+)
+def test_tables_and_scales_are_checked_with_located_diagnostics(
+    tmp_path: Path, old: str, new: str, file: str, expected: str
+) -> None:
+    folder = _benefit_copy(tmp_path, old, new, file)
+    with pytest.raises(PolicyError) as caught:
+        load_policy(folder)
+    found = [d.render().splitlines()[0].replace(f"{folder}/", "") for d in caught.value.diagnostics]
+    assert any(f.startswith(expected) for f in found), found
+
+
+def test_a_table_named_like_a_builtin_function_is_refused(tmp_path: Path) -> None:
+    folder = _benefit_copy(tmp_path, "  asset_cap_by_region:\n", "  max:\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(folder)
+    assert any(
+        d.code == "reserved-name" and "`max` is a builtin function" in d.message for d in caught.value.diagnostics
+    )

@@ -150,6 +150,8 @@ class Proposer:
         if not self.constant(right):
             return []
         target = self.value(right)
+        if isinstance(target, Missing) and isinstance(right, Call) and self.lookup(right):
+            return self.other_keys(left, op, right)  # no row for this key: another key's row may meet it
         if isinstance(target, Missing):
             return []
         if isinstance(left, Call) and left.func == "len" and isinstance(self.inline(left.args[0]), Comprehension):

@@ -73,7 +73,7 @@ class Lookup:
     row_spans: dict[tuple[Any, ...], Span] = field(default_factory=dict, compare=False)
 
     def keys_at(self, position: int) -> set[Any]:
-        return {keys[position] for _, rows, _ in self.dated for keys in rows}
+        return {keys[position] for _, rows, _ in self.dated for keys in rows if len(keys) > position}
 
 
 @dataclass
@@ -353,7 +353,7 @@ class TypeChecker:
         if not isinstance(ty, Choice):
             return
         for key in sorted(k for k in keys if k not in ty.choices):
-            span = next((s for ks, s in lookup.row_spans.items() if ks[position] == key), lookup.span)
+            span = next((s for ks, s in lookup.row_spans.items() if ks[position:][:1] == (key,)), lookup.span)
             self.diagnostics.append(
                 Diagnostic(
                     "impossible-key",
