@@ -19,6 +19,7 @@ from engine.explanation.document import render_document
 from engine.language.ir import Scale
 from engine.verification.casefile import run_file
 from engine.verification.mutate import mutants, run_mutants
+from engine.verification.search import hints_of
 from engine.verification.testing import prepare
 from engine.verification.verify import search_invariants
 from tests.conftest import BENEFIT, EXAMPLES, RULES
@@ -373,3 +374,13 @@ def test_a_table_named_like_a_builtin_function_is_refused(tmp_path: Path) -> Non
     assert any(
         d.code == "reserved-name" and "`max` is a builtin function" in d.message for d in caught.value.diagnostics
     )
+
+
+def test_the_invariant_search_draws_keys_and_thresholds_from_tables_and_scales(benefit: Any, tmp_path: Path) -> None:
+    hints = hints_of(benefit.ir)
+    assert {1.0, 2.0, 3.0, 4.0, 1200.0, 3100.0, 400.0, 1000.0, 35000.0} <= set(hints.numbers)
+    assert {"capital", "renter"} <= set(hints.texts)
+    sovereign = load_policy(_package(tmp_path))
+    assert {"company", "research_institute", "university"} <= set(hints_of(sovereign.ir).texts)
+    report = search_invariants(sovereign, examples=20)
+    assert report.violations == [], [v.message for v in report.violations]
