@@ -346,6 +346,20 @@ def _benefit_copy(tmp_path: Path, old: str, new: str, file: str = "policy.yaml")
             "benefit.yaml",
             "benefit.yaml:4:11: error[bad-call]: `full_benefit_by_size` takes 1 argument, not 2",
         ),
+        (
+            "values: {1: 1200, 2: 1800, 3: 2300, 4: 2700}",
+            "values: {1.5: 1200, 2: 1800, 3: 2300, 4: 2700}",
+            "policy.yaml",
+            "policy.yaml:20:18: error[invalid-field]: `parameters.income_cap_by_size.tables.2026-01-01.values.1.5`: "
+            "its key must be a whole number or text, but this is the number `1.5`",
+        ),
+        (
+            "          - {threshold: 400, rate: 0.3}\n",
+            "          - {threshold: 400, rate: [0.3]}\n",
+            "policy.yaml",
+            "policy.yaml:63:36: error[invalid-field]: `parameters.taper.scales.2026-01-01.brackets[1].rate`: "
+            "must be a number, but this is a list of numbers",
+        ),
     ],
     ids=[
         "two-key-missing-row",
@@ -355,6 +369,8 @@ def _benefit_copy(tmp_path: Path, old: str, new: str, file: str = "policy.yaml")
         "text-cells",
         "scale-of-text",
         "arity",
+        "key-of-a-number",
+        "rate-of-a-list",
     ],
 )
 def test_tables_and_scales_are_checked_with_located_diagnostics(

@@ -136,6 +136,7 @@ def _unions_of(item: dict[str, Any], data: Any) -> list[tuple[Path_, str]]:
     current = data
     for index, part in enumerate(item["loc"]):
         if isinstance(current, dict) and part in current:
+            part = next(k for k in current if k == part)  # the key as written (`true`, where pydantic says 1)
             path.append(part)
             current = current[part]
         elif isinstance(current, dict) and isinstance(part, str) and _date_key(current, part) is not None:
@@ -145,6 +146,9 @@ def _unions_of(item: dict[str, Any], data: Any) -> list[tuple[Path_, str]]:
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             path.append(part)
             current = current[part]
+        elif part == _KEY and path:  # the error is in the mapping's key, not its value
+            path.append(_KEY)
+            current = None
         elif is_tag(index):
             found.append((tuple(path), part))
         else:
@@ -152,7 +156,13 @@ def _unions_of(item: dict[str, Any], data: Any) -> list[tuple[Path_, str]]:
     return found
 
 
+_KEY = "[key]"  # pydantic's step into a mapping's key
+
+
 def _at(data: Any, path: Path_) -> Any:
+    """The data at `path`; a path ending in `[key]` gives the key itself."""
+    if path[-1:] == (_KEY,):
+        return path[-2]
     for part in path:
         data = data[part]
     return data
@@ -239,13 +249,14 @@ def _kind(value: Any) -> str:
 def _union_diagnostic(
     tags: list[str], data: Any, path: Path_, source: SourceMap | None, base: Path_, file: str
 ) -> Diagnostic:
-    value: Any = data
-    for part in path:
-        value = value[part]
+    value = _at(data, path)
+    key = path[-1:] == (_KEY,)
+    path = path[:-1] if key else path
     name = format_path(base + path)
-    message = f"`{name}`: must be {_alternatives(tags)}, but this is {_given(value)}"
+    what = "its key" if key else ""
+    message = f"`{name}`: {what + ' ' if what else ''}must be {_alternatives(tags)}, but this is {_given(value)}"
     help = None
     if isinstance(value, dict) and path[-1:] == ("value",):
         help = "values by key are a table: `table: {values: {key: value, ...}, otherwise: value}`"
-    span = Span(file) if source is None else source.span(base + path)
+    span = Span(file) if source is None else source.span(base + path, key=key)
     return Diagnostic("invalid-field", message, span, help)
