@@ -126,6 +126,9 @@ def test_mutation_moves_every_row_and_bracket_and_the_tests_notice(benefit: Any)
     assert {m.before.split(":")[0] for m in found if m.owner == "parameter:housing_supplement"} >= {
         "row capital, renter"
     }
+    spans = {(str(m.span).split("/")[-1], m.before) for m in found if m.before.startswith(("row 2:", "bracket 2 rate"))}
+    assert ("policy.yaml:23:30", "row 2: 1850 (from 2026-07-01)") in spans  # each mutant is located at its row
+    assert ("policy.yaml:69:13", "bracket 2 rate: 0.35 (from 2026-07-01)") in spans
     cases, problems = prepare(benefit)
     assert problems == [] and len(cases) == 7
     report = run_mutants(benefit, cases, examples=0)

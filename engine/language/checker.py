@@ -602,7 +602,7 @@ def _lower(
             item: Any = d.item
             dated = ((None, item.value),) if item.values is None else tuple(sorted(item.values.items()))
             if shape_of(item) != "value":
-                dated = lowered_values(item)
+                dated = lowered_values(item, d.file.source, d.path)
             parameters[name] = Parameter(
                 name=name,
                 title=item.title,

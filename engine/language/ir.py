@@ -56,6 +56,7 @@ class Table:
     rows: tuple[tuple[tuple[Key, ...], Any], ...]
     otherwise: Any = None
     has_otherwise: bool = False
+    spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # where each row is written
 
     @property
     def arity(self) -> int:
@@ -93,6 +94,7 @@ class Scale:
 
     kind: str  # marginal | single_rate
     brackets: tuple[tuple[float, float], ...]
+    spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # where each bracket is written
 
     def bracket_of(self, amount: float) -> int | None:
         """The index of the bracket `amount` falls in (None: below the first threshold)."""

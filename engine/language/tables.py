@@ -31,14 +31,16 @@ def shape_of(item: ParameterFile) -> str:
 
 
 def _dated(item: ParameterFile) -> list[tuple[dt.date | None, Any, tuple[Any, ...]]]:
-    """(date or None, the table or scale, its path below the parameter), in date order."""
+    """(date or None, the table or scale, its path below the parameter), in date order.
+
+    A date in a path is written as the file has it: YAML 1.2 reads `2026-07-01:` as text."""
     for shape in ("table", "scale"):
         one = getattr(item, shape)
         if one is not None:
             return [(None, one, (shape,))]
         many = getattr(item, shape + "s")
         if many is not None:
-            return [(since, many[since], (shape + "s", since)) for since in sorted(many)]
+            return [(since, many[since], (shape + "s", since.isoformat())) for since in sorted(many)]
     return []
 
 
@@ -129,14 +131,18 @@ def lookup_of(item: ParameterFile, ty: Ty, source: SourceMap, path: Path_, span:
     return Lookup(kind="table", arity=arity, result=ty, dated=tuple(entries), span=span, row_spans=spans)
 
 
-def lowered_values(item: ParameterFile) -> tuple[tuple[dt.date | None, Any], ...]:
-    """The IR values: (date it takes effect or None, `Table` or `Scale`)."""
+def lowered_values(item: ParameterFile, source: SourceMap, path: Path_) -> tuple[tuple[dt.date | None, Any], ...]:
+    """The IR values: (date it takes effect or None, `Table` or `Scale`), each row located."""
     found: list[tuple[dt.date | None, Any]] = []
-    for since, part, _ in _dated(item):
+    for since, part, where in _dated(item):
+        base = path + where
         if isinstance(part, ScaleFile):
             brackets = tuple((float(b.threshold), float(b.rate)) for b in part.brackets)
-            found.append((since, Scale(kind=part.kind, brackets=brackets)))
+            spans = tuple(source.span(base + ("brackets", i)) for i in range(len(brackets)))
+            found.append((since, Scale(kind=part.kind, brackets=brackets, spans=spans)))
         else:
             rows = tuple(_rows(part))
-            found.append((since, Table(rows=rows, otherwise=part.otherwise, has_otherwise=part.otherwise is not None)))
+            spans = tuple(source.span(base + ("values", *keys)) for keys, _ in rows)
+            table = Table(rows=rows, otherwise=part.otherwise, has_otherwise=part.otherwise is not None, spans=spans)
+            found.append((since, table))
     return tuple(found)

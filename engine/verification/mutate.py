@@ -259,29 +259,31 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _table_changes(table: Table) -> Iterator[tuple[str, str, Table]]:
-    """(which row, before, after) for each row of `table` (and its `otherwise`) moved one step each way."""
+def _table_changes(table: Table) -> Iterator[tuple[str, str, Table, Span | None]]:
+    """(which row, before, after, where) for each row of `table` (and its `otherwise`) moved one step each way."""
     for r, (keys, value) in enumerate(table.rows):
+        span = table.spans[r] if r < len(table.spans) else None
         for changed in _step(value) if _numeric(value) else []:
             rows = _swap(table.rows, r, (keys, changed))
-            yield f"row {', '.join(str(k) for k in keys)}", f"{value}", dataclasses.replace(table, rows=rows)
+            yield f"row {', '.join(str(k) for k in keys)}", f"{value}", dataclasses.replace(table, rows=rows), span
     if table.has_otherwise and _numeric(table.otherwise):
         for changed in _step(table.otherwise):
-            yield "otherwise", f"{table.otherwise}", dataclasses.replace(table, otherwise=changed)
+            yield "otherwise", f"{table.otherwise}", dataclasses.replace(table, otherwise=changed), None
 
 
-def _scale_changes(scale: Scale) -> Iterator[tuple[str, str, Scale]]:
+def _scale_changes(scale: Scale) -> Iterator[tuple[str, str, Scale, Span | None]]:
     """Each bracket's threshold and rate moved one step each way (thresholds kept ascending)."""
     for b, (threshold, rate) in enumerate(scale.brackets):
+        span = scale.spans[b] if b < len(scale.spans) else None
         for changed in _step(threshold) if b or rate else []:  # a first bracket at rate 0 changes nothing
             lower = scale.brackets[b - 1][0] if b else None
             upper = scale.brackets[b + 1][0] if b + 1 < len(scale.brackets) else None
             if (lower is None or changed > lower) and (upper is None or changed < upper):
                 brackets = _swap(scale.brackets, b, (changed, rate))
-                yield f"bracket {b + 1} threshold", f"{threshold}", dataclasses.replace(scale, brackets=brackets)
+                yield f"bracket {b + 1} threshold", f"{threshold}", dataclasses.replace(scale, brackets=brackets), span
         for changed in _step(rate):
             brackets = _swap(scale.brackets, b, (threshold, changed))
-            yield f"bracket {b + 1} rate", f"{rate}", dataclasses.replace(scale, brackets=brackets)
+            yield f"bracket {b + 1} rate", f"{rate}", dataclasses.replace(scale, brackets=brackets), span
 
 
 def _row_mutants(ir: PolicyIR) -> Iterator[Mutant]:
@@ -290,15 +292,17 @@ def _row_mutants(ir: PolicyIR) -> Iterator[Mutant]:
         for i, (since, value) in enumerate(parameter.values):
             if not isinstance(value, (Table, Scale)) or not _usable(ir, parameter.values, i):
                 continue
-            changes = _table_changes(value) if isinstance(value, Table) else _scale_changes(value)
-            for where, before, changed in changes:
+            changes: Iterator[tuple[str, str, Any, Span | None]] = (
+                _table_changes(value) if isinstance(value, Table) else _scale_changes(value)
+            )
+            for where, before, changed, span in changes:
                 values = _swap(parameter.values, i, (since, changed))
                 after = _changed_text(where, changed)
                 when = f" (from {since})" if since else ""
                 yield Mutant(
                     operator="boundary",
                     owner=f"parameter:{name}",
-                    span=parameter.span,
+                    span=span or parameter.span,
                     before=f"{where}: {before}{when}",
                     after=f"{where}: {after}{when}",
                     ir=dataclasses.replace(
