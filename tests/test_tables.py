@@ -162,7 +162,7 @@ def test_a_key_without_a_row_and_no_otherwise_is_undetermined_and_named(tmp_path
     assert large.outcome == "undetermined"
     why = "income_cap_by_size(6): the table has no row for it and no `otherwise`"
     assert large.missing == (why,)
-    assert f"undetermined: missing {why}" in large.explain().to_text()
+    assert f"needs {why}" in large.explain().to_text()
     assert result.decisions["h1-single"].outcome == "entitled"
 
 
