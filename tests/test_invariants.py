@@ -226,3 +226,21 @@ def test_no_search_skips_the_search(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(RULES), "--no-search"]) == 0
     out = capsys.readouterr().out
     assert "invariants:" not in out and out.startswith("ok: sovereign-ai")
+
+
+def test_a_subject_ranked_within_a_range_satisfies_invariants_at_every_rank_it_may_have() -> None:
+    """Upstage's missing NIA score makes SK Telecom's rank a range (it advances at any rank in it): an
+    invariant reading `stage.rank` is judged at each rank SK Telecom may have, not reported undetermined."""
+    from engine.verification.holds import InvariantRunner
+    from tests.conftest import EXAMPLES
+
+    policy = load_policy(RULES)
+    cohort = policy.load_cohort(EXAMPLES / "stage1.yaml").model_dump()
+    for consortium in cohort["consortia"]:
+        if consortium["id"] == "upstage":
+            consortium["scores"]["benchmark"]["nia"] = None
+    result = policy.evaluate(cohort)
+    assert result.decisions["sk-telecom"].placement.rank_range == (2, 3)  # type: ignore[union-attr]
+    assert result.decisions["sk-telecom"].outcome == "advanced"
+    breaches = InvariantRunner(policy).subject_and_cohort(result, len(result.decisions))
+    assert [b for b in breaches if b.subject == "sk-telecom"] == []
