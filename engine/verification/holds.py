@@ -116,22 +116,6 @@ class InvariantRunner:
         return [i for i in self.invariants if i.kind in kinds and (stage is None or stage in i.stages)]
 
     def _judge(self, invariant: Invariant, scope: Scope, subject: str | None, what: str) -> Breach | None:
-        """A breach of `invariant` in `scope`; a subject whose rank is known only as a range (missing
-        ranking facts) must satisfy it at every rank it may have, as its decision was settled."""
-        info = scope.stage
-        if scope.rank_range is None or info is None or info.rank is not None:
-            return self._judge_once(invariant, scope, subject, what)
-        try:
-            for rank in range(scope.rank_range[0], scope.rank_range[1] + 1):
-                scope.stage = info.model_copy(update={"rank": rank})
-                breach = self._judge_once(invariant, scope, subject, f"{what} (at rank {rank})")
-                if breach is not None:
-                    return breach
-            return None
-        finally:
-            scope.stage = info
-
-    def _judge_once(self, invariant: Invariant, scope: Scope, subject: str | None, what: str) -> Breach | None:
         when, holds = self.fns[invariant.id]
         if when is not None and settle(when, scope) is not True:
             return None
