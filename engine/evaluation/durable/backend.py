@@ -39,7 +39,7 @@ from engine.core.errors import BackendError, BackendUnavailable
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
 from engine.evaluation.compiler import Missing, Scope, Undetermined
 from engine.evaluation.durable._host import DurableEngineError, DurableRuleset, Firing, available
-from engine.language.expr import Binary, BoolOp, Compare, Const, Name, Node, Unary
+from engine.language.expr import Binary, BoolOp, Compare, Const, Name, Node, Unary, walk
 
 __all__ = ["DurableBackend", "MAX_CONJUNCTIONS"]
 
@@ -236,6 +236,11 @@ class _Compiled:
                 lowering.lower(f"row:{stage_name}:{row.index}", row.when)
         self.fields, self.meaning, self.parts = lowering.fields, lowering.meaning, lowering.parts
         self.fns = {name: policy.fn(node) for name, node in self.fields.items()}
+        # A field computed in Python that reads a rule's result (`1 if r else 2`, `r if c else s`)
+        # needs that result before Rete runs: such policies decide their rules in Python first too.
+        self.fields_use_rules = any(
+            isinstance(n, Name) and n.name in policy.ir.rules for node in self.fields.values() for n in walk(node)
+        )
         try:
             self.ruleset = DurableRuleset(lowering.rules)
         except DurableEngineError as error:
@@ -316,7 +321,7 @@ class DurableBackend:
     ) -> dict[str, Any]:
         compiled = self._compiled(scope.params)  # type: ignore[arg-type]
         for name in names:
-            if name in policy.ir.values:
+            if name in policy.ir.values or (compiled.fields_use_rules and name in policy.ir.rules):
                 scope.known[name] = settle(policy.defs[name], scope)
         found = compiled.conclusions(scope)
         for name in names:
