@@ -1,0 +1,100 @@
+"""Ranking on several keys: later keys break ties on earlier ones, never the order of the file or the ids.
+
+A copy of the grants package ranks by income (ascending), then age (descending), then verified
+documents (descending), with one place. In each case the subject that should win is last in the
+file and last by id, so neither the file order nor the ids can pick it by accident.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import load_policy
+
+GRANTS = Path(__file__).parent / "fixtures" / "grants"
+
+RANK_BY = """    rank_by:
+      - key: income
+        order: ascending
+      - key: age
+        order: descending
+      - key: verified_documents
+        order: descending
+"""
+
+
+@pytest.fixture(scope="module")
+def three_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    package = tmp_path_factory.mktemp("ranking") / "grants"
+    shutil.copytree(GRANTS, package)
+    text = (package / "policy.yaml").read_text(encoding="utf-8")
+    old = "    rank_by:\n      - key: income\n        order: ascending\n"
+    assert old in text
+    text = text.replace(old, RANK_BY).replace("    value: 2\n", "    value: 1\n")
+    (package / "policy.yaml").write_text(text, encoding="utf-8")
+    return package
+
+
+def person(id: str, income: float, age: int, verified: int) -> dict[str, Any]:
+    docs = [{"kind": "tax_return", "verified": True}] * verified
+    return {"id": id, "income": income, "age": age, "documents": docs}
+
+
+def decide(package: Path, backend: str, *people: dict[str, Any]) -> Any:
+    if backend == "durable":
+        pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    policy = load_policy(package, backend=backend)
+    return policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": list(people)})
+
+
+BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+
+
+def ranks(result: Any) -> dict[str, int | None]:
+    return {i: d.placement.rank if d.placement else None for i, d in result.decisions.items()}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tie_on_the_first_key_is_broken_by_the_second_not_by_file_order(three_keys: Path, backend: str) -> None:
+    people = [person("a", 1000.0, 30, 1), person("z", 1000.0, 40, 1), person("m", 5000.0, 60, 3)]
+    for order in (people, people[::-1]):
+        result = decide(three_keys, backend, *order)
+        assert ranks(result) == {"z": 1, "a": 2, "m": 3}
+        assert result.outcomes() == {"z": "granted", "a": "waiting_list", "m": "waiting_list"}
+        assert result.summary is not None and not result.summary.tie_at_cut_off
+        assert result.summary.filled == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tie_on_the_first_two_keys_is_broken_by_the_third(three_keys: Path, backend: str) -> None:
+    people = [person("a", 1000.0, 30, 1), person("b", 1000.0, 30, 1), person("z", 1000.0, 30, 2)]
+    for order in (people, people[::-1]):
+        result = decide(three_keys, backend, *order)
+        assert ranks(result) == {"z": 1, "a": 2, "b": 2}
+        assert result.outcomes() == {"z": "granted", "a": "waiting_list", "b": "waiting_list"}
+        assert result.summary is not None and not result.summary.tie_at_cut_off
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tie_on_every_key_across_the_last_place_shares_the_rank_and_is_reported(
+    three_keys: Path, backend: str
+) -> None:
+    people = [person("m", 2000.0, 30, 1), person("a", 1000.0, 30, 1), person("b", 1000.0, 30, 1)]
+    for order in (people, people[::-1]):
+        result = decide(three_keys, backend, *order)
+        assert ranks(result) == {"a": 1, "b": 1, "m": 3}
+        assert result.summary is not None and result.summary.tie_at_cut_off
+        assert result.outcomes()["m"] == "waiting_list"
+        assert result.outcomes()["a"] == result.outcomes()["b"]
+
+
+def test_the_better_key_wins_whatever_the_ids(three_keys: Path) -> None:
+    """Renaming the subjects (so that the ids sort the other way) changes no rank."""
+    first = decide(three_keys, "python", person("a", 1000.0, 30, 1), person("z", 1000.0, 40, 1))
+    renamed = decide(three_keys, "python", person("z", 1000.0, 30, 1), person("a", 1000.0, 40, 1))
+    assert ranks(first) == {"z": 1, "a": 2}
+    assert ranks(renamed) == {"a": 1, "z": 2}
