@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import re
 import shutil
 import signal
 from collections.abc import Iterator
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engine import EvaluationError, FactError, Policy, PolicyError, load_policy
@@ -284,18 +286,29 @@ _RULE_FILES = sorted(p.name for p in RULES.glob("*.yaml"))
 def test_a_fuzzed_rule_file_gives_diagnostics_never_a_traceback(
     tmp_path_factory: pytest.TempPathFactory, name: str, data: st.DataObject
 ) -> None:
-    """`policy check` on a package with one randomly damaged file exits 0, 1 or 2 with diagnostics,
-    in bounded time, never with a traceback."""
+    """`policy check` on a package with one randomly damaged file passes if the package loads, and
+    otherwise exits 1 or 2 with diagnostics that each name file:line:col; it never prints an internal
+    error or a traceback, and finishes in bounded time."""
     package = tmp_path_factory.mktemp("fuzz") / "pkg"
     shutil.copytree(RULES, package, ignore=shutil.ignore_patterns("tests"))
     (package / name).write_text(data.draw(fuzzed_text((RULES / name).read_text(encoding="utf-8"))), encoding="utf-8")
-    with time_limit(20), contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
+    out, err = io.StringIO(), io.StringIO()
+    with time_limit(20), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             load_policy(package)
+            loads = True
         except PolicyError as error:
-            assert error.diagnostics
+            loads = False
+            assert error.diagnostics and all(d.span is not None for d in error.diagnostics), error
         code = main(["check", str(package), "--no-search"])
-    assert code in (0, 1, 2)
+    shown = out.getvalue() + err.getvalue()
+    assert "internal error" not in shown and "Traceback" not in shown, shown
+    event("rule file loads" if loads else "rule file refused")
+    if loads:
+        assert code == 0, shown
+    else:
+        assert code in (1, 2)
+        assert _ERROR_LINE.search(err.getvalue()), shown
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], max_examples=40)
@@ -309,10 +322,50 @@ def test_a_fuzzed_fact_file_gives_diagnostics_never_a_traceback(
     with time_limit(20):
         try:
             policy.evaluate(path)
+            event("fact file decided")
         except FactError as error:
+            event("fact file refused")
             assert error.diagnostics and all(d.span is not None for d in error.diagnostics)
         except EvaluationError:
-            pass
+            event("fact file not evaluable")
+
+
+# `file:line:col: error[code]: message`, as every located diagnostic is shown
+_ERROR_LINE = re.compile(r"^\S[^\n]*:\d+:\d+: error\[[a-z0-9-]+\]: ", re.MULTILINE)
+
+_NOT_A_MAPPING = ["- a\n- b\n", "just text\n", "42\n", "null\n", "", "[1, 2]\n", "---\na: 1\n---\nb: 2\n"]
+
+
+@pytest.mark.parametrize("text", _NOT_A_MAPPING, ids=range(len(_NOT_A_MAPPING)))
+@pytest.mark.parametrize("name", ["policy.yaml", "stage1.yaml"])
+def test_a_rule_file_that_is_not_a_mapping_gets_a_located_diagnostic(
+    text: str, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = tmp_path / "pkg"
+    shutil.copytree(RULES, package, ignore=shutil.ignore_patterns("tests"))
+    (package / name).write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as raised:
+        load_policy(package)
+    assert raised.value.diagnostics and all(d.span is not None for d in raised.value.diagnostics)
+    assert main(["check", str(package), "--no-search"]) in (1, 2)
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "Traceback" not in err
+    assert _ERROR_LINE.search(err), err
+
+
+@pytest.mark.parametrize("text", _NOT_A_MAPPING, ids=range(len(_NOT_A_MAPPING)))
+def test_a_fact_file_that_is_not_a_mapping_gets_a_located_diagnostic(
+    policy: Policy, text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cohort.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FactError) as raised:
+        policy.evaluate(path)
+    assert raised.value.diagnostics and all(d.span is not None for d in raised.value.diagnostics)
+    assert main(["evaluate", str(RULES), str(path)]) in (1, 2)
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "Traceback" not in err
+    assert _ERROR_LINE.search(err), err
 
 
 _JSONISH = st.recursive(
