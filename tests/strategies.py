@@ -198,3 +198,103 @@ def benefit_claims() -> st.SearchStrategy[dict[str, Any]]:
             lambda names: st.tuples(*(households(n) for n in names)).map(list)
         ),
     )
+
+
+# --- cohorts that reach the decisive cases of ranking ------------------------------------------
+#
+# `cohorts()` draws realistic facts, and so rarely ties two subjects or fills the places. The
+# strategies below build the decisive cases on purpose: every score is a whole number drawn from a
+# few values (so keys tie exactly), the first ranking key takes at most three values in a cohort of
+# five or more at stage 1 (so, by pigeonhole, two subjects always tie on it), and there are more
+# consortia than places. Sovereign, non-sovereign and undetermined models are mixed in one cohort,
+# and each comparison the stages use is drawn on both sides: total ≥ minimum (85, 78, 72 vs 65),
+# rank ≤ places (5 to 7 teams for 4 places; 2 to 5 for 1 or 2), lead.country == home (KR, CN),
+# no pretrained or foreign components (none, one), team control (yes, no, unknown), the panel
+# majority (4, 6 or 8 of 10 votes) and the 95% target (0.9, 0.95, 1.0).
+
+MODEL_KINDS = ["sovereign", "sovereign", "sovereign", "foreign_weights", "no_operation_control", "control_unknown"]
+
+
+def _model(kind: str, target: float = 1.0) -> dict[str, Any]:
+    lm = {"name": "lm", "kind": "language_backbone", "weights": {"origin": "team"}, "code": {"origin": "team"}}
+    model: dict[str, Any] = {
+        "name": "model",
+        "components": [lm],
+        "target_share_of_global": target,
+        "team_controls_development": True,
+        "team_controls_operation": True,
+    }
+    if kind == "foreign_weights":
+        upstream = {"model": "Qwen2.5-VL", "owner": "someone", "country": "CN", "credited": True}
+        weights = {"origin": "upstream", "upstream": upstream, "use": "frozen"}
+        model["components"] = [lm, {"name": "vision", "kind": "vision_encoder", "weights": weights}]
+    elif kind == "no_operation_control":
+        model["team_controls_operation"] = False
+    elif kind == "control_unknown":
+        del model["team_controls_operation"]
+    return model
+
+
+def _split_scores(total: int, expert: int, benchmark: int) -> dict[str, Any]:
+    """Scores whose total, expert score and benchmark score are exactly `total`, `expert`, `benchmark`."""
+    nia = benchmark - 24  # 32 → 8 + 16 + 8, 34 → 10 + 16 + 8
+    return {
+        "benchmark": {"nia": float(nia), "global_common": 16.0, "global_individual": 8.0},
+        "expert": float(expert),
+        "user": float(total - expert - benchmark),
+    }
+
+
+@st.composite
+def ranked_cohorts(draw: st.DrawFn, stage: str = "stage1") -> dict[str, Any]:
+    """A cohort of `stage1` (4 places) or `additional_call` (1 or 2 places) built to reach ties on
+    the first and later ranking keys, full and overflowing places, and every outcome."""
+    names = draw(st.permutations(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"]))
+    if stage == "stage1":
+        size, places = draw(st.integers(5, 7)), 4
+        totals = draw(st.lists(st.sampled_from([85, 78, 72, 65]), min_size=1, max_size=3, unique=True))
+        people = []
+        for name in names[:size]:
+            people.append(
+                {
+                    "id": name,
+                    "name": name.title(),
+                    "lead": {
+                        "name": name.title(),
+                        "country": draw(st.sampled_from(["KR"] * 5 + ["CN"])),
+                        "kind": "company",
+                    },
+                    "history": {"entry": "selected_2025", "stages": []},
+                    "model": _model(draw(st.sampled_from(MODEL_KINDS))),
+                    "scores": _split_scores(
+                        draw(st.sampled_from(totals)), draw(st.sampled_from([28, 30])), draw(st.sampled_from([32, 34]))
+                    ),
+                }
+            )
+        context = {"programme": "test", "stage": stage, "date": "2026-01-15", "slots_planned": places}
+        return {"context": context, "consortia": people}
+    places = draw(st.integers(1, 2))
+    size = draw(st.integers(places + 1, 5))
+    panel_scores = draw(st.lists(st.sampled_from([90.0, 84.6, 80.0]), min_size=1, max_size=size - 1, unique=True))
+    people = []
+    for name in names[:size]:
+        entry = draw(
+            st.sampled_from(["applicant_2025_not_selected", "new_applicant", "new_applicant", "selected_2025"])
+        )
+        panel = {
+            "members": 10,
+            "votes_for": draw(st.sampled_from([8, 8, 6, 4])),
+            "score": draw(st.sampled_from(panel_scores)),
+        }
+        people.append(
+            {
+                "id": name,
+                "name": name.title(),
+                "lead": {"name": name.title(), "country": "KR", "kind": "company"},
+                "history": {"entry": entry, "stages": []},
+                "model": _model(draw(st.sampled_from(MODEL_KINDS)), draw(st.sampled_from([1.0, 0.95, 0.9]))),
+                "panel": panel,
+            }
+        )
+    context = {"programme": "test", "stage": stage, "date": "2026-02-20", "slots_planned": places}
+    return {"context": context, "consortia": people}
