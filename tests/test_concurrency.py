@@ -4,6 +4,7 @@ gives the same results sequentially, on threads, on any pickling executor and on
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import multiprocessing
 import pickle
@@ -111,20 +112,28 @@ def test_threads_racing_on_new_dates_build_one_durable_ruleset_per_parameter_set
     _needs("durable")
     from engine.evaluation.durable._host import live_rulesets
 
-    policy = load_policy(RULES, backend="durable")
-    before = live_rulesets()
-    dates = ["2026-01-15", "2026-08-01", "2026-12-01", "2026-02-20"] * 4
-    sets = {
-        json.dumps(sorted(policy.compiled.parameters_on(dt.date.fromisoformat(d)).items()), default=str) for d in dates
-    }
-    with ThreadPoolExecutor(8) as pool:
-        results = list(
-            pool.map(lambda d: policy.evaluate(EXAMPLES / "stage1.yaml", as_of=d, outside_period=True), dates)
-        )
-    assert live_rulesets() - before == len(sets)  # one ruleset per set of parameter values in force
-    assert [r.summary.slots for r in results[:4] if r.summary] == [4, 3, 2, 4]
-    policy.close()
-    assert live_rulesets() == before
+    # Policies other tests left behind are freed by the cyclic collector, which would change the
+    # count of live rulesets under this test: collect them now and hold the collector off until the end.
+    gc.collect()
+    gc.disable()
+    try:
+        policy = load_policy(RULES, backend="durable")
+        before = live_rulesets()
+        dates = ["2026-01-15", "2026-08-01", "2026-12-01", "2026-02-20"] * 4
+        sets = {
+            json.dumps(sorted(policy.compiled.parameters_on(dt.date.fromisoformat(d)).items()), default=str)
+            for d in dates
+        }
+        with ThreadPoolExecutor(8) as pool:
+            results = list(
+                pool.map(lambda d: policy.evaluate(EXAMPLES / "stage1.yaml", as_of=d, outside_period=True), dates)
+            )
+        assert live_rulesets() - before == len(sets)  # one ruleset per set of parameter values in force
+        assert [r.summary.slots for r in results[:4] if r.summary] == [4, 3, 2, 4]
+        policy.close()
+        assert live_rulesets() == before
+    finally:
+        gc.enable()
 
 
 class PicklingExecutor(Executor):

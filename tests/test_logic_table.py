@@ -7,6 +7,7 @@ and computes values in Python, so rows appear as rules (lowered) and as values (
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 from pathlib import Path
@@ -250,3 +251,115 @@ def test_every_comparison_in_both_polarities_against_constants_and_facts(
         got = {prefix: known[f"{prefix}{k}"] for prefix in expected}
         assert got == expected, op
         assert all(isinstance(unknown[f"{prefix}{k}"], Missing) for prefix in expected if prefix not in "oa"), op
+
+
+# --- what the durable backend hands to Rete: comparisons with constants are Rete tests --------
+
+DURABLE_TEST = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq", "==": None}
+NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _tests_of(lowering: Any, name: str, value: bool) -> list[list[dict[str, Any]]]:
+    """The subject tests of each durable rule that concludes `name` = `value`, fields by their expression."""
+    from engine.language.expr import render
+
+    found = []
+    for rule, meaning in lowering.meaning.items():
+        if meaning != (name, value):
+            continue
+        subject = next(c["s"]["$and"][2:] for c in lowering.rules[rule]["all"] if "s" in c)
+        tests = []
+        for test in subject:
+            op, inner = next(iter(test.items())) if next(iter(test)).startswith("$") else (None, test)
+            ((field, constant),) = inner.items()
+            tests.append({"op": op, "field": render(lowering.fields[field]), "value": constant})
+        found.append(tests)
+    return found
+
+
+def test_the_durable_lowering_puts_every_comparison_with_a_constant_into_rete(lowering_package: Path) -> None:
+    """Each comparison of a fact with a constant, in both polarities and either order, becomes one
+    Rete test on the fact alone (its operator negated or mirrored as needed), not a value computed
+    in Python; a comparison of two facts is computed in Python and tested for True or False."""
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    from engine.evaluation.durable.backend import _Lowering
+
+    policy = load_policy(lowering_package, backend="durable")
+    lowering = _Lowering(policy.compiled, policy.compiled.parameters_on(dt.date(2026, 3, 1)))
+    rules = _lowering_rules()
+    for name in rules:
+        lowering.lower(name, policy.ir.rules[name].when)
+    for k, op in enumerate(OPERATORS):
+        for holds in (True, False):
+            plain = op if holds else NEGATED[op]
+            mirrored = MIRRORED[op] if holds else NEGATED[MIRRORED[op]]
+            assert _tests_of(lowering, f"c{k}", holds) == [
+                [{"op": DURABLE_TEST[plain], "field": "income", "value": 1000}]
+            ]
+            assert _tests_of(lowering, f"n{k}", not holds) == _tests_of(lowering, f"c{k}", holds)
+            assert _tests_of(lowering, f"l{k}", holds) == [
+                [{"op": DURABLE_TEST[mirrored], "field": "income", "value": 1000}]
+            ]
+            assert _tests_of(lowering, f"p{k}", holds) == [
+                [{"op": DURABLE_TEST[plain], "field": "income", "value": 30000}]
+            ]
+            computed = [[{"op": None, "field": f"income {op} age * 100", "value": holds}]]
+            assert _tests_of(lowering, f"v{k}", holds) == computed
+
+
+def test_the_durable_lowering_of_membership_in_a_constant_list(tmp_path: Path) -> None:
+    """`x in list_parameter` holds through any one `==` test (one durable rule each) and fails through
+    all the `!=` tests together; `not in` the other way round; both backends agree on the answers."""
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    from engine.evaluation.durable.backend import _Lowering
+
+    rules = {"inside": "age in listed_ages", "outside": "age not in other_ages"}
+    package = _package(tmp_path / "pkg", dict(BASE_RULES) | rules, {})
+    listed = (
+        "  listed_ages:\n    title: ages\n    reference: test\n    value: [18, 30, 65]\n"
+        "  other_ages:\n    title: ages\n    reference: test\n    value: [18, 30]\n"
+    )
+    text = (package / "policy.yaml").read_text(encoding="utf-8")
+    (package / "policy.yaml").write_text(text.replace("\nparameters:\n", "\nparameters:\n" + listed, 1), "utf-8")
+    policy = load_policy(package, backend="durable")
+    lowering = _Lowering(policy.compiled, policy.compiled.parameters_on(dt.date(2026, 3, 1)))
+    for name in rules:
+        lowering.lower(name, policy.ir.rules[name].when)
+    equal = [[{"op": None, "field": "age", "value": v}] for v in (18, 30, 65)]
+    assert sorted(_tests_of(lowering, "inside", True), key=str) == sorted(equal, key=str)
+    assert _tests_of(lowering, "inside", False) == [[{"op": "$neq", "field": "age", "value": v} for v in (18, 30, 65)]]
+    assert _tests_of(lowering, "outside", True) == [[{"op": "$neq", "field": "age", "value": v} for v in (18, 30)]]
+    assert len(_tests_of(lowering, "outside", False)) == 2
+    for backend in ("python", "durable"):
+        decided = load_policy(package, backend=backend)
+        for age, inside, outside in ((30, True, False), (40, False, True), (65, True, True)):
+            subject = dict(SUBJECT, age=age, income=10.0)
+            cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [subject]}
+            trace = decided.evaluate(cohort).decisions["a"].trace
+            assert (trace["inside"], trace["outside"]) == (inside, outside), (backend, age)
+
+
+# --- numbers that are not finite are errors, never values ----------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("expr", "income"),
+    [
+        ("income * 10 > 0", 1e308),  # overflows to inf
+        ("income * 0 == 0", float("inf")),  # nan
+        ("-income < 0", float("inf")),  # a fact given as inf, negated
+        ("income + 1 > 0", float("nan")),
+    ],
+)
+def test_a_computation_that_is_not_finite_is_a_located_error(
+    tmp_path: Path, backend: str, expr: str, income: float
+) -> None:
+    _backend(backend)
+    from engine import EvaluationError
+
+    policy = load_policy(_package(tmp_path / "pkg", dict(BASE_RULES) | {"big": expr}, {}), backend=backend)
+    subject = dict(SUBJECT, income=income)
+    with pytest.raises(EvaluationError, match=r"policy\.yaml:\d+:\d+: .*(finite|too large)"):
+        policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [subject]})

@@ -63,12 +63,17 @@ def server() -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="policy-pg-"))
     if os.geteuid() == 0:
         os.chown(folder, user.pw_uid, user.pw_gid)
-    data, port = folder / "data", _free_port()
+    data = folder / "data"
     init = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
     subprocess.run(_as_postgres(init), check=True, capture_output=True)
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    ctl = [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-o", options]
-    started = subprocess.run(_as_postgres([*ctl, "start"]), capture_output=True, text=True)
+    for _ in range(5):  # a free port can be taken by someone else before PostgreSQL binds it: try another
+        port = _free_port()
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        ctl = [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-o", options]
+        started = subprocess.run(_as_postgres([*ctl, "start"]), capture_output=True, text=True)
+        log = (folder / "log").read_text(errors="replace") if (folder / "log").exists() else ""
+        if started.returncode == 0 or "could not bind" not in log:
+            break
     if started.returncode != 0:
         log = (folder / "log").read_text(errors="replace") if (folder / "log").exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
@@ -147,7 +152,9 @@ def test_eight_threads_and_two_processes_on_postgresql_lose_nothing(database: st
 def test_a_postgresql_url_that_cannot_be_reached_is_a_usage_error_without_its_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    url = f"postgresql://someone:s3cret@127.0.0.1:{_free_port()}/records"
-    code, out, err = run(capsys, "records", "verify", url)
+    with socket.socket() as held:  # bound, never listening: connections are refused, and no one else can take it
+        held.bind(("127.0.0.1", 0))
+        url = f"postgresql://someone:s3cret@127.0.0.1:{held.getsockname()[1]}/records"
+        code, out, err = run(capsys, "records", "verify", url)
     assert (code, out) == (2, "") and err.startswith("error: record database `postgresql://someone:***@127.0.0.1")
     assert "s3cret" not in err

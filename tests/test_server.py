@@ -227,34 +227,30 @@ def test_reload_rejects_a_broken_package_then_swaps_in_a_good_one(tmp_path: Path
         assert http.get("/openapi.json").json()["info"]["version"] == "2026.2.1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@contextmanager
+def policy_serve(*options: str, package: Path = RULES) -> Iterator[tuple[int, subprocess.Popen[str], list[str]]]:
+    """`policy serve` itself, in a subprocess on a port the system picks when it binds (`--port 0`;
+    the port is read from uvicorn's log, never chosen beforehand); stopped with SIGTERM.
 
-
-@pytest.fixture(scope="module")
-def cli_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    """`policy serve` itself, in a subprocess on a free port; stopped with SIGTERM."""
-    port = _free_port()
+    Yields the port, the process and its stderr lines so far (a thread keeps reading them)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine", "serve", str(RULES), "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, "-m", "engine", "serve", str(package), "--port", "0", "--log-level", "info", *options]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    bound = threading.Event()
+
+    def read() -> None:
+        for line in process.stderr or ():
+            lines.append(line)
+            if "running on http://" in line:
+                bound.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        yield port, process
+        assert bound.wait(30) and process.poll() is None, "".join(lines)
+        port = int(re.findall(r"running on http://[^:]+:(\d+)", "".join(lines))[0])
+        yield port, process, lines
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -262,10 +258,16 @@ def cli_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
         except subprocess.TimeoutExpired:
             process.kill()
             code = process.wait(5)
-        errors = process.stderr.read() if process.stderr else ""
-        assert code in (0, -signal.SIGTERM) and "Traceback" not in errors, (
-            errors
-        )  # uvicorn re-raises SIGTERM after a graceful shutdown
+        reader.join(10)
+        errors = "".join(lines)
+        assert code in (0, -signal.SIGTERM) and "Traceback" not in errors, errors  # uvicorn re-raises SIGTERM
+
+
+@pytest.fixture(scope="module")
+def cli_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """`policy serve` on the shipped package, shared by the tests that only read from it."""
+    with policy_serve() as (port, process, _):
+        yield port, process
 
 
 def test_policy_serve_binds_to_loopback_and_stops_cleanly(cli_server: tuple[int, subprocess.Popen[str]]) -> None:
@@ -302,10 +304,53 @@ def test_policy_serve_refuses_a_broken_package_without_a_traceback(tmp_path: Pat
         (package / "stage1.yaml").read_text().replace("when: total_score >=", "when: total_scor >=")
     )
     done = subprocess.run(
-        [sys.executable, "-m", "engine", "serve", str(package), "--port", str(_free_port())],
+        [sys.executable, "-m", "engine", "serve", str(package), "--port", "0"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 1 and "error[unknown-name]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_policy_serve_warns_when_it_listens_beyond_loopback() -> None:
+    with policy_serve("--host", "0.0.0.0") as (port, _, lines):
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["status"] == "ok"
+        shown = "".join(lines)
+    assert "warning: listening on 0.0.0.0: reachable from other machines" in shown
+    with policy_serve() as (_, _, lines):
+        assert "warning: listening" not in "".join(lines)
+
+
+def test_policy_serve_watch_reloads_an_edited_package_and_keeps_a_broken_edit_out(tmp_path: Path) -> None:
+    package = tmp_path / "sovereign_ai"
+    shutil.copytree(RULES, package)
+    manifest = package / "policy.yaml"
+    original = manifest.read_text()
+    with policy_serve("--watch", "0.1", package=package) as (port, _, _):
+        url = f"http://127.0.0.1:{port}/v1/policy"
+        first = httpx.get(url, timeout=10).json()
+
+        def version_becomes(wanted: str) -> bool:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if httpx.get(url, timeout=10).json()["version"] == wanted:
+                    return True
+                time.sleep(0.1)
+            return False
+
+        manifest.write_text(original.replace(f'version: "{first["version"]}"', 'version: "2099.1.0"'))
+        assert version_becomes("2099.1.0")
+        manifest.write_text(original.replace("policy:", "policy: [", 1))  # broken: rejected
+        time.sleep(1.0)
+        assert httpx.get(url, timeout=10).json()["version"] == "2099.1.0"
+
+
+def test_policy_serve_max_body_refuses_larger_bodies_with_413() -> None:
+    with policy_serve("--max-body", "2000") as (port, _, _):
+        big = json.dumps(STAGE1)
+        assert len(big) > 2000
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/evaluate", content=big, timeout=30)
+        assert answer.status_code == 413 and answer.json()["errors"][0]["code"] == "body-too-large"
+        small = httpx.post(f"http://127.0.0.1:{port}/v1/evaluate", content="{}", timeout=30)
+        assert small.status_code == 422
