@@ -10,7 +10,8 @@ Needs the `mutation` extra (`pip install -e '.[mutation]'`); it is not run by th
 The worktree is never touched: the project is copied to a temporary folder, each mutant is applied
 there by Cosmic Ray (`cosmic_ray.mutating.mutate_and_test`), and the tests run there (so `engine`
 is imported from the copy). Mutants listed as equivalent in docs/testing.md (same behaviour as the
-original, so no test can kill them) are reported apart and left out of the score.
+original, so no test can kill them) are reported apart and left out of the score; so are mutants
+inside type annotations, which are never evaluated.
 
 Prints each surviving mutant with its place (`file:line:col`) and diff, then
 `engine mutation score: K of N killed (P%)`; exits 1 when the score is below `--target` (90%).
@@ -19,6 +20,7 @@ Prints each surviving mutant with its place (`file:line:col`) and diff, then
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import random
 import re
@@ -48,6 +50,7 @@ MODULES: dict[str, list[str]] = {
     "engine/evaluation/durable/backend.py": [
         *SEMANTICS,
         "tests/test_ranking.py",
+        "tests/test_allocation.py",
         "tests/test_durable_host.py",
         *DECISIONS,
         *PROPERTIES,
@@ -100,13 +103,40 @@ def _changed_line(diff: str) -> tuple[str, str]:
     return _norm(removed), _norm(added)
 
 
+def annotations(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the type annotations of a module are (start and end, line and column).
+
+    Every engine module starts with `from __future__ import annotations`, so annotations are never
+    evaluated: a mutant inside one (`int | None` → `int // None`) is equivalent by construction."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        parts: list[ast.expr | None] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            parts.append(node.returns)
+        elif isinstance(node, ast.arg):
+            parts.append(node.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            parts.append(node.annotation)
+        for part in parts:
+            if part is not None:
+                found.append(((part.lineno, part.col_offset), (part.end_lineno or 0, part.end_col_offset or 0)))
+    return found
+
+
 def mutants(copy: Path, modules: list[str]) -> Iterator[tuple[str, object]]:
-    """Every Cosmic Ray mutation of `modules` in the copy, in a stable order."""
+    """Every Cosmic Ray mutation of `modules` in the copy, in a stable order, less those inside
+    type annotations (equivalent: never evaluated)."""
     from cosmic_ray.commands.init import _all_work_items
 
     for module in modules:
-        for item in _all_work_items([copy / module], {}):
-            yield module, item.mutations[0]
+        path = copy / module
+        assert "from __future__ import annotations" in path.read_text(encoding="utf-8"), module
+        spans = annotations(path)
+        for item in _all_work_items([path], {}):
+            spec = item.mutations[0]
+            if not any(start <= tuple(spec.start_pos) <= end for start, end in spans):
+                yield module, spec
 
 
 def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[bool, str]:
