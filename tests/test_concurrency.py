@@ -219,3 +219,33 @@ def test_evaluate_many_on_a_process_pool_equals_sequential(backend: str, process
     assert all(_same(a, b) for a, b in zip(expected, pooled, strict=True))
     assert pooled[0].backend == backend
     policy.close()
+
+
+def test_a_worker_loads_a_package_once_per_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README: each worker loads the package once per digest (a new digest: loaded again)."""
+    import collections
+
+    import engine.embedding.batch as batch
+
+    loads: list[str] = []
+    real = batch.load_policy
+
+    def counting(path: Any, **options: Any) -> Policy:
+        loads.append(str(path))
+        return real(path, **options)
+
+    monkeypatch.setattr(batch, "_cache", collections.OrderedDict())
+    monkeypatch.setattr(batch, "load_policy", counting)
+    package = tmp_path / "sovereign_ai"
+    shutil.copytree(RULES, package)
+    policy = load_policy(package)
+    executor = PicklingExecutor()  # every task goes through pickle, as to another process, and runs here
+    first = evaluate_many(policy, [EXAMPLES / "stage1.yaml"] * 4, executor=executor)
+    again = evaluate_many(policy, [EXAMPLES / "stage1.yaml"] * 2, executor=executor)
+    assert len(executor.sent) == 6 and loads == [str(package)]
+    assert all(r.outcomes() == first[0].outcomes() for r in first + again)
+    manifest = package / "policy.yaml"
+    manifest.write_text(manifest.read_text().replace('version: "2026.2.0"', 'version: "2026.2.9"'))
+    edited = load_policy(package)
+    assert evaluate_many(edited, [EXAMPLES / "stage1.yaml"] * 3, executor=executor)[0].policy.version == "2026.2.9"
+    assert loads == [str(package)] * 2
