@@ -363,3 +363,25 @@ def test_a_computation_that_is_not_finite_is_a_located_error(
     subject = dict(SUBJECT, income=income)
     with pytest.raises(EvaluationError, match=r"policy\.yaml:\d+:\d+: .*(finite|too large)"):
         policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [subject]})
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_durable_conclusions_that_contradict_each_other_are_an_error(lowering_package: Path, first: bool) -> None:
+    """Were Rete to conclude a rule both true and false (a lowering bug), evaluation stops with a
+    BackendError, whichever conclusion came first; it never keeps one of them silently."""
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    from engine import BackendError
+    from engine.evaluation.compiler import Scope
+    from engine.evaluation.durable.backend import _Compiled
+
+    policy = load_policy(lowering_package, backend="durable")
+    params = policy.compiled.parameters_on(dt.date(2026, 3, 1))
+    compiled = _Compiled(policy.compiled, params)
+    assert not compiled.fields_use_rules
+    # `t` holds (age >= 18) and `f` fails (age < 18) for this subject: both "t__t0" and "f__f0" fire.
+    compiled.meaning["t__t0"], compiled.meaning["f__f0"] = ("t", first), ("t", not first)
+    subject = policy.load_cohort({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [SUBJECT]})
+    scope = Scope(subject.applicants[0], None, params)
+    with pytest.raises(BackendError, match="concluded both true and false for `t`"):
+        compiled.conclusions(scope)
+    compiled.ruleset.close()
