@@ -88,6 +88,7 @@ def test_a_tie_on_every_key_across_the_last_place_shares_the_rank_and_is_reporte
         result = decide(three_keys, backend, *order)
         assert ranks(result) == {"a": 1, "b": 1, "m": 3}
         assert result.summary is not None and result.summary.tie_at_cut_off
+        assert result.summary.ranking == (("a", 1), ("b", 1), ("m", 3))  # equals listed by id, whatever the file
         assert result.outcomes()["m"] == "waiting_list"
         assert result.outcomes()["a"] == result.outcomes()["b"]
 
@@ -98,3 +99,15 @@ def test_the_better_key_wins_whatever_the_ids(three_keys: Path) -> None:
     renamed = decide(three_keys, "python", person("z", 1000.0, 30, 1), person("a", 1000.0, 40, 1))
     assert ranks(first) == {"z": 1, "a": 2}
     assert ranks(renamed) == {"a": 1, "z": 2}
+
+
+@pytest.mark.parametrize("slots", ["1", "1.0", "grants - 1"])
+def test_a_stage_may_count_its_places_with_a_number_or_an_expression(tmp_path: Path, slots: str) -> None:
+    """`slots: 1` (a YAML number, not text) is read as the expression `1`, as `slots: grants - 1` is."""
+    package = tmp_path / "grants"
+    shutil.copytree(GRANTS, package)
+    text = (package / "policy.yaml").read_text(encoding="utf-8")
+    (package / "policy.yaml").write_text(text.replace("    slots: grants\n", f"    slots: {slots}\n"), "utf-8")
+    result = decide(package, "python", person("a", 1000.0, 30, 1), person("b", 2000.0, 30, 1))
+    assert result.outcomes() == {"a": "granted", "b": "waiting_list"}
+    assert result.summary is not None and result.summary.slots == 1

@@ -61,9 +61,14 @@ MODULES: dict[str, list[str]] = {
         *SEMANTICS,
         "tests/test_sovereign_ai.py",
         "tests/test_reading.py",
-        "tests/test_periods.py",
+        *RANKING,
     ],
-    "engine/explanation/whynot.py": ["tests/test_explain.py", "tests/test_sovereign_ai.py", *PROPERTIES],
+    "engine/explanation/whynot.py": [
+        "tests/test_explain.py",
+        "tests/test_sovereign_ai.py",
+        "tests/test_allocation.py",
+        *PROPERTIES,
+    ],
 }
 IGNORED = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", ".hypothesis", ".mypy_cache", ".ruff*")
 
