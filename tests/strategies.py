@@ -209,10 +209,21 @@ def benefit_claims() -> st.SearchStrategy[dict[str, Any]]:
 # consortia than places. Sovereign, non-sovereign and undetermined models are mixed in one cohort,
 # and each comparison the stages use is drawn on both sides: total ≥ minimum (85, 78, 72 vs 65),
 # rank ≤ places (5 to 7 teams for 4 places; 2 to 5 for 1 or 2), lead.country == home (KR, CN),
-# no pretrained or foreign components (none, one), team control (yes, no, unknown), the panel
-# majority (4, 6 or 8 of 10 votes) and the 95% target (0.9, 0.95, 1.0).
+# lead.kind in the admitted kinds (a company, an institute, a university; a non-profit), no
+# pretrained or foreign components (none, one), licences unrestricted and work credited (yes, no),
+# team control (yes, no, unknown), the panel majority (4, 6 or 8 of 10 votes) and the 95% target
+# (0.9, 0.95, 1.0). `test_the_strategies_reach_every_comparison_rule_both_ways` holds them to it.
 
-MODEL_KINDS = ["sovereign", "sovereign", "sovereign", "foreign_weights", "no_operation_control", "control_unknown"]
+LEAD_KINDS = st.sampled_from(["company", "company", "research_institute", "university", "nonprofit"])
+MODEL_KINDS = [
+    "sovereign",
+    "sovereign",
+    "sovereign",
+    "foreign_weights",
+    "restricted_licence",
+    "no_operation_control",
+    "control_unknown",
+]
 
 
 def _model(kind: str, target: float = 1.0) -> dict[str, Any]:
@@ -224,8 +235,10 @@ def _model(kind: str, target: float = 1.0) -> dict[str, Any]:
         "team_controls_development": True,
         "team_controls_operation": True,
     }
-    if kind == "foreign_weights":
-        upstream = {"model": "Qwen2.5-VL", "owner": "someone", "country": "CN", "credited": True}
+    if kind in ("foreign_weights", "restricted_licence"):
+        restricted = kind == "restricted_licence"
+        upstream = {"model": "Qwen2.5-VL", "owner": "someone", "country": "CN", "credited": not restricted}
+        upstream["licence_restricted"] = restricted
         weights = {"origin": "upstream", "upstream": upstream, "use": "frozen"}
         model["components"] = [lm, {"name": "vision", "kind": "vision_encoder", "weights": weights}]
     elif kind == "no_operation_control":
@@ -262,7 +275,7 @@ def ranked_cohorts(draw: st.DrawFn, stage: str = "stage1") -> dict[str, Any]:
                     "lead": {
                         "name": name.title(),
                         "country": draw(st.sampled_from(["KR"] * 5 + ["CN"])),
-                        "kind": "company",
+                        "kind": draw(LEAD_KINDS),
                     },
                     "history": {"entry": "selected_2025", "stages": []},
                     "model": _model(draw(st.sampled_from(MODEL_KINDS))),

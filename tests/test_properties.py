@@ -179,3 +179,26 @@ def test_every_why_not_suggestion_really_reaches_the_outcome(
     for suggestion in answer["suggestions"]:
         changed = apply_changes(copy.deepcopy(cohort), decision.id, suggestion["changes"])
         assert policy.evaluate(changed).decisions[decision.id].outcome == goal
+
+
+def test_the_strategies_reach_every_comparison_rule_both_ways(policy: Policy) -> None:
+    """Over the property tests' strategies, every rule of the package that is a comparison (and is
+    decided at the stages they draw) is seen both holding and failing."""
+    from engine.evaluation.compiler import Missing
+    from engine.language.expr import Compare
+
+    comparisons = {name for name, rule in policy.ir.rules.items() if isinstance(rule.when, Compare)}
+    seen: dict[str, set[Any]] = {name: set() for name in comparisons}
+
+    @settings(max_examples=80)
+    @given(cohort=st.one_of(cohorts(), ranked_cohorts("stage1"), ranked_cohorts("additional_call")))
+    def collect(cohort: dict[str, Any]) -> None:
+        for decision in policy.evaluate(cohort).decisions.values():
+            for name in comparisons & set(decision.trace):
+                value = decision.trace[name]
+                seen[name].add("undetermined" if isinstance(value, Missing) else value)
+
+    collect()
+    reached = {name: values for name, values in seen.items() if values}
+    assert len(reached) >= 10
+    assert {name: values for name, values in reached.items() if not {True, False} <= values} == {}
