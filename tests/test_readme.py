@@ -32,7 +32,7 @@ def test_every_command_of_the_command_line_tour_runs(tmp_path: Path) -> None:
     commands = _commands()
     assert len(commands) >= 15
     work = tmp_path / "work"
-    shutil.copytree(RULES, work / "rules" / "sovereign_ai")
+    shutil.copytree(RULES.parent, work / "rules")
     shutil.copytree(ROOT / "examples", work / "examples")
     edited = tmp_path / "new"
     shutil.copytree(RULES, edited)
