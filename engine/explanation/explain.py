@@ -27,7 +27,7 @@ from engine.language.ir import Scale, Table
 if TYPE_CHECKING:
     from engine.embedding.policy import Policy
 
-__all__ = ["Explanation", "explain_decision", "resolve_path", "short_label"]
+__all__ = ["Explanation", "explain_decision", "resolve_path", "absent_parts", "short_label"]
 
 _MARK = {"held": "✓", "failed": "✗", "undetermined": "?"}
 
@@ -48,6 +48,26 @@ def resolve_path(root: Any, path: str) -> list[tuple[str, Any]]:
                 next_found.append((label, child))
         found = next_found
     return found
+
+
+def absent_parts(root: Any, path: str) -> list[str]:
+    """The concrete paths of `path` that do not apply: a part on the way is absent (`weights` of a
+    code-only component makes its `weights.origin` not missing information, but not applicable)."""
+    found: list[tuple[str, Any, bool]] = [("", root, False)]
+    for step in path.split("."):
+        many = step.endswith("[]")
+        name = step[:-2] if many else step
+        next_found: list[tuple[str, Any, bool]] = []
+        for where, value, absent in found:
+            label = f"{where}.{name}" if where else name
+            child = getattr(value, name, None) if value is not None else None
+            gone = absent or (value is None and where != "")
+            if many and isinstance(child, (list, tuple)):
+                next_found += [(f"{label}[{i}]", item, gone) for i, item in enumerate(child)]
+            else:
+                next_found.append((label, child, gone))
+        found = next_found
+    return [where for where, _, absent in found if absent]
 
 
 @dataclass(frozen=True)
@@ -214,6 +234,7 @@ class _Builder:
                 attrs.update(value=uses[0].value if uses else None, lookups=[u.text() for u in uses], rows=rows)
         elif kind == "fact":
             attrs["value"] = dict(resolve_path(d.subject, name))
+            attrs["absent"] = absent_parts(d.subject, name)
         elif kind == "context":
             attrs["kind"] = "fact"
             attrs["value"] = dict(resolve_path(d.context, name.split(".", 1)[1])) if "." in name else None
@@ -337,7 +358,15 @@ class _TextTree:
             lines.append(f"{pad}  → {reason.message}")
         if kind == "fact":
             value = attrs.get("value") or {}
-            lines += [f"{pad}  {path} = {format_value(v)}" for path, v in value.items()] if len(value) > 1 else []
+            absent = set(attrs.get("absent") or ())
+            lines += (
+                [
+                    f"{pad}  {path} = {'does not apply' if path in absent else format_value(v)}"
+                    for path, v in value.items()
+                ]
+                if len(value) > 1
+                else []
+            )
         if expand and kind in ("rule", "value", "ranking", "grant"):
             for source in self._ordered(node):
                 lines += self._node(source, depth + 1, expand)
