@@ -144,6 +144,12 @@ def test_the_table_widens_to_long_outcome_names_and_keeps_wrapped_reasons_aligne
     assert lines[start + 1].startswith(" " * hang) and not lines[start + 1].startswith(" " * (hang + 1))
 
 
+def test_explain_gives_the_packages_titles_and_messages_in_korean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", str(RULES), STAGE1, "nc-ai", "--lang", "ko")
+    assert code == 0 and "✗ 총점이 최저 점수 이상이다 (rule `meets_minimum_total`)" in out
+    assert "→ 총점 69.0점이 최저 점수 70.0점에 미달합니다" in out
+
+
 def test_explanations_say_does_not_apply_for_a_fact_of_an_absent_part(stage1: Result) -> None:
     text = stage1.decisions["naver-cloud"].explain().to_text()
     # its language model's weights are the team's own: they have no upstream, whose lineage does not apply

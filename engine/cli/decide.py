@@ -171,8 +171,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         data |= {"overrides": result.policy.to_json()["overrides"]} if result.policy.overrides else {}
         print(json_text(data, indent=2, default=str))
     else:
-        text = {"dot": explanation.to_dot, "mermaid": explanation.to_mermaid, "text": explanation.to_text}[args.format]
-        print(shown_lines(text()))
+        text = {"dot": explanation.to_dot, "mermaid": explanation.to_mermaid}.get(args.format)
+        print(shown_lines(text() if text else explanation.to_text(args.lang)))
     return 0
 
 
@@ -204,6 +204,7 @@ def register(commands: Any) -> None:
         help="what stands between the decision and OUTCOME, and the smallest changes of facts that reach it",
     )
     explain.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
+    add_lang_option(explain)
     report = facts_command(
         commands, "report", "write a self-contained HTML report of every decision of a cohort", cmd_report
     )

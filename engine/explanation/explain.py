@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from engine.core.i18n import local
 from engine.core.text import counted, shown
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, Grant, Tie, quantity_text, to_jsonable
@@ -93,9 +94,9 @@ class Explanation:
     def to_svg(self) -> str:
         return to_svg(self.graph, short_label)
 
-    def to_text(self) -> str:
+    def to_text(self, lang: str = "en") -> str:
         """The tree, one line per element; control characters in any value shown escaped (`\\x1b`)."""
-        return "\n".join(shown(line) for line in _TextTree(self).lines())
+        return "\n".join(shown(line) for line in _TextTree(self, lang).lines())
 
 
 def short_label(attrs: dict[str, Any]) -> str:
@@ -270,7 +271,8 @@ def _stage_value(source: Any, field: str) -> Any:
 class _TextTree:
     """The plain-language tree an official reads."""
 
-    def __init__(self, explanation: Explanation) -> None:
+    def __init__(self, explanation: Explanation, lang: str = "en") -> None:
+        self.lang = lang  # the package's titles and messages in this language where it gives them
         self.e = explanation
         self.g = explanation.graph
         self.seen: set[str] = set()
@@ -355,7 +357,7 @@ class _TextTree:
         lines = [pad + self._head(attrs)]
         reason = self.reasons.get(attrs["name"]) if kind == "rule" else None
         if reason is not None and not reason.message.endswith(": " + reason.title):
-            lines.append(f"{pad}  → {reason.message}")
+            lines.append(f"{pad}  → {local(reason.message, self.lang)}")
         if kind == "fact":
             value = attrs.get("value") or {}
             absent = set(attrs.get("absent") or ())
@@ -376,9 +378,10 @@ class _TextTree:
         kind, name = attrs["kind"], attrs["name"]
         ref = f"  [{attrs['reference']}]" if attrs.get("reference") else ""
         if kind == "rule":
-            return f"{_MARK[attrs['status']]} {attrs['title']} (rule `{name}`){ref}"
+            return f"{_MARK[attrs['status']]} {local(attrs['title'], self.lang)} (rule `{name}`){ref}"
         if kind == "value":
-            return f"= {attrs['title']}: {format_value(attrs.get('value'))} (`{name}` = {attrs['formula']})"
+            title = local(attrs["title"], self.lang)
+            return f"= {title}: {format_value(attrs.get('value'))} (`{name}` = {attrs['formula']})"
         if kind == "parameter":
             since = f", in force since {attrs['since']}" if attrs.get("since") else ""
             if attrs.get("lookups"):
@@ -395,7 +398,7 @@ class _TextTree:
                 if attrs.get("missing")
                 else (f": {quantity_text(attrs['value'], attrs.get('unit'))}" if attrs.get("value") is not None else "")
             )
-            return f"+ {attrs['title']}{shown_quantity} (grant `{name}`){ref}"
+            return f"+ {local(attrs['title'], self.lang)}{shown_quantity} (grant `{name}`){ref}"
         value = attrs.get("value") or {}
         if len(value) == 1:
             shown = format_value(next(iter(value.values())))

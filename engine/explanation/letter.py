@@ -188,7 +188,13 @@ def write_letter(policy: Policy, result: Result, subject_id: str, lang: str = "e
     stage = ir.stages.get(decision.stage or "")
     deciding = [r for r in decision.reasons if r.role == "decisive"]
     reasons = tuple(
-        ReasonLine(r.status, str(w.of(r.title)), _said(str(w.of(r.message)), str(w.of(r.title))), r.reference, r.depth)
+        ReasonLine(
+            status=r.status,
+            title=str(w.of(r.title)),
+            message=_said(str(w.of(r.message)), str(w.of(r.title))),
+            reference=r.reference,
+            depth=r.depth,
+        )
         for r in deciding
     )
     grants = tuple(

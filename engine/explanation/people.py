@@ -54,6 +54,8 @@ def places_words(summary: StageSummary | None, w: Words) -> str:
     """The places of a stage as the evaluation counted them (never the title's own numbers)."""
     if summary is None or summary.slots is None:
         return ""
+    if w.lang == "en":
+        return summary.places_text()  # the engine's own sentence, as the table and the stage view say it
     text = w("{slots} place(s): {filled} filled", slots=summary.slots, filled=summary.filled)
     if summary.pending:
         text += w("; {pending} pending", pending=summary.pending)

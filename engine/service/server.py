@@ -39,8 +39,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.core.diagnostics import Diagnostic
-from engine.core.i18n import pick_language
 from engine.core.errors import BackendError, EngineError, EvaluationError, FactError, OutsidePeriod, RecordError
+from engine.core.i18n import pick_language
 from engine.core.text import json_text, shown_lines
 from engine.embedding.policy import Policy
 from engine.embedding.store import PolicyStore
@@ -522,8 +522,11 @@ def _routes(app: FastAPI, store: PolicyStore, records: RecordStore | None = None
 
     @app.post(
         "/v1/letter",
-        responses={200: {"content": {"text/html": {}}}, 404: {"model": ErrorOut}, **_ERRORS},
-        response_class=HTMLResponse,
+        responses={
+            200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+            404: {"model": ErrorOut},
+            **_ERRORS,
+        },
         openapi_extra=_COHORT_BODY,
         summary="The decision letter to one subject, in the language of Accept-Language (en, ko)",
     )
