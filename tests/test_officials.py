@@ -148,6 +148,7 @@ def test_explain_gives_the_packages_titles_and_messages_in_korean(capsys: pytest
     code, out, _ = run(capsys, "explain", str(RULES), STAGE1, "nc-ai", "--lang", "ko")
     assert code == 0 and "✗ 총점이 최저 점수 이상이다 (rule `meets_minimum_total`)" in out
     assert "→ 총점 69.0점이 최저 점수 70.0점에 미달합니다" in out
+    assert out.startswith("nc-ai: eliminated (stage `stage1`, as of 2026-01-15) — NC AI\n")
 
 
 def test_explanations_say_does_not_apply_for_a_fact_of_an_absent_part(stage1: Result) -> None:

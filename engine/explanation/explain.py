@@ -280,7 +280,13 @@ class _TextTree:
 
     def lines(self) -> list[str]:
         d = self.e.decision
-        out = [f"{d.id}: {d.outcome}" + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")]
+        field = getattr(getattr(self.e.policy_ir, "schema", None), "name_field", None)
+        name = getattr(d.subject, field, None) if field else None
+        out = [
+            f"{d.id}: {d.outcome}"
+            + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")
+            + (f" — {name}" if name else "")
+        ]
         out += self._placement()
         if d.allocation is not None:
             out.append(f"  allocation: {d.allocation.note()}")

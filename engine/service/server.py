@@ -428,7 +428,7 @@ def _openapi_for(app: FastAPI, policy: Policy) -> dict[str, Any]:
     components.update({f"facts.{name}": definition for name, definition in facts.pop("$defs", {}).items()})
     components[f"facts.{cohort.__name__}"] = facts
     stages = list(policy.ir.stages)
-    for path in ("/v1/evaluate", "/v1/explain"):
+    for path in ("/v1/evaluate", "/v1/explain", "/v1/letter"):
         operation = schema["paths"][path]["post"]
         operation["requestBody"]["content"]["application/json"]["schema"] = {
             "$ref": f"#/components/schemas/facts.{cohort.__name__}"
