@@ -20,7 +20,7 @@ from engine.core.i18n import Words
 from engine.core.text import json_text, shown, shown_lines
 from engine.evaluation.result import Decision, Result, StageSummary, quantity_text
 from engine.explanation.cohort_explain import explain_cohort
-from engine.explanation.people import outcome_label, subject_name
+from engine.explanation.letter import outcome_label, subject_name
 from engine.explanation.report import render_report
 
 __all__ = ["register", "cmd_evaluate", "cmd_explain", "cmd_report"]

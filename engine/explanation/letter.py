@@ -1,4 +1,5 @@
-"""The decision letter: the page an official sends to one subject about its decision.
+"""The decision letter: the page an official sends to one subject about its decision; and what
+people read about any decision (names, outcome labels, ranks and places in words, rank order).
 
 It says the outcome, the rank and the places, the deciding reasons in plain language with their
 legal references, what the decision brings (the grants of the deciding row, where the package
@@ -12,18 +13,95 @@ from __future__ import annotations
 import datetime as dt
 import html
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import EvaluationError
-from engine.core.i18n import Words
+from engine.core.i18n import Words, local
 from engine.core.text import shown
-from engine.evaluation.result import Decision, Result, quantity_text
-from engine.explanation.people import outcome_label, places_words, rank_words, who
+from engine.evaluation.result import Decision, Result, StageSummary, quantity_text
 
 if TYPE_CHECKING:
     from engine.embedding.policy import Policy
 
-__all__ = ["Letter", "ReasonLine", "write_letter"]
+__all__ = [
+    "Letter",
+    "ReasonLine",
+    "write_letter",
+    "subject_name",
+    "who",
+    "outcome_label",
+    "rank_words",
+    "places_words",
+    "in_rank_order",
+]
+
+
+# --- what people read about any decision: its subject's name, its outcome's label, its rank and
+# the places in words, decisions in rank order (used by the letter, the report and the tables).
+# Names come from the fact the manifest names (`facts: {name_field: name}`); labels from the
+# manifest's `labels`; the engine's own words from its catalogue (`engine.core.i18n.Words`).
+
+
+def subject_name(ir: Any, decision: Decision) -> str | None:
+    """The subject's display name, if the package names the fact and the subject gives it."""
+    field = getattr(ir.schema, "name_field", None) if ir is not None else None
+    name = getattr(decision.subject, field, None) if field else None
+    return str(name) if name not in (None, "") else None
+
+
+def who(ir: Any, decision: Decision) -> str:
+    """`LG AI Research` where a name is given, else the id."""
+    return subject_name(ir, decision) or decision.id
+
+
+def outcome_label(ir: Any, outcome: str, lang: str = "en") -> str:
+    """An outcome as people read it: the package's label in `lang`, else the outcome's name."""
+    label = (getattr(ir, "labels", None) or {}).get(outcome)
+    if label is None:
+        return Words(lang)(outcome) if outcome == "undetermined" else outcome
+    return str(local(label, lang))
+
+
+def rank_words(decision: Decision, w: Words) -> str:
+    """`ranked 2 of 5 for 4 place(s)`, `ranked 2 to 4 of 5 (not known yet)`, or `not ranked`."""
+    p = decision.placement
+    if p is None or not p.in_pool:
+        return w("not ranked")
+    places = w(" for {slots} place(s)", slots=p.slots) if p.slots is not None else ""
+    if p.rank is not None:
+        return w("ranked {rank} of {size}", rank=p.rank, size=p.pool_size) + places
+    if p.rank_range is not None:
+        low, high = p.rank_range
+        return w("ranked {low} to {high} of {size} (not known yet)", low=low, high=high, size=p.pool_size) + places
+    return w("not ranked")
+
+
+def places_words(summary: StageSummary | None, w: Words) -> str:
+    """The places of a stage as the evaluation counted them (never the title's own numbers)."""
+    if summary is None or summary.slots is None:
+        return ""
+    if w.lang == "en":
+        return summary.places_text()  # the engine's own sentence, as the table and the stage view say it
+    text = w("{slots} place(s): {filled} filled", slots=summary.slots, filled=summary.filled)
+    if summary.pending:
+        text += w("; {pending} pending", pending=summary.pending)
+    if summary.open:
+        text += w("; {open} left open", open=summary.open)
+    return text
+
+
+def _order(decision: Decision) -> tuple[Any, ...]:
+    p = decision.placement
+    if p is not None and p.rank is not None:
+        return (0, p.rank, p.rank, decision.id)
+    if p is not None and p.rank_range is not None:
+        return (0, *p.rank_range, decision.id)
+    return (1, 0, 0, decision.id)
+
+
+def in_rank_order(result: Result) -> list[Decision]:
+    """Decisions ranked first (by rank, a rank range by its best), then those not ranked, by id."""
+    return sorted(result.decisions.values(), key=_order)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from engine.evaluation.reasons import format_value
 from engine.evaluation.result import Decision, Result, quantity_text
 from engine.explanation.cohort_explain import explain_cohort
 from engine.explanation.explain import short_label
-from engine.explanation.people import in_rank_order, outcome_label, places_words, rank_words, subject_name, who
+from engine.explanation.letter import in_rank_order, outcome_label, places_words, rank_words, subject_name, who
 from engine.explanation.render import to_laid_out_svg, to_svg
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import PolicyError
 from engine.core.i18n import translations_of
-from engine.language.analysis import dated_value_findings, static_findings
+from engine.language.analysis import dated_value_findings, missing_translations, static_findings
 from engine.language.expr import FUNCTIONS, MAX_EXPRESSION_DEPTH, Node, ParseError, depth, parse_expression
 from engine.language.factmodels import HOW_TO_TRUST, FactModules, UntrustedModule, trusted_fact_modules
 from engine.language.invariants import InvariantScope, lower_invariants
@@ -43,7 +43,6 @@ from engine.language.ir import (
     Value,
 )
 from engine.language.tables import check_shape, lookup_of, lowered_values, shape_of
-from engine.language.translations import missing_translations
 from engine.language.typecheck import Resolver, TypeChecker, Use, suggest
 from engine.language.types import (
     ANY,
