@@ -194,7 +194,7 @@ def test_check_of_the_package_exits_0(capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0 and err == ""
     assert (
         out.strip().splitlines()[-1]
-        == "ok: sovereign-ai 2026.2.0: 16 parameters, 10 values, 25 rules, 4 stages, 18 invariants"
+        == "ok: sovereign-ai 2026.2.0: 17 parameters, 10 values, 25 rules, 4 stages, 18 invariants"
     )
 
 

@@ -261,14 +261,14 @@ def test_report_renders_in_headless_chromium_with_every_consortium(
         timeout=120,
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
-    for consortium, outcome in [
-        ("lg-ai-research", "advanced"),
-        ("naver-cloud", "disqualified"),
-        ("nc-ai", "eliminated"),
+    for consortium, name, outcome in [
+        ("lg-ai-research", "LG AI Research", "advanced"),
+        ("naver-cloud", "Naver Cloud", "disqualified"),
+        ("nc-ai", "NC AI", "eliminated"),
     ]:
         assert (
-            f'<section class="subject" id="{consortium}"><h2>{consortium}: <span class="outcome">{outcome}</span></h2>'
-            in dom.stdout
+            f'<section class="subject" id="{consortium}"><h2>{name}: <span class="outcome">{outcome}</span></h2>'
+            in (dom.stdout)
         )
     assert dom.stdout.count("<svg") == 5 and "Qwen2.5-VL" in dom.stdout
     shot = tmp_path / "report.png"

@@ -238,21 +238,21 @@ def test_merge_keys_still_merge_and_own_keys_win() -> None:
 def test_a_file_over_the_size_limit_is_refused_naming_it_its_size_and_the_limit(
     tmp_path: Path, policy: Policy, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    limit = 12_000
+    limit = 16_000
     assert max(len(p.read_bytes()) for p in RULES.glob("*.yaml")) < limit  # the rule files are smaller
     monkeypatch.setattr(files, "MAX_INPUT_BYTES", limit)
-    padding = b"\n" + b"# padding\n" * 1300
+    padding = b"\n" + b"# padding\n" * 1700
     path = _edited(tmp_path, b"slots_planned: 4", b"slots_planned: 4" + padding)
     with pytest.raises(FactError) as caught:
         policy.evaluate(path)
     found = _only(caught.value)
     assert found.code == "input-too-large"
     size = files.size_text(len(path.read_bytes()))
-    assert found.message == f"`{path}` is {size}, over the limit of 11.7 KB for one input file"
+    assert found.message == f"`{path}` is {size}, over the limit of 15.6 KB for one input file"
     status, err = _cli(capsys, "evaluate", str(RULES), str(path))
     assert status == 2 and "error[input-too-large]" in err
     package = _package(tmp_path)
-    (package / "stage1.yaml").write_text("# padding\n" * 1300, encoding="utf-8")
+    (package / "stage1.yaml").write_text("# padding\n" * 1700, encoding="utf-8")
     with pytest.raises(PolicyError) as refused:
         load_policy(package)
     assert [d.code for d in refused.value.diagnostics] == ["input-too-large"]

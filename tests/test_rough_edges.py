@@ -196,7 +196,7 @@ def test_the_readme_names_exactly_the_commands_that_take_backend() -> None:
     sentence = re.search(r"`--backend python\|durable`\s*\(on the commands that evaluate for you: ([^;]+);", readme)
     assert sentence is not None
     named = set(re.findall(r"`(\w+)`", sentence.group(1)))
-    assert named == taking == {"evaluate", "explain", "report", "diff", "serve"}
+    assert named == taking == {"evaluate", "explain", "report", "letter", "diff", "serve"}
 
 
 def test_a_large_evaluation_shows_progress_on_a_terminal_and_decides_the_same(tmp_path: Path) -> None:

@@ -109,6 +109,18 @@ def test_explain_as_text_json_and_dot(client: httpx.Client, policy: Policy) -> N
     assert client.post("/v1/explain", params={"id": "nc-ai", "format": "dot"}, json=STAGE1).text.startswith("digraph")
 
 
+def test_letter_in_the_language_of_accept_language(client: httpx.Client) -> None:
+    korean = client.post(
+        "/v1/letter", params={"id": "naver-cloud"}, json=STAGE1, headers={"Accept-Language": "ko-KR,ko"}
+    )
+    assert korean.status_code == 200 and korean.headers["content-type"].startswith("text/html")
+    assert korean.headers["content-language"] == "ko" and "결정: 실격" in korean.text and "이의신청" in korean.text
+    english = client.post("/v1/letter", params={"id": "naver-cloud"}, json=STAGE1, headers={"Accept-Language": "fr"})
+    assert english.headers["content-language"] == "en" and "Decision: disqualified" in english.text
+    missing = client.post("/v1/letter", params={"id": "nobody"}, json=STAGE1)
+    assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "unknown-id"
+
+
 def test_unknown_subject_and_unknown_route_are_json_errors(client: httpx.Client) -> None:
     missing = client.post("/v1/explain", params={"id": "nobody"}, json=STAGE1)
     assert missing.status_code == 404 and missing.json()["errors"][0]["path"] == "query.id"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.core.i18n import LANGUAGES
 from engine.embedding.policy import Policy, load_policy
 from engine.evaluation.result import Result
 from engine.source.loader import MANIFEST
@@ -227,3 +228,13 @@ def facts_command(commands: Any, name: str, help: str, handler: Handler) -> argp
     add_whatif_options(sub)
     sub.set_defaults(handler=handler)
     return sub
+
+
+def add_lang_option(command: argparse.ArgumentParser) -> None:
+    """`--lang en|ko`: the language people read the output in (the package's words where it gives them)."""
+    command.add_argument(
+        "--lang",
+        choices=list(LANGUAGES),
+        default="en",
+        help="language of the text for people: en (default) or ko; text a package does not give in it stays English",
+    )

@@ -7,14 +7,20 @@ characters shown escaped (`engine.core.text.shown`), and JSON is strict (`json_t
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+import textwrap
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import UsageError, decide, fact_overrides, facts_command, whatif_note
+from engine.cli.common import UsageError, add_lang_option, decide, fact_overrides, facts_command, whatif_note
 from engine.cli.records import add_record_option, check_record_target, record_if_asked
+from engine.core.i18n import Words
 from engine.core.text import json_text, shown, shown_lines
 from engine.evaluation.result import Decision, Result, StageSummary, quantity_text
 from engine.explanation.cohort_explain import explain_cohort
+from engine.explanation.letter import outcome_label, subject_name
 from engine.explanation.report import render_report
 
 __all__ = ["register", "cmd_evaluate", "cmd_explain", "cmd_report"]
@@ -32,33 +38,66 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             data["record"] = record.id
         print(json_text(data, indent=2, default=str))
     else:
-        print(_table(result, whatif_note(args, result)))
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        print(_table(result, whatif_note(args, result), args.lang, width, policy.ir))
         if record is not None:
             print()
             print(shown(f"record {record.id} (number {record.seq} in {args.record})"))
     return 0
 
 
-def _table(result: Result, note: str | None = None) -> str:
+def _table(result: Result, note: str | None = None, lang: str = "en", width: int | None = None, ir: Any = None) -> str:
+    """The outcomes as a table: columns as wide as their content (ids, outcomes, ranks); the subject's
+    name last; reasons under each row, wrapped to `width` (a terminal's) with their lines aligned."""
+    w = Words(lang)
     head = (
         f"policy {result.policy.name} {result.policy.version} · stage {result.stage} · as of "
         f"{result.as_of} · backend {result.backend}"
     )
-    width = max([len(shown(i)) for i in result.decisions] + [2])
+    decisions = list(result.decisions.values())
+    outcomes = {d.id: d.outcome if lang == "en" else outcome_label(ir, d.outcome, lang) for d in decisions}
+    ids = max([_cells(shown(i)) for i in result.decisions] + [2])
+    outs = max([_cells(o) for o in outcomes.values()] + [13])  # a long outcome name widens it
+    ranks = max([_cells(_rank(d)) for d in decisions] + [8])
     capacity = result.summary is not None and result.summary.capacity is not None
-    wide = max([len(shown(d.outcome)) for d in result.decisions.values()] + [13])  # a long outcome name widens it
-    header = f"{'ID'.ljust(width)}  {'OUTCOME'.ljust(wide)}  {'RANK'.ljust(8)}" + ("  AWARDED" if capacity else "")
+    unit = result.summary.unit if result.summary else None
+    given = {d.id: quantity_text(d.awarded, unit) if d.awarded is not None else "-" for d in decisions}
+    awarded = max([_cells(g) for g in given.values()] + [7]) if capacity else 0
+    named = ir is not None and getattr(ir.schema, "name_field", None) is not None
+    header = f"{_pad('ID', ids)}  {_pad('OUTCOME', outs)}  {_pad('RANK', ranks)}"
+    header += f"  {_pad('AWARDED', awarded)}" if capacity else ""
+    header += "  NAME" if named else ""
     lines = [head, *([note] if note else []), "", header.rstrip()]
-    for decision in result.decisions.values():
-        row = f"{shown(decision.id).ljust(width)}  {decision.outcome.ljust(wide)}  {_rank(decision).ljust(8)}"
-        if capacity:
-            unit = result.summary.unit if result.summary else None
-            row += "  " + (quantity_text(decision.awarded, unit) if decision.awarded is not None else "-")
+    for decision in decisions:
+        row = f"{_pad(shown(decision.id), ids)}  {_pad(outcomes[decision.id], outs)}  {_pad(_rank(decision), ranks)}"
+        row += f"  {_pad(given[decision.id], awarded)}" if capacity else ""
+        row += f"  {subject_name(ir, decision) or ''}" if named else ""
         lines.append(row.rstrip())
-        lines += [f"{' ' * (width + 2)}{line}" for line in _decisive(decision)]
+        for line in _decisive(decision, w):
+            lines += _wrapped(line, ids + 2, width)
     if result.summary is not None:
         lines += _summary_lines(result.summary)
     return "\n".join(shown(line) for line in lines)  # an id's or message's control characters shown escaped
+
+
+def _cells(text: str) -> int:
+    """Terminal columns `text` takes: wide (East Asian) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _cells(text))
+
+
+def _wrapped(line: str, indent: int, width: int | None) -> list[str]:
+    """A reason line under its row; wrapped to `width`, its continuation lines under its text."""
+    pad = " " * indent
+    if width is None or _cells(pad + line) <= width:
+        return [pad + line]
+    hang = " " * (line.index(": ") + 2 if ": " in line[:60] else 2)
+    first = textwrap.wrap(line, width=max(width - indent, 30), break_on_hyphens=False)[0]
+    rest = textwrap.wrap(line[len(first) :].strip(), width=max(width - indent - len(hang), 20), break_on_hyphens=False)
+    return [pad + first] + [pad + hang + part for part in rest]
 
 
 def _summary_lines(s: StageSummary) -> list[str]:
@@ -85,18 +124,26 @@ def _rank(decision: Decision) -> str:
     return decision.placement.rank_text() if decision.placement else "-"
 
 
-def _decisive(decision: Decision) -> list[str]:
+def _decisive(decision: Decision, w: Words | None = None) -> list[str]:
+    w = w or Words()
     lines = [
-        f"{'✗' if r.status == 'failed' else '?' if r.status == 'undetermined' else '✓'} {r.rule}: {r.message}"
+        f"{'✗' if r.status == 'failed' else '?' if r.status == 'undetermined' else '✓'} {r.rule}: {w.of(r.message)}"
         for r in decision.causes
     ]
     if decision.allocation is not None and decision.allocation.allotment != "not_in_pool":
         lines.append("allocation: " + decision.allocation.note())
     if decision.grants:
-        lines.append("grants: " + "; ".join(g.describe() for g in decision.grants))
+        lines.append("grants: " + "; ".join(_grant(g, w) for g in decision.grants))
     if decision.missing:
         lines.append("missing: " + ", ".join(decision.missing))
     return lines
+
+
+def _grant(grant: Any, w: Words) -> str:
+    title = w.of(grant.title)
+    if grant.missing:
+        return f"{title} (quantity undetermined: missing {', '.join(grant.missing)})"
+    return f"{title} {quantity_text(grant.quantity, grant.unit)}" if grant.quantity is not None else str(title)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -124,14 +171,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
         data |= {"overrides": result.policy.to_json()["overrides"]} if result.policy.overrides else {}
         print(json_text(data, indent=2, default=str))
     else:
-        text = {"dot": explanation.to_dot, "mermaid": explanation.to_mermaid, "text": explanation.to_text}[args.format]
-        print(shown_lines(text()))
+        text = {"dot": explanation.to_dot, "mermaid": explanation.to_mermaid}.get(args.format)
+        print(shown_lines(text() if text else explanation.to_text(args.lang)))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     policy, result = decide(args)
-    page = render_report(policy, result)  # built whole before writing: no partial file on error
+    page = render_report(policy, result, args.lang)  # built whole before writing: no partial file on error
     Path(args.output).write_text(page, encoding="utf-8")
     print(shown(f"wrote {args.output}: {len(result.decisions)} decision(s) of stage {result.stage}"))
     return 0
@@ -140,6 +187,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def register(commands: Any) -> None:
     evaluate = facts_command(commands, "evaluate", "decide every consortium of a cohort", cmd_evaluate)
     evaluate.add_argument("--format", choices=["table", "json"], default="table")
+    add_lang_option(evaluate)
     add_record_option(evaluate)
     explain = facts_command(
         commands,
@@ -156,7 +204,9 @@ def register(commands: Any) -> None:
         help="what stands between the decision and OUTCOME, and the smallest changes of facts that reach it",
     )
     explain.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
+    add_lang_option(explain)
     report = facts_command(
         commands, "report", "write a self-contained HTML report of every decision of a cohort", cmd_report
     )
     report.add_argument("-o", "--output", required=True, help="the HTML file to write, e.g. report.html")
+    add_lang_option(report)

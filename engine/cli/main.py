@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.diff",
     "engine.cli.records",
     "engine.cli.scaffold",
+    "engine.cli.letter",
 )
 
 # Diagnostics that mean the input could not be used at all (exit 2, not 1): unreadable files,

@@ -72,7 +72,8 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
     for name, rule in ir.rules.items():
         defs[name] = compiler.compile(rule.when)
         for template in (rule.held, rule.failed):
-            for part in template.parts if template else ():
+            every = (template, *(t for _, t in template.translations)) if template else ()
+            for part in (p for t in every for p in t.parts):  # a message in each language it is given in
                 if not isinstance(part, str):
                     compiler.compile(part)
     stages = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from engine.core.i18n import Text, translations_of, translator
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage
 from engine.evaluation.compiler import Missing, Scope, Undetermined
 from engine.evaluation.result import Reason, Role, Status
@@ -78,7 +79,15 @@ def _is_rank(node: Node) -> bool:
 
 
 def render_message(policy: CompiledPolicy, template: Template, scope: Scope) -> str:
-    """Fill a message's `{expression}` placeholders from this evaluation (a rank not yet known as `2 to 4`)."""
+    """Fill a message's `{expression}` placeholders from this evaluation (a rank not yet known as `2 to 4`);
+    a message given per language is filled in each (a `Text`, whose value is the English)."""
+    english = _render(policy, template, scope)
+    if not template.translations:
+        return english
+    return Text(english, {lang: _render(policy, t, scope) for lang, t in template.translations})
+
+
+def _render(policy: CompiledPolicy, template: Template, scope: Scope) -> str:
     parts = []
     for part in template.parts:
         if isinstance(part, str):
@@ -107,7 +116,9 @@ def _message(policy: CompiledPolicy, rule: Rule, value: Any, scope: Scope) -> st
     template = rule.held if value else rule.failed
     if template is not None:
         return render_message(policy, template, scope)
-    return ("met: " if value else "not met: ") + rule.title
+    prefix = "met: " if value else "not met: "
+    title = translations_of(rule.title)
+    return Text(prefix + rule.title, {lang: translator(lang)(prefix) + t for lang, t in title.items() if lang != "en"})
 
 
 def _expand(

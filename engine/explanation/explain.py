@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from engine.core.i18n import local
 from engine.core.text import counted, shown
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, Grant, Tie, quantity_text, to_jsonable
@@ -27,7 +28,7 @@ from engine.language.ir import Scale, Table
 if TYPE_CHECKING:
     from engine.embedding.policy import Policy
 
-__all__ = ["Explanation", "explain_decision", "resolve_path", "short_label"]
+__all__ = ["Explanation", "explain_decision", "resolve_path", "absent_parts", "short_label"]
 
 _MARK = {"held": "✓", "failed": "✗", "undetermined": "?"}
 
@@ -48,6 +49,26 @@ def resolve_path(root: Any, path: str) -> list[tuple[str, Any]]:
                 next_found.append((label, child))
         found = next_found
     return found
+
+
+def absent_parts(root: Any, path: str) -> list[str]:
+    """The concrete paths of `path` that do not apply: a part on the way is absent (`weights` of a
+    code-only component makes its `weights.origin` not missing information, but not applicable)."""
+    found: list[tuple[str, Any, bool]] = [("", root, False)]
+    for step in path.split("."):
+        many = step.endswith("[]")
+        name = step[:-2] if many else step
+        next_found: list[tuple[str, Any, bool]] = []
+        for where, value, absent in found:
+            label = f"{where}.{name}" if where else name
+            child = getattr(value, name, None) if value is not None else None
+            gone = absent or (value is None and where != "")
+            if many and isinstance(child, (list, tuple)):
+                next_found += [(f"{label}[{i}]", item, gone) for i, item in enumerate(child)]
+            else:
+                next_found.append((label, child, gone))
+        found = next_found
+    return [where for where, _, absent in found if absent]
 
 
 @dataclass(frozen=True)
@@ -73,9 +94,9 @@ class Explanation:
     def to_svg(self) -> str:
         return to_svg(self.graph, short_label)
 
-    def to_text(self) -> str:
+    def to_text(self, lang: str = "en") -> str:
         """The tree, one line per element; control characters in any value shown escaped (`\\x1b`)."""
-        return "\n".join(shown(line) for line in _TextTree(self).lines())
+        return "\n".join(shown(line) for line in _TextTree(self, lang).lines())
 
 
 def short_label(attrs: dict[str, Any]) -> str:
@@ -214,6 +235,7 @@ class _Builder:
                 attrs.update(value=uses[0].value if uses else None, lookups=[u.text() for u in uses], rows=rows)
         elif kind == "fact":
             attrs["value"] = dict(resolve_path(d.subject, name))
+            attrs["absent"] = absent_parts(d.subject, name)
         elif kind == "context":
             attrs["kind"] = "fact"
             attrs["value"] = dict(resolve_path(d.context, name.split(".", 1)[1])) if "." in name else None
@@ -249,7 +271,8 @@ def _stage_value(source: Any, field: str) -> Any:
 class _TextTree:
     """The plain-language tree an official reads."""
 
-    def __init__(self, explanation: Explanation) -> None:
+    def __init__(self, explanation: Explanation, lang: str = "en") -> None:
+        self.lang = lang  # the package's titles and messages in this language where it gives them
         self.e = explanation
         self.g = explanation.graph
         self.seen: set[str] = set()
@@ -257,7 +280,13 @@ class _TextTree:
 
     def lines(self) -> list[str]:
         d = self.e.decision
-        out = [f"{d.id}: {d.outcome}" + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")]
+        field = getattr(getattr(self.e.policy_ir, "schema", None), "name_field", None)
+        name = getattr(d.subject, field, None) if field else None
+        out = [
+            f"{d.id}: {d.outcome}"
+            + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")
+            + (f" — {name}" if name else "")
+        ]
         out += self._placement()
         if d.allocation is not None:
             out.append(f"  allocation: {d.allocation.note()}")
@@ -334,10 +363,18 @@ class _TextTree:
         lines = [pad + self._head(attrs)]
         reason = self.reasons.get(attrs["name"]) if kind == "rule" else None
         if reason is not None and not reason.message.endswith(": " + reason.title):
-            lines.append(f"{pad}  → {reason.message}")
+            lines.append(f"{pad}  → {local(reason.message, self.lang)}")
         if kind == "fact":
             value = attrs.get("value") or {}
-            lines += [f"{pad}  {path} = {format_value(v)}" for path, v in value.items()] if len(value) > 1 else []
+            absent = set(attrs.get("absent") or ())
+            lines += (
+                [
+                    f"{pad}  {path} = {'does not apply' if path in absent else format_value(v)}"
+                    for path, v in value.items()
+                ]
+                if len(value) > 1
+                else []
+            )
         if expand and kind in ("rule", "value", "ranking", "grant"):
             for source in self._ordered(node):
                 lines += self._node(source, depth + 1, expand)
@@ -347,9 +384,10 @@ class _TextTree:
         kind, name = attrs["kind"], attrs["name"]
         ref = f"  [{attrs['reference']}]" if attrs.get("reference") else ""
         if kind == "rule":
-            return f"{_MARK[attrs['status']]} {attrs['title']} (rule `{name}`){ref}"
+            return f"{_MARK[attrs['status']]} {local(attrs['title'], self.lang)} (rule `{name}`){ref}"
         if kind == "value":
-            return f"= {attrs['title']}: {format_value(attrs.get('value'))} (`{name}` = {attrs['formula']})"
+            title = local(attrs["title"], self.lang)
+            return f"= {title}: {format_value(attrs.get('value'))} (`{name}` = {attrs['formula']})"
         if kind == "parameter":
             since = f", in force since {attrs['since']}" if attrs.get("since") else ""
             if attrs.get("lookups"):
@@ -366,7 +404,7 @@ class _TextTree:
                 if attrs.get("missing")
                 else (f": {quantity_text(attrs['value'], attrs.get('unit'))}" if attrs.get("value") is not None else "")
             )
-            return f"+ {attrs['title']}{shown_quantity} (grant `{name}`){ref}"
+            return f"+ {local(attrs['title'], self.lang)}{shown_quantity} (grant `{name}`){ref}"
         value = attrs.get("value") or {}
         if len(value) == 1:
             shown = format_value(next(iter(value.values())))

@@ -2,13 +2,19 @@
 
 Used for the static policy graph (`policy graph`) and for decision explanations. `label` turns a
 node's attributes into the text shown; nodes are coloured by their `kind` (and a rule's status).
-The SVG layout puts each node in the column of its topological generation (facts and parameters
-on the left, the decision on the right), so it needs no external layout program.
+`to_laid_out_svg` has Graphviz `dot` lay the graph out (every label whole, edges routed around
+nodes) where `dot` is installed; otherwise, and in `to_svg`, the picture puts each node in the
+column of its topological generation (facts and parameters on the left, the decision on the
+right), which needs no external program but shortens long labels (the whole label is its tooltip).
 """
 
 from __future__ import annotations
 
 import html
+import re
+import shutil
+import subprocess
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +22,7 @@ import networkx as nx
 
 from engine.core.text import shown
 
-__all__ = ["to_dot", "to_mermaid", "to_svg", "dot_string", "mermaid_label"]
+__all__ = ["to_dot", "to_mermaid", "to_svg", "to_laid_out_svg", "dot_string", "mermaid_label"]
 
 Label = Callable[[dict[str, Any]], str]
 _FILL = {
@@ -131,3 +137,58 @@ def to_svg(graph: nx.DiGraph, label: Label, width: int = 230, height: int = 34) 
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _wrapped(label: Label, width: int = 36) -> Label:
+    """Labels broken into lines of about `width` characters (at spaces, dots and commas)."""
+
+    def wrap(attrs: dict[str, Any]) -> str:
+        text = shown(label(attrs)).replace(".", ".\u200b").replace(",", ",\u200b")
+        lines = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
+        return "\n".join(line.replace("\u200b", "") for line in lines) or " "
+
+    return wrap
+
+
+def _layout_dot(graph: nx.DiGraph, label: Label, rankdir: str) -> str:
+    """DOT for the layout: compact spacing; an edge that only orders outcome rows does not add a rank."""
+    lines = [
+        "digraph explanation {",
+        f"  rankdir={rankdir}; nodesep=0.15; ranksep=0.35;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, margin="0.08,0.04"];',
+        '  edge [color="#888888", arrowsize=0.6];',
+    ]
+    for node, attrs in graph.nodes(data=True):
+        lines.append(f"  {dot_string(node)} [label={dot_string(label(attrs))}, fillcolor={dot_string(_fill(attrs))}];")
+    for a, b, attrs in graph.edges(data=True):
+        extra = ' [constraint=false, style=dashed, color="#bbbbbb"]' if attrs.get("role") == "precedence" else ""
+        lines.append(f"  {dot_string(a)} -> {dot_string(b)}{extra};")
+    return "\n".join(lines + ["}"])
+
+
+def to_laid_out_svg(graph: nx.DiGraph, label: Label, rankdir: str = "TB", timeout: float = 30.0) -> str | None:
+    """The graph laid out by Graphviz `dot` as an inline SVG that scales to the width of its box,
+    labels whole (wrapped); None where `dot` is not installed or fails (draw `to_svg` instead)."""
+    program = shutil.which("dot")
+    if program is None:
+        return None
+    source = _layout_dot(graph, _wrapped(label), rankdir)
+    try:
+        done = subprocess.run([program, "-Tsvg"], input=source, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0 or "<svg" not in done.stdout:
+        return None
+    svg = done.stdout[done.stdout.index("<svg") :]
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    svg = svg.replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "", 1)  # no links drawn: no namespace needed
+    # The picture keeps its proportions and shrinks to the page; its natural size is its max width.
+    size = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    if size:
+        natural = float(size.group(1)) * 4 / 3
+        svg = svg.replace(
+            size.group(0),
+            f'<svg class="graph laid-out" width="100%" style="max-width:{natural:.0f}px;height:auto"',
+            1,
+        )
+    return svg

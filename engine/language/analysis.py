@@ -18,14 +18,16 @@ Found by search (`policy check`, from what the generated cohorts showed):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
+from pydantic import BaseModel
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import EvaluationError
+from engine.core.i18n import translations_of
 from engine.language.expr import Binary, BoolOp, Call, Const, Name, Node, Unary, render
 from engine.language.ir import OutcomeRow, PolicyIR, Stage
 from engine.source.yamlsource import SourceMap
@@ -33,6 +35,8 @@ from engine.source.yamlsource import SourceMap
 __all__ = [
     "Observed",
     "dated_value_findings",
+    "missing_translations",
+    "package_languages",
     "static_findings",
     "shadowing",
     "shadowed_rows",
@@ -341,6 +345,67 @@ def search_findings(ir: PolicyIR, observed: Observed, shadowed: set[tuple[str, i
                             "an earlier row may hold whenever this one does; if not, a policy test reaching it also "
                             "starts the search there"
                         ),
+                        severity="warning",
+                    )
+                )
+    return found
+
+
+# --- texts lacking a translation ------------------------------------------------------------------
+# A package that gives any title, message or label in a language (`{en: ..., ko: ...}`) speaks that
+# language; every other text for people in it should then be given in it too. A text that is not
+# falls back to English where it is read, and `policy check` warns (`missing-translation`).
+
+_TEXT_FIELDS = frozenset({"title", "held", "failed"})
+_TextPath = tuple[str | int, ...]
+
+
+def _texts(item: Any, path: _TextPath) -> Iterator[tuple[_TextPath, str]]:
+    """Every text for people in a file model, with its path: titles, messages and labels."""
+    if isinstance(item, BaseModel):
+        for name in type(item).model_fields:
+            value = getattr(item, name)
+            if name in _TEXT_FIELDS and isinstance(value, str):
+                yield path + (name,), value
+            elif name == "labels" and isinstance(value, dict):
+                yield from ((path + (name, k), v) for k, v in value.items())
+            else:
+                yield from _texts(value, path + (name,))
+    elif isinstance(item, dict):
+        for key, value in item.items():
+            yield from _texts(value, path + (str(key),))
+    elif isinstance(item, (list, tuple)):
+        for i, value in enumerate(item):
+            yield from _texts(value, path + (i,))
+
+
+def package_languages(files: Iterable[tuple[Any, SourceMap]]) -> set[str]:
+    """The languages any text of the package is given in (English always)."""
+    found = {"en"}
+    for sections, _ in files:
+        for _, text in _texts(sections, ()):
+            found |= set(translations_of(text))
+    return found
+
+
+def missing_translations(files: Iterable[tuple[Any, SourceMap]]) -> list[Diagnostic]:
+    """A warning for each text not given in a language the package speaks elsewhere."""
+    files = list(files)
+    languages = package_languages(files)
+    if languages == {"en"}:
+        return []
+    found = []
+    for sections, source in files:
+        for path, text in _texts(sections, ()):
+            lacking = sorted(languages - set(translations_of(text)))
+            if lacking:
+                found.append(
+                    Diagnostic(
+                        "missing-translation",
+                        f"`{str(text)[:60]}` is not given in {', '.join(f'`{lang}`' for lang in lacking)}: "
+                        "readers of that language see the English",
+                        source.span(path),
+                        "give it per language, e.g. `{en: ..., " + lacking[0] + ": ...}`",
                         severity="warning",
                     )
                 )

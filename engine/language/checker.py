@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import PolicyError
-from engine.language.analysis import dated_value_findings, static_findings
+from engine.core.i18n import translations_of
+from engine.language.analysis import dated_value_findings, missing_translations, static_findings
 from engine.language.expr import FUNCTIONS, MAX_EXPRESSION_DEPTH, Node, ParseError, depth, parse_expression
 from engine.language.factmodels import HOW_TO_TRUST, FactModules, UntrustedModule, trusted_fact_modules
 from engine.language.invariants import InvariantScope, lower_invariants
@@ -133,6 +134,7 @@ def _schema(state: _State, trusted: FactModules) -> FactSchema | None:
         stage_field=facts.stage_field,
         date_field=facts.date_field,
         id_field=facts.id_field,
+        name_field=facts.name_field,
     )
     _check_schema(state, schema, manifest)
     return schema
@@ -169,6 +171,12 @@ def _check_schema(state: _State, schema: FactSchema, manifest: SourceMap) -> Non
             "bad-fact-model",
             f"`{schema.subject.__name__}` has no id field `{schema.id_field}`",
             manifest.span(("facts", "id_field")),
+        )
+    if schema.name_field is not None and schema.name_field not in ModelTy(schema.subject).fields():
+        state.error(
+            "bad-fact-model",
+            f"`{schema.subject.__name__}` has no name field `{schema.name_field}`",
+            manifest.span(("facts", "name_field")),
         )
     context = _context_type(schema)
     for key in ("stage_field", "date_field"):
@@ -340,11 +348,21 @@ _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
 
 
 def _template(state: _State, checker: _Checker, d: _Def, key: str) -> Template | None:
-    """Parse and check a message's `{expression}` placeholders, each located in the file."""
+    """Parse and check a message's `{expression}` placeholders, each located in the file; a message
+    given per language is parsed in each (`translations`)."""
     text = getattr(d.item.message, key)
     if text is None:
         return None
     path = d.path + ("message", key)
+    languages = translations_of(text)
+    if len(languages) == 1:
+        return _template_text(state, checker, d, path, str(text))
+    english = _template_text(state, checker, d, path + ("en",), languages.pop("en"))
+    others = tuple((lang, _template_text(state, checker, d, path + (lang,), t)) for lang, t in languages.items())
+    return dataclasses.replace(english, translations=others)
+
+
+def _template_text(state: _State, checker: _Checker, d: _Def, path: Path_, text: str) -> Template:
     locate = d.file.source.locator(path, text)
     parts: list[str | Node] = []
     end = 0
@@ -415,6 +433,7 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
         OpenSlots(item.open_slots.to, item.open_slots.title, item.open_slots.reference) if item.open_slots else None
     )
     dates = (item.dates.from_, item.dates.until) if item.dates else None
+    _objection_period(state, d)
     return Stage(
         id=item.id,
         title=item.title,
@@ -429,7 +448,23 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
         dates=dates,
         capacity=capacity,
         tracks=tuple(t for t in tracks if t is not None),
+        objection_period=item.objection_period,
     )
+
+
+def _objection_period(state: _State, d: _Def) -> None:
+    """`objection_period` names a parameter giving a number of days."""
+    name = d.item.objection_period
+    if name is None:
+        return
+    found = state.defs.get(name)
+    span = d.file.source.span(d.path + ("objection_period",))
+    if found is None or found.kind != "parameter":
+        state.error("unknown-name", f"`objection_period` names `{name}`, which is not a parameter", span)
+    elif state.types.get(name) != NUM:
+        state.error("type-mismatch", f"`objection_period` names `{name}`, which is not a number of days", span)
+    else:
+        state.mentioned.add(name)
 
 
 _StageExpr = Callable[[Path_, "str | bool | int | float", "Ty | None", str], "Node | None"]
@@ -650,6 +685,7 @@ def _lower(
         stage_dependent=dependent,
         graph=state.graph,
         files=files,
+        labels=dict(manifest.labels),
     )
 
 
@@ -779,6 +815,7 @@ def check(source: PackageSource, fact_modules: FactModules | None = None) -> tup
     stages = {name: _lower_stage(state, checker, d) for name, d in state.stages.items()}
     invariants = _invariants(state, checker, schema)
     state.diagnostics.extend(dated_value_findings((f.sections, f.source) for f in source.files))
+    state.diagnostics.extend(missing_translations((f.sections, f.source) for f in source.files))
     for n, attrs in state.graph.nodes(data=True):
         attrs.setdefault("kind", n.split(":", 1)[0])
         attrs.setdefault("name", n.split(":", 1)[1])

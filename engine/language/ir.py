@@ -170,6 +170,7 @@ class Template:
     """A message with `{expression}` placeholders: literal text and expressions, alternating."""
 
     parts: tuple[str | Node, ...]
+    translations: tuple[tuple[str, Template], ...] = ()  # the same message in other languages (`ko`, ...)
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ class Stage:
     dates: tuple[dt.date, dt.date | None] | None = None  # the period it applies to (from, until), if declared
     capacity: Capacity | None = None
     tracks: tuple[Track, ...] = ()
+    objection_period: str | None = None  # the parameter giving the days a subject has to object
 
     @property
     def outcome_names(self) -> tuple[str, ...]:
@@ -272,6 +274,7 @@ class FactSchema:
     stage_field: str | None
     date_field: str | None
     id_field: str
+    name_field: str | None = None  # the subject's display name, shown to people beside its id
 
 
 Allotment = Literal["awarded", "partial", "does_not_fit", "no_place", "not_in_pool"]
@@ -335,6 +338,7 @@ class PolicyIR:
     files: tuple[str, ...] = ()
     invariants: tuple[Invariant, ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()  # what-if: parameters set without editing the files
+    labels: dict[str, str] = field(default_factory=dict, compare=False)  # outcome name → words (a `Text`)
 
     def kind_of(self, name: str) -> str | None:
         """What a bare name in an expression refers to (outside comprehension variables)."""

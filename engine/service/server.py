@@ -4,6 +4,8 @@
          ...&outside_period=true         a stage decides outside its declared period (a what-if)
          ...&record=true                 and append a decision record: the answer names it (`record`)
     POST /v1/explain?id=&format=         cohort JSON in, one decision's explanation out
+    POST /v1/letter?id=                  cohort JSON in, the decision letter to one subject out (HTML),
+                                         in the language of `Accept-Language` (en, ko; else English)
     GET  /v1/policy?as_of=               identity, parameters in force with references, stages
     POST /v1/reload                      load the package again; a broken one is rejected (422)
     GET  /v1/records/{id}                one decision record (id, or a unique prefix of 8+ hex digits)
@@ -29,7 +31,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, BeforeValidator, ValidationError
 from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
@@ -38,10 +40,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.core.diagnostics import Diagnostic
 from engine.core.errors import BackendError, EngineError, EvaluationError, FactError, OutsidePeriod, RecordError
+from engine.core.i18n import pick_language
 from engine.core.text import json_text, shown_lines
 from engine.embedding.policy import Policy
 from engine.embedding.store import PolicyStore
 from engine.evaluation.result import to_jsonable
+from engine.explanation.letter import write_letter
 from engine.language.expr import render
 from engine.records.record import StoredRecord, draft_record
 from engine.records.store import RecordStore
@@ -353,6 +357,16 @@ def _explanation(policy: Policy, model: BaseModel, id: str, format: ExplainForma
     return PlainTextResponse(shown_lines(text) + "\n")  # values are escaped already; this keeps it so
 
 
+def _letter(policy: Policy, model: BaseModel, id: str, lang: str, when: _When) -> Response:
+    as_of, stage, outside_period = when
+    result = policy.evaluate(model, as_of=as_of, stage=stage, outside_period=outside_period)
+    if id not in result.decisions:
+        known = ", ".join(result.decisions)
+        raise _Rejected(404, [_error("query.id", f"no subject `{id}` in the cohort; ids: {known}", "unknown-id")])
+    letter = write_letter(policy, result, id, lang)
+    return HTMLResponse(letter.to_html(), headers={"Content-Language": letter.lang})
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(_Rejected)
     async def rejected(_request: Request, error: _Rejected) -> Response:
@@ -414,7 +428,7 @@ def _openapi_for(app: FastAPI, policy: Policy) -> dict[str, Any]:
     components.update({f"facts.{name}": definition for name, definition in facts.pop("$defs", {}).items()})
     components[f"facts.{cohort.__name__}"] = facts
     stages = list(policy.ir.stages)
-    for path in ("/v1/evaluate", "/v1/explain"):
+    for path in ("/v1/evaluate", "/v1/explain", "/v1/letter"):
         operation = schema["paths"][path]["post"]
         operation["requestBody"]["content"]["application/json"]["schema"] = {
             "$ref": f"#/components/schemas/facts.{cohort.__name__}"
@@ -505,6 +519,29 @@ def _routes(app: FastAPI, store: PolicyStore, records: RecordStore | None = None
         model = await _cohort(request, policy)
         _check_stages(policy, model, stage)
         return await run_in_threadpool(_explanation, policy, model, id, format, (as_of, stage, outside_period))
+
+    @app.post(
+        "/v1/letter",
+        responses={
+            200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+            404: {"model": ErrorOut},
+            **_ERRORS,
+        },
+        openapi_extra=_COHORT_BODY,
+        summary="The decision letter to one subject, in the language of Accept-Language (en, ko)",
+    )
+    async def letter(
+        request: Request,
+        id: SubjectId,
+        as_of: AsOf = None,
+        stage: StageId = None,
+        outside_period: OutsidePeriodFlag = False,
+    ) -> Response:
+        policy = store.current
+        model = await _cohort(request, policy)
+        _check_stages(policy, model, stage)
+        lang = pick_language(request.headers.get("accept-language"))
+        return await run_in_threadpool(_letter, policy, model, id, lang, (as_of, stage, outside_period))
 
     @app.get(
         "/v1/policy",

@@ -10,7 +10,19 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from engine.core.i18n import Text
 
 __all__ = [
     "ParameterFile",
@@ -33,12 +45,40 @@ __all__ = [
     "SectionsFile",
     "ManifestFile",
     "NAME_PATTERN",
+    "LocalText",
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 ParamScalar = bool | int | float | str | dt.date | list[str] | list[int] | list[float]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Expression = str | bool
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
+
+
+def _local_text(value: object) -> str:
+    """Text for people: a string (English), or one per language `{en: ..., ko: ...}` lowered to `Text`."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or not value:
+        raise ValueError("expected text, or text per language such as `{en: ..., ko: ...}`")
+    for lang, text in value.items():
+        if not isinstance(lang, str) or not _LANGUAGE.match(lang):
+            raise ValueError(f"`{lang}` is not a two-letter language code (e.g. `en`, `ko`)")
+        if not isinstance(text, str):
+            raise ValueError(f"the `{lang}` text must be a string")
+    if "en" not in value:
+        raise ValueError("text per language needs its English (`en`), the text every reader can fall back to")
+    return Text(value["en"], value)
+
+
+_TEXT_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "object", "additionalProperties": {"type": "string"}, "required": ["en"]},
+    ]
+}
+# A title, message or label for people: a plain string, or `{en: ..., ko: ...}` (English required).
+LocalText = Annotated[str, PlainValidator(_local_text), WithJsonSchema(_TEXT_SCHEMA)]
 
 
 class _Model(BaseModel):
@@ -81,7 +121,7 @@ class ParameterFile(_Model):
     """A named value with its legal reference: `value`, `table` or `scale`, or their dated forms
     `values`, `tables`, `scales` (each date a whole value, table or scale)."""
 
-    title: str
+    title: LocalText
     reference: str
     unit: str | None = None
     description: str | None = None
@@ -119,7 +159,7 @@ class ParameterFile(_Model):
 class ValueFile(_Model):
     """A named formula over facts, parameters and other values."""
 
-    title: str
+    title: LocalText
     expr: str
     reference: str | None = None
     unit: str | None = None
@@ -128,15 +168,15 @@ class ValueFile(_Model):
 class Messages(_Model):
     """Plain-language text for a rule's result; `{expression}` placeholders are filled in."""
 
-    held: str | None = None
-    failed: str | None = None
+    held: LocalText | None = None
+    failed: LocalText | None = None
 
 
 class RuleFile(_Model):
     """A rule: a condition with a title and the legal reference it implements."""
 
     id: Name
-    title: str
+    title: LocalText
     reference: str
     when: Expression
     description: str | None = None
@@ -146,14 +186,14 @@ class RuleFile(_Model):
 class RankKeyFile(_Model):
     key: str
     order: Literal["descending", "ascending"] = "descending"
-    title: str | None = None
+    title: LocalText | None = None
 
 
 class OpenSlotsFile(_Model):
     """What happens to slots nobody takes: a label (e.g. `additional_call`) and its reference."""
 
     to: Name
-    title: str
+    title: LocalText
     reference: str
 
 
@@ -161,7 +201,7 @@ class GrantFile(_Model):
     """What an outcome row brings the subject it decides: a name, a title, an optional quantity."""
 
     id: Name
-    title: str
+    title: LocalText
     quantity: str | int | float | None = None  # an expression giving a number, usually a dated parameter
     unit: str | None = None
     reference: str | None = None
@@ -170,7 +210,7 @@ class GrantFile(_Model):
 class OutcomeRowFile(_Model):
     outcome: Name
     when: Expression
-    title: str | None = None
+    title: LocalText | None = None
     grants: list[GrantFile] = []
 
     @field_validator("grants")
@@ -187,7 +227,7 @@ class TrackFile(_Model):
     """Places of a stage reserved for the subjects for whom `when` holds (e.g. small firms)."""
 
     id: Name
-    title: str | None = None
+    title: LocalText | None = None
     when: Expression
     reserved: str | int  # how many places: a whole number, or an expression over parameters and `context`
     unfilled: Literal["release", "keep_open"] = "release"
@@ -211,7 +251,7 @@ class StageFile(_Model):
     """A decision over a cohort: who is ranked, by what, how many slots, what each subject gets."""
 
     id: Name
-    title: str
+    title: LocalText
     reference: str
     pool: Expression = True
     rank_by: list[RankKeyFile] = []
@@ -224,6 +264,7 @@ class StageFile(_Model):
     takes: str | None = None  # how much one subject asks for (an expression over its facts)
     does_not_fit: Literal["skip", "partial"] = "skip"
     tracks: list[TrackFile] = []
+    objection_period: Name | None = None  # the parameter giving the days a decided subject has to object
 
     @model_validator(mode="after")
     def _slots_need_ranking(self) -> StageFile:
@@ -260,7 +301,7 @@ class InvariantFile(_Model):
     """
 
     id: Name
-    title: str
+    title: LocalText
     reference: str
     kind: Literal["subject", "cohort", "monotonic", "permutation"] = "subject"
     stages: list[Name] = []
@@ -293,6 +334,7 @@ class FactsFile(_Model):
     stage_field: Name | None = None
     date_field: Name | None = None
     id_field: Name = "id"
+    name_field: Name | None = None  # the subject's display name (e.g. `name`), shown beside its id to people
 
     @model_validator(mode="after")
     def _module_colon_class(self) -> FactsFile:
@@ -324,10 +366,11 @@ class ManifestFile(SectionsFile):
 
     policy: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
     version: str
-    title: str
+    title: LocalText
     description: str | None = None
     facts: FactsFile
     include: list[str] = []
+    labels: dict[Name, LocalText] = {}  # what an outcome name reads as for people, e.g. `advanced: {ko: 통과}`
 
     @field_validator("version", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ import yaml
 from yaml import events
 
 from engine.core.diagnostics import Diagnostic, Span
+from engine.core.i18n import Text, translations_of
 from engine.source import scalars
 from engine.source.document import Document, LineIndex, Path_, SourceMap
 from engine.source.files import decode, read_bytes
@@ -355,6 +356,8 @@ class _PlainDumper(_Dumper):  # type: ignore[misc,valid-type]
 
 
 scalars.add_dump_resolvers(_PlainDumper)
+# Text given per language (`{en: ..., ko: ...}` in a rule file) is written back as that mapping.
+_PlainDumper.add_representer(Text, lambda dumper, text: dumper.represent_dict(translations_of(text)))
 
 
 def dump_yaml(data: Any) -> str:
