@@ -145,9 +145,19 @@ def test_the_table_widens_to_long_outcome_names_and_keeps_wrapped_reasons_aligne
 
 def test_explain_gives_the_packages_titles_and_messages_in_korean(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "explain", str(RULES), STAGE1, "nc-ai", "--lang", "ko")
-    assert code == 0 and "✗ 총점이 최저 점수 이상이다 (rule `meets_minimum_total`)" in out
+    assert code == 0 and "✗ 총점이 최저 점수 이상이다 (규칙 `meets_minimum_total`)" in out
     assert "→ 총점 69.0점이 최저 점수 70.0점에 미달합니다" in out
-    assert out.startswith("nc-ai: eliminated (stage `stage1`, as of 2026-01-15) — NC AI\n")
+    # the engine's own words too: the outcome's label, the stage, the rank, each row and what it did
+    assert out.startswith("nc-ai: 탈락 (단계 `stage1`, 2026-01-15 기준) — NC AI\n  5개 팀 중 5위 (선정 자리 4개)\n")
+    assert "결과 행 1: `not eligible`이면 `참여 자격 미달` — 해당 없음" in out
+    assert " — decides" not in out and "ranked 5" not in out and "parameter `" not in out
+
+
+def test_the_table_speaks_korean_with_lang_ko(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "evaluate", str(RULES), STAGE1, "--lang", "ko")
+    assert code == 0 and out.startswith("정책 sovereign-ai ")
+    assert "ID              결과           순위        이름" in out and "5개 중 1위" in out
+    assert "선정 자리 4개: 3개 충원, 1개 미충원 → additional_call: " in out
 
 
 def test_explanations_say_does_not_apply_for_a_fact_of_an_absent_part(stage1: Result) -> None:

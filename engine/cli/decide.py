@@ -50,33 +50,40 @@ def _table(result: Result, note: str | None = None, lang: str = "en", width: int
     """The outcomes as a table: columns as wide as their content (ids, outcomes, ranks); the subject's
     name last; reasons under each row, wrapped to `width` (a terminal's) with their lines aligned."""
     w = Words(lang)
-    head = (
-        f"policy {result.policy.name} {result.policy.version} · stage {result.stage} · as of "
-        f"{result.as_of} · backend {result.backend}"
+    head = w(
+        "policy {name} {version} · stage {stage} · as of {date} · backend {backend}",
+        name=result.policy.name,
+        version=result.policy.version,
+        stage=result.stage,
+        date=result.as_of,
+        backend=result.backend,
     )
     decisions = list(result.decisions.values())
     outcomes = {d.id: d.outcome if lang == "en" else outcome_label(ir, d.outcome, lang) for d in decisions}
     ids = max([_cells(shown(i)) for i in result.decisions] + [2])
     outs = max([_cells(o) for o in outcomes.values()] + [13])  # a long outcome name widens it
-    ranks = max([_cells(_rank(d)) for d in decisions] + [8])
+    rank_of = {d.id: _rank(d, w) for d in decisions}
+    ranks = max([_cells(r) for r in rank_of.values()] + [8])
     capacity = result.summary is not None and result.summary.capacity is not None
     unit = result.summary.unit if result.summary else None
     given = {d.id: quantity_text(d.awarded, unit) if d.awarded is not None else "-" for d in decisions}
     awarded = max([_cells(g) for g in given.values()] + [7]) if capacity else 0
     named = ir is not None and getattr(ir.schema, "name_field", None) is not None
-    header = f"{_pad('ID', ids)}  {_pad('OUTCOME', outs)}  {_pad('RANK', ranks)}"
-    header += f"  {_pad('AWARDED', awarded)}" if capacity else ""
-    header += "  NAME" if named else ""
+    header = f"{_pad(w('ID'), ids)}  {_pad(w('OUTCOME'), outs)}  {_pad(w('RANK'), ranks)}"
+    header += f"  {_pad(w('AWARDED'), awarded)}" if capacity else ""
+    header += "  " + w("NAME") if named else ""
     lines = [head, *([note] if note else []), "", header.rstrip()]
     for decision in decisions:
-        row = f"{_pad(shown(decision.id), ids)}  {_pad(outcomes[decision.id], outs)}  {_pad(_rank(decision), ranks)}"
+        row = (
+            f"{_pad(shown(decision.id), ids)}  {_pad(outcomes[decision.id], outs)}  {_pad(rank_of[decision.id], ranks)}"
+        )
         row += f"  {_pad(given[decision.id], awarded)}" if capacity else ""
         row += f"  {subject_name(ir, decision) or ''}" if named else ""
         lines.append(row.rstrip())
         for line in _decisive(decision, w):
             lines += _wrapped(line, ids + 2, width)
     if result.summary is not None:
-        lines += _summary_lines(result.summary)
+        lines += _summary_lines(result.summary, w)
     return "\n".join(shown(line) for line in lines)  # an id's or message's control characters shown escaped
 
 
@@ -100,11 +107,21 @@ def _wrapped(line: str, indent: int, width: int | None) -> list[str]:
     return [pad + first] + [pad + hang + part for part in rest]
 
 
-def _summary_lines(s: StageSummary) -> list[str]:
+def _places_text(s: StageSummary, w: Words) -> str:
+    """`4 place(s): 3 filled, 1 left open → ...` in the reader's language."""
+    if w.lang == "en":
+        return s.places_text()
+    text = w("{slots} place(s): {filled} filled", slots=s.slots, filled=s.filled)
+    text += w(", {pending} pending (undetermined decisions)", pending=s.pending) if s.pending else ""
+    text += w(", {open} left open", open=s.open)
+    return text + (f" → {s.open_slots_to}: {w.of(s.open_slots_title)}" if s.open_slots_to else "")
+
+
+def _summary_lines(s: StageSummary, w: Words | None = None) -> list[str]:
     """Places filled and left open; capacity used and left; each track's places."""
     lines: list[str] = []
     if s.slots is not None:
-        lines.append(s.places_text())
+        lines.append(_places_text(s, w or Words("en")))
     if s.capacity is not None:
         used, left = quantity_text(s.capacity_used, s.unit), quantity_text(s.capacity_left, s.unit)
         lines.append(f"capacity {quantity_text(s.capacity, s.unit)}: {used} awarded, {left} left")
@@ -120,8 +137,15 @@ def _summary_lines(s: StageSummary) -> list[str]:
     return [""] + lines if lines else []
 
 
-def _rank(decision: Decision) -> str:
-    return decision.placement.rank_text() if decision.placement else "-"
+def _rank(decision: Decision, w: Words) -> str:
+    p = decision.placement
+    if p is None or w.lang == "en":
+        return p.rank_text() if p else "-"
+    if p.rank is not None:
+        return w("{rank} of {size}", rank=p.rank, size=p.pool_size)
+    if p.rank_range is not None:
+        return w("{best} to {worst} of {size}", best=p.rank_range[0], worst=p.rank_range[1], size=p.pool_size)
+    return "-"
 
 
 def _decisive(decision: Decision, w: Words | None = None) -> list[str]:

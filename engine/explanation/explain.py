@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from engine.core.i18n import local
+from engine.core.i18n import Words, local
 from engine.core.text import counted, shown
 from engine.evaluation.reasons import format_value, status_of
 from engine.evaluation.result import Decision, Grant, Tie, quantity_text, to_jsonable
@@ -273,6 +273,7 @@ class _TextTree:
 
     def __init__(self, explanation: Explanation, lang: str = "en") -> None:
         self.lang = lang  # the package's titles and messages in this language where it gives them
+        self.w = Words(lang)  # the engine's own words in it (the message catalogue)
         self.e = explanation
         self.g = explanation.graph
         self.seen: set[str] = set()
@@ -282,23 +283,30 @@ class _TextTree:
         d = self.e.decision
         field = getattr(getattr(self.e.policy_ir, "schema", None), "name_field", None)
         name = getattr(d.subject, field, None) if field else None
+        w = self.w
+        label = self._label(d.outcome)
         out = [
-            f"{d.id}: {d.outcome}"
-            + (f" (stage `{d.stage}`, as of {d.as_of})" if d.stage else "")
+            f"{d.id}: {label}"
+            + (w(" (stage `{stage}`, as of {date})", stage=d.stage, date=d.as_of) if d.stage else "")
             + (f" — {name}" if name else "")
         ]
         out += self._placement()
         if d.allocation is not None:
-            out.append(f"  allocation: {d.allocation.note()}")
+            out.append("  " + w("allocation: {note}", note=d.allocation.note()))
         if d.missing:
-            may = " or ".join(f"`{o}`" for o in d.possible)
-            out.append("  undetermined" + (f": may be {may}" if may else "") + "; needs " + ", ".join(d.missing))
+            may = w(" or ").join(f"`{o}`" for o in d.possible)
+            out.append(
+                "  "
+                + w("undetermined")
+                + (w(": may be {outcomes}", outcomes=may) if may else "")
+                + w("; needs {facts}", facts=", ".join(d.missing))
+            )
         rows = [n for n in self.g.predecessors(self.e.root) if self.g.nodes[n]["kind"] == "outcome"]
         blocked = False  # an earlier row cannot be decided: the rows after it are only pending
         for row in sorted(rows, key=lambda n: int(self.g.nodes[n]["name"].split()[-1])):
             attrs = self.g.nodes[row]
             deciding = attrs["status"] != "failed"
-            verb = (
+            verb = w(
                 ("pending: would decide if the rows above do not apply" if attrs["status"] == "held" else "pending")
                 if blocked
                 else "decides"
@@ -306,15 +314,32 @@ class _TextTree:
                 else ("cannot be decided yet" if attrs["status"] == "undetermined" else "does not apply")
             )
             blocked = blocked or attrs["status"] == "undetermined"
-            out.append(f"  {attrs['name']}: `{attrs['outcome']}` when `{attrs['condition']}` — {verb}")
+            row_name = w("row {n}", n=attrs["name"].split()[-1])
+            out.append(
+                "  "
+                + w(
+                    "{row}: `{outcome}` when `{condition}` — {verb}",
+                    row=row_name,
+                    outcome=self._label(attrs["outcome"]),
+                    condition=attrs["condition"],
+                    verb=verb,
+                )
+            )
             for source in self._ordered(row):
                 out += self._node(source, 2, expand=deciding)
         grants = [n for n in self.g.predecessors(self.e.root) if self.g.nodes[n]["kind"] == "grant"]
         if grants:
-            out.append("  grants (what the deciding row brings):")
+            out.append("  " + w("grants (what the deciding row brings):"))
         for grant in grants:
             out += self._node(grant, 2, expand=True)
         return out
+
+    def _label(self, outcome: str) -> str:
+        """An outcome as the reader reads it: its name in English, the package's label in another language."""
+        if self.lang == "en":
+            return outcome
+        label = (getattr(self.e.policy_ir, "labels", None) or {}).get(outcome)
+        return str(local(label, self.lang)) if label is not None else self.w(outcome)
 
     def _placement(self) -> list[str]:
         """Where the subject stands in the ranking: its rank (or the ranks it may have), and its ties."""
@@ -323,15 +348,17 @@ class _TextTree:
         if p is None:
             return []
         out = []
-        places = f" for {p.slots} place(s)" if p.slots is not None else ""
+        w = self.w
+        places = w(" for {slots} place(s)", slots=p.slots) if p.slots is not None else ""
         if p.rank is not None:
-            out.append(f"  ranked {p.rank} of {p.pool_size}{places}")
+            out.append("  " + w("ranked {rank} of {size}", rank=p.rank, size=p.pool_size) + places)
         elif p.rank_range is not None:
-            by = f" (depends on {', '.join(p.settled_by)})" if p.settled_by else ""
-            same = "; every rank it may have gives the same outcome" if d.row is not None else ""
-            out.append(
-                f"  ranked {p.rank_range[0]} to {p.rank_range[1]} of {p.pool_size}{places}: not known yet{by}{same}"
+            by = w(" (depends on {facts})", facts=", ".join(p.settled_by)) if p.settled_by else ""
+            same = w("; every rank it may have gives the same outcome") if d.row is not None else ""
+            ranks = w(
+                "ranked {best} to {worst} of {size}", best=p.rank_range[0], worst=p.rank_range[1], size=p.pool_size
             )
+            out.append(f"  {ranks}{places}" + w(": not known yet") + by + same)
         stage = self.e.policy_ir.stages.get(d.stage or "") if self.e.policy_ir else None
         names = [k.title or render(k.expr) for k in stage.rank_by] if stage else []
         if p.key_ranges is not None:
@@ -358,7 +385,7 @@ class _TextTree:
         attrs, pad = self.g.nodes[node], "  " * depth
         kind = attrs["kind"]
         if node in self.seen:
-            return [f"{pad}{self._head(attrs)} (see above)"] if kind in ("rule", "value") else []
+            return [f"{pad}{self._head(attrs)}" + self.w(" (see above)")] if kind in ("rule", "value") else []
         self.seen.add(node)
         lines = [pad + self._head(attrs)]
         reason = self.reasons.get(attrs["name"]) if kind == "rule" else None
@@ -369,7 +396,7 @@ class _TextTree:
             absent = set(attrs.get("absent") or ())
             lines += (
                 [
-                    f"{pad}  {path} = {'does not apply' if path in absent else format_value(v)}"
+                    f"{pad}  {path} = {self.w('does not apply') if path in absent else format_value(v)}"
                     for path, v in value.items()
                 ]
                 if len(value) > 1
@@ -382,22 +409,26 @@ class _TextTree:
 
     def _head(self, attrs: dict[str, Any]) -> str:
         kind, name = attrs["kind"], attrs["name"]
+        w = self.w
         ref = f"  [{attrs['reference']}]" if attrs.get("reference") else ""
         if kind == "rule":
-            return f"{_MARK[attrs['status']]} {local(attrs['title'], self.lang)} (rule `{name}`){ref}"
+            return (
+                f"{_MARK[attrs['status']]} {local(attrs['title'], self.lang)}" + w(" (rule `{name}`)", name=name) + ref
+            )
         if kind == "value":
             title = local(attrs["title"], self.lang)
             return f"= {title}: {format_value(attrs.get('value'))} (`{name}` = {attrs['formula']})"
         if kind == "parameter":
-            since = f", in force since {attrs['since']}" if attrs.get("since") else ""
+            since = w(", in force since {date}", date=attrs["since"]) if attrs.get("since") else ""
             if attrs.get("lookups"):
-                return f"parameter {'; '.join(attrs['lookups'])}{since}{ref}"
-            return f"parameter `{name}` = {format_value(attrs.get('value'))}{since}{ref}"
+                return w("parameter") + f" {'; '.join(attrs['lookups'])}{since}{ref}"
+            return w("parameter") + f" `{name}` = {format_value(attrs.get('value'))}{since}{ref}"
         if kind == "ranking":
             p = self.e.decision.placement
             if name == "stage.rank" and p is not None and p.rank is None and p.rank_range is not None:
-                return f"stage ranking: `{name}` = {p.rank_range[0]} to {p.rank_range[1]}, not known yet"
-            return f"stage ranking: `{name}` = {format_value(attrs.get('value'))}"
+                span = w("{best} to {worst}, not known yet", best=p.rank_range[0], worst=p.rank_range[1])
+                return w("stage ranking") + f": `{name}` = {span}"
+            return w("stage ranking") + f": `{name}` = {format_value(attrs.get('value'))}"
         if kind == "grant":
             shown_quantity = (
                 f": quantity undetermined (missing {', '.join(attrs['missing'])})"
@@ -410,7 +441,7 @@ class _TextTree:
             shown = format_value(next(iter(value.values())))
         else:  # the items follow, one a line; none: nothing follows, so no colon
             shown = f"{counted(len(value), 'item')}:" if value else "no items"
-        return f"fact `{name}` = {shown}"
+        return w("fact") + f" `{name}` = {shown}"
 
 
 def tie_text(subject: str, rank: int | None, tie: Tie, names: Sequence[str]) -> str:
