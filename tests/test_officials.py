@@ -268,3 +268,12 @@ def test_letters_for_every_subject_and_bad_usage(capsys: pytest.CaptureFixture[s
     assert code == 2 and "no subject `no-such-team`" in err
     assert run(capsys, "letter", str(RULES), STAGE1, "--all")[0] == 2
     assert run(capsys, "letter", str(RULES), STAGE1)[0] == 2
+
+
+def test_the_stage_view_speaks_korean_with_lang_ko(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", str(RULES), STAGE1, "--lang", "ko")
+    assert code == 0 and out.startswith("단계 `stage1`: 1차 평가")
+    assert "평가 대상 (`scores is not None`): 5개 중 5개" in out and "순위 기준: 총점, 다음으로 " in out
+    assert "→ 실격: " in out and "선정 자리: 4개; 충원: 3개; 미충원: 1개" in out
+    assert "1개 자리 미충원 → additional_call: " in out and "차순위에게 넘어가지 않습니다" in out
+    assert "ranked by" not in out and "place(s) left open" not in out

@@ -178,7 +178,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.id is None:
         if args.why_not:
             raise UsageError("--why-not needs the id of a subject")
-        cohort = explain_cohort(policy, result)
+        cohort = explain_cohort(policy, result, args.lang)
         print(json_text(cohort.to_json(), indent=2) if args.format == "json" else cohort.to_text())
         return 0
     decision = result.decisions.get(args.id)

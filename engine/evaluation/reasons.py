@@ -84,16 +84,18 @@ def render_message(policy: CompiledPolicy, template: Template, scope: Scope) -> 
     english = _render(policy, template, scope)
     if not template.translations:
         return english
-    return Text(english, {lang: _render(policy, t, scope) for lang, t in template.translations})
+    return Text(
+        english, {lang: _render(policy, t, scope, " to " if lang == "en" else "~") for lang, t in template.translations}
+    )
 
 
-def _render(policy: CompiledPolicy, template: Template, scope: Scope) -> str:
+def _render(policy: CompiledPolicy, template: Template, scope: Scope, to: str = " to ") -> str:
     parts = []
     for part in template.parts:
         if isinstance(part, str):
             parts.append(part)
         elif _is_rank(part) and scope.rank_range is not None and scope.stage is not None and scope.stage.rank is None:
-            parts.append(f"{scope.rank_range[0]} to {scope.rank_range[1]}")
+            parts.append(f"{scope.rank_range[0]}{to}{scope.rank_range[1]}")  # `2 to 3`; `2~3` in other languages
         else:
             parts.append(_shown(policy, part, scope))
     return "".join(parts)

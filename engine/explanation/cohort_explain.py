@@ -6,9 +6,10 @@ capacity used and left, and each track's places.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.core.i18n import Words
 from engine.core.text import shown
 from engine.evaluation.reasons import format_value
 from engine.evaluation.result import Decision, Result, quantity_text, to_jsonable
@@ -53,6 +54,8 @@ class CohortExplanation:
     open: int | None = None  # places decided to stay open
     pending_places: tuple[str, ...] = ()  # which undetermined decisions keep places pending, and why
     notes: tuple[str, ...] = ()  # ranking facts without bounds, ranks left open
+    lang: str = "en"  # the language of `to_text` (the notes are built in it)
+    labels: dict[str, str] = field(default_factory=dict)  # outcome -> its label in `lang`
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -80,36 +83,43 @@ class CohortExplanation:
         return data
 
     def to_text(self) -> str:
-        lines = [f"stage `{self.stage}`: {self.title}, as of {self.as_of}  [{self.reference}]"]
+        w = Words(self.lang)
+        lines = [
+            w("stage `{stage}`: {title}, as of {date}", stage=self.stage, title=w.of(self.title), date=self.as_of)
+            + f"  [{self.reference}]"
+        ]
         in_pool = [r for r in self.rows if r.in_pool]
-        lines.append(f"pool (`{self.pool_rule}`): {len(in_pool)} of {len(self.rows)} in the pool")
+        lines.append(
+            w("pool (`{rule}`): {n} of {m} in the pool", rule=self.pool_rule, n=len(in_pool), m=len(self.rows))
+        )
         if self.keys:
-            lines.append("ranked by: " + ", then ".join(self.keys))
+            lines.append(w("ranked by: ") + w(", then ").join(str(w.of(k)) for k in self.keys))
         width = max([len(_place(r)) for r in self.rows] + [4])
         ids = max([len(shown(r.id)) for r in self.rows] + [20])
         for row in sorted(self.rows, key=_order):
             keys = (
                 ", ".join(format_value(k) for k in row.keys)
                 if row.keys
-                else "; ".join(f"{n}: {k}" for n, k in zip(self.keys, row.key_ranges, strict=False))
+                else "; ".join(f"{w.of(n)}: {k}" for n, k in zip(self.keys, row.key_ranges, strict=False))
                 if row.key_ranges
-                else "not ranked"
+                else w("not ranked")
             )
-            lines.append(f"  {_place(row):>{width}} {shown(row.id):<{ids}} {keys:<22} → {row.outcome}: {row.why}")
+            outcome = row.outcome if self.lang == "en" else self.labels.get(row.outcome, w(row.outcome))
+            lines.append(f"  {_place(row):>{width}} {shown(row.id):<{ids}} {keys:<22} → {outcome}: {row.why}")
             if row.allocation:
-                lines.append(f"{'':>{width + 3}}allocation: {row.allocation}")
+                lines.append(f"{'':>{width + 3}}" + w("allocation: {note}", note=row.allocation))
         if self.slots is not None:
             lines.append(
-                f"places: {self.slots}; filled: {self.filled}"
-                + (f"; pending: {self.pending}" if self.pending else "")
-                + (f"; left open: {self.open}" if self.open is not None else "")
-                + (f"; cut-off (the last place): {self.cut_off}" if self.cut_off else "")
+                w("places: {slots}; filled: {filled}", slots=self.slots, filled=self.filled)
+                + (w("; pending: {n}", n=self.pending) if self.pending else "")
+                + (w("; left open: {n}", n=self.open) if self.open is not None else "")
+                + (w("; cut-off (the last place): {keys}", keys=self.cut_off) if self.cut_off else "")
             )
-        lines += [f"pending: {p}" for p in self.pending_places]
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [w("pending: ") + p for p in self.pending_places]
+        lines += [w("note: ") + n for n in self.notes]
         lines += self.allocation
-        lines += [f"tie-break: {t}" for t in self.tie_breaks]
-        lines += [f"open place: {o}" for o in self.open_places]
+        lines += [w("tie-break: ") + t for t in self.tie_breaks]
+        lines += [w("open place: ") + o for o in self.open_places]
         return "\n".join(shown(line) for line in lines)  # a value's control characters shown escaped
 
 
@@ -129,20 +139,22 @@ def _order(row: Row) -> tuple[Any, ...]:
     return (1, 0, 0, row.id)
 
 
-def _why(decision: Decision) -> str:
+def _why(decision: Decision, w: Words) -> str:
     """The first cause of a decision in words (and how many more there are)."""
     causes = decision.causes
     if decision.missing:
-        may = " or ".join(f"`{o}`" for o in decision.possible)
-        return (f"may be {may}; " if may else "") + "needs " + ", ".join(decision.missing)
+        may = w(" or ").join(f"`{o}`" for o in decision.possible)
+        return (w("may be {outcomes}; ", outcomes=may) if may else "") + w(
+            "needs {facts}", facts=", ".join(decision.missing)
+        )
     if not causes:
         held = [r for r in decision.reasons if r.role == "passed"]
-        return held[-1].message if held else "every condition met"
-    more = f" (and {len(causes) - 1} more reason(s))" if len(causes) > 1 else ""
-    return f"{causes[0].message}{more}"
+        return str(w.of(held[-1].message)) if held else w("every condition met")
+    more = w(" (and {n} more reason(s))", n=len(causes) - 1) if len(causes) > 1 else ""
+    return f"{w.of(causes[0].message)}{more}"
 
 
-def _tie_breaks(result: Result, names: tuple[str, ...]) -> list[str]:
+def _tie_breaks(result: Result, names: tuple[str, ...], w: Words) -> list[str]:
     ranked = sorted(
         (
             (d.placement.rank, i, d.placement.keys)
@@ -156,15 +168,22 @@ def _tie_breaks(result: Result, names: tuple[str, ...]) -> list[str]:
         first = next((i for i, (x, y) in enumerate(zip(ka, kb, strict=True)) if x != y), None)
         if first is not None and first > 0:
             found.append(
-                f"`{a}` ranks above `{b}` on {names[first]} ({format_value(ka[first])} vs "
-                f"{format_value(kb[first])}); they are equal on {', '.join(names[:first])}"
+                w(
+                    "`{a}` ranks above `{b}` on {key} ({x} vs {y}); they are equal on {equal}",
+                    a=a,
+                    b=b,
+                    key=w.of(names[first]),
+                    x=format_value(ka[first]),
+                    y=format_value(kb[first]),
+                    equal=", ".join(str(w.of(n)) for n in names[:first]),
+                )
             )
         elif first is None:
-            found.append(f"`{a}` and `{b}` are equal on every key and share a rank")
+            found.append(w("`{a}` and `{b}` are equal on every key and share a rank", a=a, b=b))
     return found
 
 
-def _open_places(policy: Policy, result: Result) -> list[str]:
+def _open_places(policy: Policy, result: Result, w: Words) -> list[str]:
     summary = result.summary
     stage = policy.ir.stages[result.stage or ""]
     if summary is None or not summary.open:
@@ -179,23 +198,27 @@ def _open_places(policy: Policy, result: Result) -> list[str]:
         and d.outcome != stage.fills_slot
     ]
     found = [
-        (
-            f"place {d.placement.rank} was ranked to `{d.id}`, which is `{d.outcome}` (rule "
-            f"{', '.join(f'`{c.rule}`' for c in d.causes)}); the place is not given to the "
-            "next-ranked subject"
+        w(
+            "place {rank} was ranked to `{id}`, which is `{outcome}` (rule {rules}); the place is not given to the "
+            "next-ranked subject",
+            rank=d.placement.rank,
+            id=d.id,
+            outcome=d.outcome,
+            rules=", ".join(f"`{c.rule}`" for c in d.causes),
         )
         for d in within
         if d.placement
     ]
     ranked = sum(1 for d in result.decisions.values() if d.placement and d.placement.in_pool)
     if summary.slots is not None and ranked < summary.slots:
-        found.append(f"only {ranked} subject(s) qualified for {summary.slots} place(s)")
-    destination = f" → {summary.open_slots_to}: {summary.open_slots_title}" if summary.open_slots_to else ""
-    return [f"{summary.open} place(s) left open{destination}"] + found
+        found.append(w("only {n} subject(s) qualified for {slots} place(s)", n=ranked, slots=summary.slots))
+    destination = f" → {summary.open_slots_to}: {w.of(summary.open_slots_title)}" if summary.open_slots_to else ""
+    return [w("{n} place(s) left open", n=summary.open) + destination] + found
 
 
-def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
-    """The stage-level explanation of a cohort's result."""
+def explain_cohort(policy: Policy, result: Result, lang: str = "en") -> CohortExplanation:
+    """The stage-level explanation of a cohort's result, its words in `lang`."""
+    w = Words(lang)
     stage = policy.ir.stages[result.stage or ""]
     names = tuple(k.title or render(k.expr) for k in stage.rank_by)
     rows = tuple(
@@ -205,7 +228,7 @@ def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
             keys=d.placement.keys if d.placement else None,
             outcome=d.outcome,
             in_pool=d.placement.in_pool if d.placement else None,
-            why=_why(d),
+            why=_why(d, w),
             allocation=d.allocation.note() if d.allocation and d.allocation.allotment != "not_in_pool" else None,
             awarded=d.awarded,
             rank_range=d.placement.rank_range if d.placement else None,
@@ -226,17 +249,19 @@ def explain_cohort(policy: Policy, result: Result) -> CohortExplanation:
         slots=summary.slots if summary else None,
         filled=summary.filled if summary else 0,
         cut_off=cut_off,
-        tie_breaks=tuple(_tie_breaks(result, names)),
-        open_places=tuple(_open_places(policy, result)),
+        tie_breaks=tuple(_tie_breaks(result, names, w)),
+        open_places=tuple(_open_places(policy, result, w)),
         allocation=tuple(_allocation(result)),
         pending=summary.pending if summary else None,
         open=summary.open if summary else None,
-        pending_places=tuple(_pending(policy, result)),
-        notes=tuple(_notes(result)),
+        pending_places=tuple(_pending(policy, result, w)),
+        notes=tuple(_notes(result, w)),
+        lang=w.lang,
+        labels={o: str(w.of(label)) for o, label in (getattr(policy.ir, "labels", None) or {}).items()},
     )
 
 
-def _pending(policy: Policy, result: Result) -> list[str]:
+def _pending(policy: Policy, result: Result, w: Words) -> list[str]:
     """The undetermined decisions that keep places pending, with the facts that would settle each."""
     summary = result.summary
     if summary is None or not summary.pending:
@@ -244,18 +269,27 @@ def _pending(policy: Policy, result: Result) -> list[str]:
     fills = policy.ir.stages[result.stage or ""].fills_slot
     waiting = [d for d in result.decisions.values() if d.outcome == "undetermined" and fills in d.possible]
     return [
-        f"{summary.pending} place(s) wait on {len(waiting)} undetermined decision(s); "
-        "no place goes anywhere until they are decided"
-    ] + [f"`{d.id}` may be `{fills}`; settled by {', '.join(d.missing)}" for d in waiting]
+        w(
+            "{pending} place(s) wait on {n} undetermined decision(s); no place goes anywhere until they are decided",
+            pending=summary.pending,
+            n=len(waiting),
+        )
+    ] + [
+        w("`{id}` may be `{outcome}`; settled by {facts}", id=d.id, outcome=fills, facts=", ".join(d.missing))
+        for d in waiting
+    ]
 
 
-def _notes(result: Result) -> list[str]:
+def _notes(result: Result, w: Words) -> list[str]:
     summary = result.summary
     if summary is None:
         return []
     return [
-        f"{u.split(': ', 1)[1]} of `{u.split(': ', 1)[0]}` has no bounds in the fact model: "
-        "its rank could be anywhere in the pool"
+        w(
+            "{fact} of `{id}` has no bounds in the fact model: its rank could be anywhere in the pool",
+            fact=u.split(": ", 1)[1],
+            id=u.split(": ", 1)[0],
+        )
         for u in summary.unbounded
     ]
 

@@ -125,7 +125,7 @@ class _Report:
 
     def stage(self) -> str:
         w = self.w
-        cohort = explain_cohort(self.policy, self.result)
+        cohort = explain_cohort(self.policy, self.result, w.lang)
         stage = self.ir.stages[self.result.stage or ""]
         keys = ", ".join(_e(w.of(k.title) or k.title) for k in stage.rank_by if k.title) or "–"
         rows = []
