@@ -174,3 +174,23 @@ def test_decide_asks_which_stage_when_there_are_several(policy: Policy) -> None:
     context = policy.load_cohort(EXAMPLES / "stage1.yaml").model_dump()["context"]
     decided = policy.decide(consortium, stage="stage1", context=context, as_of=dt.date.today(), outside_period=True)
     assert decided.outcome == "disqualified"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("min([3, 1, 2])", 1),
+        ("max([3, 1, 2])", 3),
+        ("min(3, 1, 2)", 1),
+        ("max(3, 1, 2)", 3),
+        ("min(4, 9)", 4),
+        ("max([7])", 7),
+    ],
+)
+def test_min_and_max_take_one_list_or_several_values(grants: Policy, text: str, value: Any) -> None:
+    from engine.core.diagnostics import Span
+    from engine.evaluation.compiler import Scope, compile_expression
+    from engine.language.expr import parse_expression
+
+    fn = compile_expression(grants.ir, parse_expression(text, Span("test")))
+    assert fn(Scope(None, None, {})) == value
