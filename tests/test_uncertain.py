@@ -308,3 +308,36 @@ def test_an_invariant_reading_the_rank_is_judged_at_every_rank_the_decision_may_
     beta = result.decisions["beta"]
     assert beta.outcome == "advanced" and beta.placement is not None and beta.placement.rank_range == (1, 2)
     assert InvariantRunner(policy).subject_and_cohort(result, len(result.decisions)) == []
+
+
+def test_beyond_the_comparison_budget_the_ranking_leaves_every_rank_open(
+    policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.evaluation import stages
+
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    next(t for t in cohort["consortia"] if t["id"] == "sk-telecom")["scores"]["user"] = None
+    monkeypatch.setattr(stages, "MAX_COMPARISONS", 5)  # one uncertain team against five: exactly the budget
+    within = policy.evaluate(cohort)
+    assert within.decisions["lg-ai-research"].outcome == "advanced"
+    monkeypatch.setattr(stages, "MAX_COMPARISONS", 4)  # one comparison too many: ranks left open
+    beyond = policy.evaluate(cohort)
+    assert beyond.decisions["lg-ai-research"].outcome == "undetermined"
+    assert beyond.decisions["lg-ai-research"].missing == ("sk-telecom: scores.user",)
+    assert beyond.decisions["naver-cloud"].outcome == "disqualified"  # what needs no rank is still decided
+
+
+def test_each_tie_names_its_neighbour_and_only_the_pair_across_the_last_place_decided_it(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    teams = {t["id"]: t for t in cohort["consortia"]}
+    teams["naver-cloud"]["model"]["components"], teams["naver-cloud"]["panel"] = SOVEREIGN, {"members": 10}
+    teams["naver-cloud"]["scores"]["user"] = 22.4  # 79.8 with expert 27.6
+    teams["nc-ai"]["scores"].update(expert=29.2, user=25.0)  # 79.8 with expert 29.2
+    result = policy.evaluate(cohort)
+    ties = {i: d.placement.ties for i, d in result.decisions.items() if d.placement}
+    assert [(t.other, t.other_rank, t.key, t.across_last_place) for t in ties["upstage"]] == [
+        ("nc-ai", 3, 1, False),
+        ("naver-cloud", 5, 1, True),
+    ]
+    assert [(t.other, t.mine, t.theirs, t.shared) for t in ties["nc-ai"]] == [("upstage", 29.2, 28.4, 79.8)]
+    assert ties["lg-ai-research"] == () and ties["sk-telecom"] == ()

@@ -40,13 +40,20 @@ EQUIVALENTS_DOC = ROOT / "docs" / "testing.md"
 # stops at the first failure, so a killed mutant usually costs a few seconds).
 SEMANTICS = ["tests/test_logic_table.py", "tests/test_semantics.py", "tests/test_grants.py"]
 DECISIONS = ["tests/test_sovereign_ai.py", "tests/test_golden_decide.py", "tests/test_programme.py"]
-RANKING = ["tests/test_ranking.py", "tests/test_allocation.py", "tests/test_periods.py"]
+RANKING = ["tests/test_ranking.py", "tests/test_allocation.py", "tests/test_periods.py", "tests/test_uncertain.py"]
 PROPERTIES = ["tests/test_properties.py"]
 MODULES: dict[str, list[str]] = {
-    "engine/evaluation/compiler.py": [*SEMANTICS, "tests/test_expr.py", *DECISIONS, *PROPERTIES],
+    "engine/evaluation/compiler.py": [
+        *SEMANTICS,
+        "tests/test_expr.py",
+        *DECISIONS,
+        *PROPERTIES,
+        "tests/test_uncertain.py",
+    ],
     "engine/evaluation/compiled.py": [*SEMANTICS, *DECISIONS, *RANKING, *PROPERTIES],
     "engine/evaluation/evaluate.py": [*SEMANTICS, *RANKING, *DECISIONS, *PROPERTIES],
     "engine/evaluation/stages.py": [*RANKING, *SEMANTICS, *DECISIONS, *PROPERTIES],
+    "engine/evaluation/uncertain.py": [*RANKING, *SEMANTICS, *DECISIONS],
     "engine/evaluation/durable/backend.py": [
         *SEMANTICS,
         "tests/test_ranking.py",
