@@ -341,3 +341,12 @@ def test_each_tie_names_its_neighbour_and_only_the_pair_across_the_last_place_de
     ]
     assert [(t.other, t.mine, t.theirs, t.shared) for t in ties["nc-ai"]] == [("upstage", 29.2, 28.4, 79.8)]
     assert ties["lg-ai-research"] == () and ties["sk-telecom"] == ()
+
+
+def test_a_tie_on_every_key_gives_both_neighbours_the_same_value_and_no_breaking_key(policy: Policy) -> None:
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    teams = {t["id"]: t for t in cohort["consortia"]}
+    teams["nc-ai"]["scores"] = copy.deepcopy(teams["upstage"]["scores"])  # equal on every key: rank 3 twice
+    result = policy.evaluate(cohort)
+    (tie,) = [t for t in result.decisions["nc-ai"].placement.ties if t.other == "upstage"]  # type: ignore[union-attr]
+    assert (tie.key, tie.mine, tie.theirs, tie.shared, tie.other_rank) == (None, 79.8, 79.8, 79.8, 3)
