@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from engine.core.errors import EvaluationError
-from engine.evaluation.uncertain import UNKNOWN, Bounder, decided_by_bounds
+from engine.evaluation.uncertain import PLACES, UNKNOWN, Bounder, decided_by_bounds
 from engine.language.expr import (
     MAX_NUMBER,
     Attr,
@@ -91,7 +91,6 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "in": lambda a, b: a in b,
     "not in": lambda a, b: a not in b,
 }
-PLACES = 10  # arithmetic results are rounded to this many decimal places
 
 
 def _exact(value: Any) -> Any:

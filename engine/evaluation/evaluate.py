@@ -167,9 +167,7 @@ def _own_terms(missing: frozenset[str], subject_id: Any, ranking_missing: tuple[
     ranked = {m for m in missing if m.startswith("stage.") and m != "stage.in_pool"}
     if not ranked or not ranking_missing:
         return missing
-    own = f"{subject_id}: "
-    named = {m[len(own) :] if m.startswith(own) else m for m in ranking_missing}
-    return (missing - ranked) | named
+    return (missing - ranked) | _named(ranking_missing, subject_id)
 
 
 def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None = None) -> Scope:

@@ -20,7 +20,7 @@ from engine.evaluation.uncertain import Bounder
 from engine.language.expr import Attr, BoolOp, Name, Node, Unary, walk
 from engine.language.ir import OutcomeRow, Rule, Template
 
-__all__ = ["decision_reasons", "causes", "format_value", "render_message", "status_of"]
+__all__ = ["decision_reasons", "causes", "format_value", "render_message", "status_of", "is_rank"]
 
 
 def _value(policy: CompiledPolicy, node: Node, scope: Scope) -> Any:
@@ -74,7 +74,8 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _is_rank(node: Node) -> bool:
+def is_rank(node: Node) -> bool:
+    """Whether `node` is `stage.rank`."""
     return isinstance(node, Attr) and node.attr == "rank" and isinstance(node.obj, Name) and node.obj.name == "stage"
 
 
@@ -94,7 +95,7 @@ def _render(policy: CompiledPolicy, template: Template, scope: Scope, to: str = 
     for part in template.parts:
         if isinstance(part, str):
             parts.append(part)
-        elif _is_rank(part) and scope.rank_range is not None and scope.stage is not None and scope.stage.rank is None:
+        elif is_rank(part) and scope.rank_range is not None and scope.stage is not None and scope.stage.rank is None:
             parts.append(f"{scope.rank_range[0]}{to}{scope.rank_range[1]}")  # `2 to 3`; `2~3` in other languages
         else:
             parts.append(_shown(policy, part, scope))

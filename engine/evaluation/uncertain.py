@@ -25,9 +25,9 @@ from engine.language.expr import Attr, Binary, Call, Compare, IfExp, Name, Node,
 from engine.language.ir import PolicyIR
 from engine.language.ranges import fact_range
 
-__all__ = ["Interval", "Bounder", "UNKNOWN", "surely_before", "possibly_before", "decided_by_bounds"]
+__all__ = ["Interval", "Bounder", "UNKNOWN", "PLACES", "surely_before", "possibly_before", "decided_by_bounds"]
 
-PLACES = 10  # as the compiler rounds arithmetic
+PLACES = 10  # arithmetic results are rounded to this many decimal places (the compiler's and the bounds')
 UNKNOWN = object()  # what `value_of` returns for a node whose value depends on missing facts
 
 

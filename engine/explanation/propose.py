@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from engine.evaluation.compiled import settle
 from engine.evaluation.compiler import Missing, Scope
 from engine.evaluation.evaluate import PythonBackend, scope_of
-from engine.evaluation.reasons import format_value
+from engine.evaluation.reasons import format_value, is_rank
 from engine.language.expr import (
     Attr,
     BoolOp,
@@ -399,12 +399,7 @@ def _walk_inline(proposer: Proposer, node: Node) -> Iterator[Node]:
 
 
 def _is_rank(node: Compare) -> bool:
-    return (
-        isinstance(node.left, Attr)
-        and isinstance(node.left.obj, Name)
-        and node.left.obj.name == "stage"
-        and node.left.attr == "rank"
-    )
+    return is_rank(node.left)
 
 
 def _numeric(value: Any) -> bool:
