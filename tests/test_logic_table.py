@@ -365,7 +365,27 @@ def test_a_computation_that_is_not_finite_is_a_located_error(
     policy = load_policy(_package(tmp_path / "pkg", dict(BASE_RULES) | {"big": expr}, {}), backend=backend)
     subject = dict(SUBJECT, income=income)
     with pytest.raises(EvaluationError, match=r"policy\.yaml:\d+:\d+: .*(finite|too large)"):
-        policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [subject]})
+        # no stage reads `big`: it is settled when the trace is read for it (the durable backend's
+        # single ruleset settles every rule while deciding)
+        result = policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [subject]})
+        result.decisions["a"].trace["big"]
+
+
+def test_what_no_stage_reads_is_settled_only_when_the_trace_is_read(tmp_path: Path) -> None:
+    """A rule the stage does not need is not evaluated while deciding (an error in it does not stop the
+    cohort), and reading the trace settles it, in the decision's own state."""
+    from engine import EvaluationError
+
+    policy = load_policy(_package(tmp_path / "pkg", dict(BASE_RULES) | {"big": "income * 10 > 0"}, {}))
+    cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [dict(SUBJECT, income=1e308)]}
+    decision = policy.evaluate(cohort).decisions["a"]  # decided: the stage reads only `eligible`
+    assert (
+        decision.outcome == policy.evaluate({**cohort, "applicants": [dict(SUBJECT, income=5)]}).decisions["a"].outcome
+    )
+    with pytest.raises(EvaluationError, match="finite|too large"):
+        decision.trace["big"]
+    fine = policy.evaluate({**cohort, "applicants": [dict(SUBJECT, income=5)]}).decisions["a"]
+    assert fine.trace["big"] is True and set(fine.trace) >= {"big", "t", "f", "u"}
 
 
 @pytest.mark.parametrize("first", [True, False])

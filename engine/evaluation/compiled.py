@@ -11,9 +11,10 @@ from typing import Any
 
 from engine.core.errors import EvaluationError
 from engine.evaluation.compiler import ExpressionCompiler, Fn, Missing, Scope, Undetermined
+from engine.language.expr import Name, Node, walk
 from engine.language.ir import OutcomeRow, PolicyIR, Stage, Track
 
-__all__ = ["CompiledPolicy", "CompiledStage", "Params", "compile_policy", "settle"]
+__all__ = ["CompiledPolicy", "CompiledStage", "Params", "compile_policy", "settle", "stage_needs"]
 
 
 class Params(dict[str, Any]):
@@ -38,6 +39,9 @@ class CompiledStage:
     capacity: Fn | None = None  # the stage's capacity (parameters, context)
     takes: Fn | None = None  # what one subject asks for
     tracks: tuple[tuple[Track, Fn, Fn], ...] = ()  # each track with its `when` and `reserved`
+    phase1: tuple[str, ...] = ()  # the values and rules this stage needs before its ranking, in dependency order
+    phase2: tuple[str, ...] = ()  # ... and after it (those that read `stage.*`)
+    others: frozenset[str] = frozenset()  # the values and rules it does not need (settled if a trace is read for them)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
         for grant in (g for row in stage.outcomes for g in row.grants if g.quantity is not None):
             compiler.compile(grant.quantity)  # type: ignore[arg-type]
         capacity = stage.capacity
+        needs = stage_needs(ir, stage)
         tracks = tuple((t, compiler.compile(t.when), compiler.compile(t.reserved)) for t in stage.tracks)
         stages[name] = CompiledStage(
             stage=stage,
@@ -94,10 +99,41 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
             capacity=compiler.compile(capacity.total) if capacity else None,
             takes=compiler.compile(capacity.takes) if capacity else None,
             tracks=tracks,
+            phase1=tuple(n for n in ir.order if n in needs and n not in ir.stage_dependent),
+            phase2=tuple(n for n in ir.order if n in needs and n in ir.stage_dependent),
+            others=frozenset(ir.order) - needs,
         )
     phase1 = tuple(n for n in ir.order if n not in ir.stage_dependent)
     phase2 = tuple(n for n in ir.order if n in ir.stage_dependent)
     return CompiledPolicy(ir=ir, compiler=compiler, defs=defs, phase1=phase1, phase2=phase2, stages=stages)
+
+
+def stage_needs(ir: PolicyIR, stage: Stage) -> frozenset[str]:
+    """The values and rules a stage reads: through its pool, ranking keys, slots, capacity, tracks, outcome
+    rows and grants, the messages of the rules among them (reasons render them), and what those read."""
+    roots: list[Node | None] = [stage.pool, stage.slots, *(k.expr for k in stage.rank_by)]
+    if stage.capacity is not None:
+        roots += [stage.capacity.total, stage.capacity.takes]
+    roots += [node for track in stage.tracks for node in (track.when, track.reserved)]
+    roots += [row.when for row in stage.outcomes]
+    roots += [grant.quantity for row in stage.outcomes for grant in row.grants]
+    found: set[str] = set()
+    todo = [node for node in roots if node is not None]
+    while todo:
+        for node in walk(todo.pop()):
+            if not isinstance(node, Name) or node.name in found:
+                continue
+            if node.name in ir.values:
+                found.add(node.name)
+                todo.append(ir.values[node.name].expr)
+            elif node.name in ir.rules:
+                found.add(node.name)
+                rule = ir.rules[node.name]
+                todo.append(rule.when)
+                for template in (rule.held, rule.failed):
+                    every = (template, *(t for _, t in template.translations)) if template else ()
+                    todo += [part for t in every for part in t.parts if not isinstance(part, str)]
+    return frozenset(found)
 
 
 def settle(fn: Fn, scope: Scope) -> Any:

@@ -9,7 +9,7 @@ undetermined before any row holds makes the outcome undetermined, naming what is
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -25,7 +25,7 @@ from engine.evaluation.stages import Entry, rank_pool, ties_of
 from engine.evaluation.uncertain import Bounder
 from engine.language.ir import OutcomeRow, StageInfo
 
-__all__ = ["Backend", "PythonBackend", "evaluate_cohort", "evaluate_subject", "scope_of"]
+__all__ = ["Backend", "PythonBackend", "Trace", "evaluate_cohort", "evaluate_subject", "scope_of"]
 
 
 class Backend(Protocol):
@@ -101,7 +101,9 @@ def _decide(
     traced: bool = True,
     ranking_missing: tuple[str, ...] = (),
     outside_period: bool = False,
+    backend: Backend | None = None,
 ) -> Decision:
+    settling = ranking_missing
     row, gaps = _choose(stage, conditions)
     missing = _own_terms(gaps, scope.subject and _subject_id(policy, scope.subject), ranking_missing)
     outcome = row.outcome if row else UNDETERMINED
@@ -113,9 +115,11 @@ def _decide(
         if isinstance(params, Params) and traced
         else {}
     )
-    trace = dict(scope.known) if traced else {}
+    trace: Mapping[str, Any] = {}
     if traced:
-        trace.update({f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows})
+        settled = dict(scope.known)
+        settled.update({f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows})
+        trace = Trace(settled, _the_rest(policy, backend or PythonBackend(), stage, scope, settling), stage.others)
     subject_id = _subject_id(policy, scope.subject) if scope.subject is not None else "?"
     row_index = row.index if row else None
     return Decision(
@@ -192,9 +196,29 @@ def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None =
         params if params is not None else policy.parameters_on(decision.as_of),
         stage,
     )
-    scope.known.update({k: v for k, v in decision.trace.items() if not k.startswith("row:")})
+    scope.known = _FromTrace(decision.trace)
     scope.rank_range = place.rank_range if place else None
     return scope
+
+
+class _FromTrace(dict[str, Any]):
+    """A rebuilt scope's values and rules: read from the trace when first asked for (see `Trace`)."""
+
+    def __init__(self, trace: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.trace = trace
+
+    def __missing__(self, name: str) -> Any:
+        if name.startswith("row:"):
+            raise KeyError(name)
+        value = self[name] = self.trace[name]
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or (isinstance(name, str) and name in self.trace)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
 
 
 def evaluate_subject(
@@ -214,8 +238,8 @@ def evaluate_subject(
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     scope = Scope(subject, context, policy.parameters_on(as_of))
-    conditions = backend.run(policy, scope, policy.ir.order, stage, rows=True)
-    return _decide(policy, stage, scope, conditions, as_of, None, owner, outside_period=outside)
+    conditions = backend.run(policy, scope, stage.phase1 + stage.phase2, stage, rows=True)
+    return _decide(policy, stage, scope, conditions, as_of, None, owner, outside_period=outside, backend=backend)
 
 
 def evaluate_cohort(
@@ -242,7 +266,7 @@ def evaluate_cohort(
     scopes = [Scope(s, context, params) for s in subjects]
     entries, found = [], []
     for scope in scopes:
-        answers = backend.run(policy, scope, policy.phase1, stage, rows=False)
+        answers = backend.run(policy, scope, stage.phase1, stage, rows=False)
         entries.append(_entry(policy, stage, scope, answers["pool"]))
         found.append(answers)
         if tick is not None:
@@ -263,7 +287,7 @@ def evaluate_cohort(
         if span is not None and span[1] - span[0] < MAX_RANK_SPREAD:
             conditions = _over_ranks(policy, backend, stage, scope, span, _named(settling, entry.id))
         else:
-            conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
+            conditions = backend.run(policy, scope, stage.phase2, stage, rows=True)
         placement = Placement(
             in_pool=info.in_pool,
             rank=info.rank,
@@ -276,7 +300,7 @@ def evaluate_cohort(
             settled_by=tuple(sorted(_named(settling, entry.id))) if span else (),
         )
         decisions[entry.id] = _decide(
-            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, settling, outside
+            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, settling, outside, backend
         )
         if tick is not None:
             tick()
@@ -337,20 +361,118 @@ def _over_ranks(
     A rule or row with the same value at every rank of `span` is decided; one whose value depends
     on the rank is missing the facts that would settle the rank (`settling`).
     """
+    return _at_ranks(policy, backend, stage, scope, span, settling, stage.phase2)
+
+
+def _at_ranks(
+    policy: CompiledPolicy,
+    backend: Backend,
+    stage: CompiledStage | None,
+    scope: Scope,
+    span: tuple[int, int],
+    settling: frozenset[str],
+    names: Sequence[str],
+) -> dict[str, Any]:
+    """`names` (and the stage's rows, if a stage is given) settled at every rank of `span`, agreed."""
     base, info = dict(scope.known), scope.stage
     assert info is not None
     runs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for rank in range(span[0], span[1] + 1):
         scope.known = dict(base)
         scope.stage = info.model_copy(update={"rank": rank})
-        conditions = backend.run(policy, scope, policy.phase2, stage, rows=True)
+        conditions = backend.run(policy, scope, names, stage, rows=True)
         runs.append((scope.known, conditions))
     scope.stage = info
     gap = Missing(settling)
     scope.known = dict(base)
-    for name in policy.phase2:
+    for name in names:
         scope.known[name] = _agreed([known[name] for known, _ in runs], gap)
     return {key: _agreed([c[key] for _, c in runs], gap) for key in runs[0][1]}
+
+
+class Trace(Mapping[str, Any]):
+    """A decision's trace: every value and rule result, and each outcome row's (`row:N`).
+
+    What the decision's stage needed was settled when it was decided; any other value or rule
+    (another stage's) is settled the first time the trace is read for it, in the same state and by the
+    same backend.
+    """
+
+    __slots__ = ("_settled", "_rest", "_others")
+
+    def __init__(
+        self,
+        settled: dict[str, Any],
+        rest: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        others: frozenset[str] = frozenset(),
+    ) -> None:
+        self._settled = settled
+        self._rest = rest
+        self._others = others  # the names `rest` settles
+
+    def _complete(self) -> None:
+        if self._rest is not None:
+            rest, self._rest = self._rest, None
+            rows = {k: v for k, v in self._settled.items() if k.startswith("row:")}
+            self._settled = {**rest(self._settled), **rows}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._settled[key]
+        except KeyError:
+            if self._rest is None or key not in self._others:
+                raise
+        self._complete()
+        return self._settled[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self._complete()
+        return iter(self._settled)
+
+    def __len__(self) -> int:
+        self._complete()
+        return len(self._settled)
+
+    def __bool__(self) -> bool:
+        return bool(self._settled)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Sent to another process whole: what the stage did not need is settled first."""
+        self._complete()
+        return (Trace, (self._settled,))
+
+    def __repr__(self) -> str:
+        return f"Trace({dict(self)!r})"
+
+
+def _the_rest(
+    policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope, settling: tuple[str, ...]
+) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """How to settle, later, the values and rules the stage did not need (none left: None)."""
+    if not stage.others:
+        return None
+    subject, context, params, info, span = scope.subject, scope.context, scope.params, scope.stage, scope.rank_range
+
+    def settle_rest(settled: dict[str, Any]) -> dict[str, Any]:
+        again = Scope(subject, context, params, info)
+        again.known = {k: v for k, v in settled.items() if not k.startswith("row:")}
+        others = [n for n in policy.ir.order if n in stage.others]
+        backend.run(policy, again, [n for n in others if n not in policy.ir.stage_dependent], None, rows=False)
+        later = [n for n in others if n in policy.ir.stage_dependent]
+        if (
+            later
+            and info is not None
+            and span is not None
+            and info.rank is None
+            and span[1] - span[0] < MAX_RANK_SPREAD
+        ):
+            subject_id = _subject_id(policy, subject) if subject is not None else ""
+            _at_ranks(policy, backend, None, again, span, _named(settling, subject_id), later)
+        else:
+            backend.run(policy, again, later, None, rows=False)
+        return {n: again.known[n] for n in policy.ir.order}
+
+    return settle_rest
 
 
 def _agreed(values: list[Any], gap: Missing) -> Any:

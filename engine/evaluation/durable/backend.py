@@ -320,6 +320,9 @@ class DurableBackend:
         self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
     ) -> dict[str, Any]:
         compiled = self._compiled(scope.params)  # type: ignore[arg-type]
+        # one ruleset holds every stage's rules: each phase settles all of the policy's (a stage's
+        # own `names` are among them), so that a field computed in Python finds every rule it reads
+        names = policy.phase1 if not rows else policy.ir.order if scope.stage is None else policy.phase2
         for name in names:
             if name in policy.ir.values or (compiled.fields_use_rules and name in policy.ir.rules):
                 scope.known[name] = settle(policy.defs[name], scope)
