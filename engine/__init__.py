@@ -8,35 +8,49 @@
 
 The pipeline runs one way: load (YAML with spans) → check (names, types, dependency graph) →
 compile (closures) → evaluate (per subject, then the stage over the cohort) → explain.
+
+Every name below is imported on first use (PEP 562): `import engine` (which any `import engine.x`
+runs first) costs almost nothing, so a command imports only what it needs. `Decision.explain()`
+and `Decision.why_not()` work from the first call all the same: `engine.explanation`, imported
+here, registers hooks that import the explanation graph and why-not when first called.
 """
 
-from engine.core.diagnostics import Diagnostic, Span
-from engine.core.errors import (
-    BackendError,
-    BackendUnavailable,
-    EngineError,
-    EvaluationError,
-    FactError,
-    OutsidePeriod,
-    PolicyError,
-    RecordError,
-)
-from engine.embedding.batch import evaluate_many
-from engine.embedding.policy import BackendName, Policy, load_policy
-from engine.embedding.store import PolicyStore, ReloadReport
-from engine.evaluation.result import (
-    UNDETERMINED,
-    Allocation,
-    Decision,
-    Grant,
-    Placement,
-    PolicyIdentity,
-    Reason,
-    Result,
-    StageSummary,
-    TrackSummary,
-)
-from engine.explanation.explain import Explanation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from engine import explanation as _explanation  # noqa: F401  (registers the hooks of Decision.explain(), why_not())
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time `__getattr__` imports each on first use
+    from engine.core.diagnostics import Diagnostic, Span
+    from engine.core.errors import (
+        BackendError,
+        BackendUnavailable,
+        EngineError,
+        EvaluationError,
+        FactError,
+        OutsidePeriod,
+        PolicyError,
+        RecordError,
+    )
+    from engine.embedding.batch import evaluate_many
+    from engine.embedding.policy import BackendName, Policy, load_policy
+    from engine.embedding.store import PolicyStore, ReloadReport
+    from engine.evaluation.result import (
+        UNDETERMINED,
+        Allocation,
+        Decision,
+        Grant,
+        Placement,
+        PolicyIdentity,
+        Reason,
+        Result,
+        StageSummary,
+        TrackSummary,
+    )
+    from engine.explanation.explain import Explanation
+    from engine.records.store import RecordStore
 
 __all__ = [
     "load_policy",
@@ -69,12 +83,58 @@ __all__ = [
     "RecordStore",
 ]
 
+# Where each public name lives (the module imported the first time the name is asked for).
+_HOME = {
+    "Diagnostic": "engine.core.diagnostics",
+    "Span": "engine.core.diagnostics",
+    **dict.fromkeys(
+        (
+            "BackendError",
+            "BackendUnavailable",
+            "EngineError",
+            "EvaluationError",
+            "FactError",
+            "OutsidePeriod",
+            "PolicyError",
+            "RecordError",
+        ),
+        "engine.core.errors",
+    ),
+    "evaluate_many": "engine.embedding.batch",
+    "BackendName": "engine.embedding.policy",
+    "Policy": "engine.embedding.policy",
+    "load_policy": "engine.embedding.policy",
+    "PolicyStore": "engine.embedding.store",
+    "ReloadReport": "engine.embedding.store",
+    **dict.fromkeys(
+        (
+            "UNDETERMINED",
+            "Allocation",
+            "Decision",
+            "Grant",
+            "Placement",
+            "PolicyIdentity",
+            "Reason",
+            "Result",
+            "StageSummary",
+            "TrackSummary",
+        ),
+        "engine.evaluation.result",
+    ),
+    "Explanation": "engine.explanation.explain",
+    "RecordStore": "engine.records.store",  # brings SQLAlchemy, which nothing else needs
+}
 
-def __getattr__(name: str) -> object:
-    """`engine.RecordStore` is imported on first use: the records pass brings SQLAlchemy, which
-    nothing else needs (the command line starts faster without it)."""
-    if name == "RecordStore":
-        from engine.records.store import RecordStore
 
-        return RecordStore
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    """A public name, imported on first use and then kept as an attribute of `engine`."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

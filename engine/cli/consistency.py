@@ -9,19 +9,20 @@ cases with rule coverage; `--mutate` adds the mutation check.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import Progress, add_trust_option, load
 from engine.core.diagnostics import Diagnostic, render_all, sort_diagnostics
 from engine.core.errors import EngineError
 from engine.core.text import counted, json_text, shown, shown_lines
-from engine.embedding.policy import Policy
-from engine.explanation.cohort_explain import explain_cohort
-from engine.language.analysis import Observed, search_findings, shadowing
 from engine.source.yamlsource import dump_yaml, parse_yaml
-from engine.verification.mutate import MutationReport, run_mutants
-from engine.verification.testing import Coverage, TestReport, known_cohorts, prepare, run_tests, seed_subjects
-from engine.verification.verify import SearchReport, Violation, search_invariants
+
+if TYPE_CHECKING:  # the verification pass (Hypothesis) is imported by the commands that search, when they run
+    from engine.embedding.policy import Policy
+    from engine.language.analysis import Observed
+    from engine.verification.mutate import MutationReport
+    from engine.verification.testing import Coverage, TestReport
+    from engine.verification.verify import SearchReport, Violation
 
 __all__ = ["register", "add_search_options", "check_package", "cmd_test"]
 
@@ -84,6 +85,8 @@ def counterexample_file(violation: Violation) -> str:
 
 
 def _explanation(policy: Policy, violation: Violation) -> str:
+    from engine.explanation.cohort_explain import explain_cohort
+
     try:
         document = parse_yaml(dump_yaml(violation.cohort), "<counterexample>")
         result = policy.evaluate(document.data, as_of=violation.as_of, stage=violation.stage)
@@ -106,6 +109,10 @@ def _observed(search: SearchReport, tests: TestReport) -> Observed:
 
 
 def _search(policy: Policy, args: argparse.Namespace) -> tuple[SearchReport, list[Diagnostic]]:
+    from engine.language.analysis import search_findings, shadowing
+    from engine.verification.testing import known_cohorts, prepare, run_tests, seed_subjects
+    from engine.verification.verify import search_invariants
+
     prepared, case_problems = prepare(policy)  # the test files are checked too: unknown names, located
     tests = run_tests(policy, prepared)
     seeds, known = seed_subjects(policy, prepared), known_cohorts(tests)
@@ -121,6 +128,8 @@ def _search(policy: Policy, args: argparse.Namespace) -> tuple[SearchReport, lis
 
 def check_package(policy: Policy, args: argparse.Namespace) -> int:
     """`policy check` after loading: the search, every finding, exit 1 on a violation or an error."""
+    from engine.verification.verify import SearchReport
+
     report, found = (SearchReport(), []) if getattr(args, "no_search", False) else _search(policy, args)
     diagnostics = sort_diagnostics(list(policy.warnings) + found)
     failed = any(d.severity == "error" for d in diagnostics)
@@ -224,6 +233,9 @@ def _mutation_lines(report: MutationReport) -> list[str]:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """`policy test RULES [--mutate]`: every case, located failures, coverage, `N passed, N failed`."""
+    from engine.verification.mutate import run_mutants
+    from engine.verification.testing import known_cohorts, prepare, run_tests, seed_subjects
+
     policy = load(args)
     prepared, problems = prepare(policy)
     report = run_tests(policy, prepared, problems)

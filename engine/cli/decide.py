@@ -19,9 +19,7 @@ from engine.cli.records import add_record_option, check_record_target, record_if
 from engine.core.i18n import Words
 from engine.core.text import json_text, shown, shown_lines
 from engine.evaluation.result import Decision, Result, StageSummary, quantity_text
-from engine.explanation.cohort_explain import explain_cohort
 from engine.explanation.letter import outcome_label, subject_name
-from engine.explanation.report import render_report
 
 __all__ = ["register", "cmd_evaluate", "cmd_explain", "cmd_report"]
 
@@ -178,6 +176,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.id is None:
         if args.why_not:
             raise UsageError("--why-not needs the id of a subject")
+        from engine.explanation.cohort_explain import explain_cohort  # imported by the commands that explain
+
         cohort = explain_cohort(policy, result, args.lang)
         print(json_text(cohort.to_json(), indent=2) if args.format == "json" else cohort.to_text())
         return 0
@@ -201,6 +201,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from engine.explanation.report import render_report  # imported by the command that writes a report
+
     policy, result = decide(args)
     page = render_report(policy, result, args.lang)  # built whole before writing: no partial file on error
     Path(args.output).write_text(page, encoding="utf-8")

@@ -23,7 +23,6 @@ from engine.cli.common import (
 )
 from engine.core.text import json_text
 from engine.embedding.policy import Policy, load_policy
-from engine.explanation.diff import diff
 from engine.source.loader import manifest_path
 from engine.source.revision import export_revision, is_revision
 
@@ -43,6 +42,8 @@ def _load(spec: str, args: argparse.Namespace, scratch: Path) -> Policy:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from engine.explanation.diff import diff  # imported by the command that compares
+
     rest = list(args.paths)
     new_spec = rest.pop(0) if rest and _is_package(rest[0]) else None
     overrides = parameter_overrides(args)

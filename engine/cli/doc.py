@@ -8,11 +8,11 @@ from typing import Any
 
 from engine.cli.common import UsageError, add_trust_option, load
 from engine.core.text import shown, shown_lines
-from engine.explanation.document import FORMATS, render_document
 
 __all__ = ["register", "cmd_doc"]
 
 _SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
+_FORMATS = tuple(dict.fromkeys(_SUFFIXES.values()))  # engine.explanation.document.FORMATS, without importing it
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -27,6 +27,8 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
+    from engine.explanation.document import render_document  # imported by the command that writes it
+
     fmt = _format(args)
     ir = load(args).ir
     text = render_document(ir, fmt)
@@ -44,6 +46,6 @@ def register(commands: Any) -> None:
     doc = commands.add_parser("doc", help=help, description=help)
     doc.add_argument("rules", help="the rule package (folder holding policy.yaml)")
     doc.add_argument("-o", "--output", help="the file to write (.md or .html); default: Markdown to stdout")
-    doc.add_argument("--format", choices=list(FORMATS), help="md or html (default: from the extension of -o)")
+    doc.add_argument("--format", choices=list(_FORMATS), help="md or html (default: from the extension of -o)")
     add_trust_option(doc)
     doc.set_defaults(handler=cmd_doc)

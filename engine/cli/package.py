@@ -5,21 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from engine.cli.common import UsageError, add_trust_option, fact_modules, find_package, load
 from engine.cli.consistency import check_package
 from engine.core.text import json_text, shown_lines
-from engine.explanation.graph import graph_dot, graph_json, graph_mermaid, graph_text
 from engine.language.factmodels import trusted_fact_modules
-from engine.source.factschema import fact_schema_json_schema
 from engine.source.loader import load_sources
-from engine.source.model import ManifestFile, SectionsFile
 
 __all__ = ["register", "cmd_graph", "cmd_check", "cmd_schema", "rule_file_json_schema"]
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from engine.explanation.graph import graph_dot, graph_json, graph_mermaid, graph_text  # networkx, on use
+
     ir = load(args).ir
     if args.format == "json":
         print(json_text(graph_json(ir), indent=2))
@@ -34,6 +31,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from engine.source.factschema import fact_schema_json_schema
+
     if args.rules_format:
         print(json_text(rule_file_json_schema(), indent=2))
         return 0
@@ -55,6 +54,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def rule_file_json_schema() -> dict[str, Any]:
     """The JSON Schema of a rule file (the manifest `policy.yaml` or an included file), for editors."""
+    from pydantic import TypeAdapter
+
+    from engine.source.model import ManifestFile, SectionsFile
+
     schema = TypeAdapter(ManifestFile | SectionsFile).json_schema()
     schema["title"] = "Rule file of a policy package (policy.yaml or an included file)"
     return schema

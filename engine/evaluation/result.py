@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from engine.core.text import json_text
 from engine.language.ir import Scale, Table
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "Reason",

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel
 
 from engine.core.diagnostics import Diagnostic, Span
@@ -158,12 +157,8 @@ def shadowed_rows(stage: Stage) -> list[Diagnostic]:
 
 def stage_parameters(ir: PolicyIR, stage: str) -> list[str]:
     """The parameters deciding a stage needs: its own, and those of every value and rule (all are settled)."""
-    graph, node = ir.graph, f"stage:{stage}"
-    own = (
-        {graph.nodes[n]["name"] for n in nx.ancestors(graph, node) if graph.nodes[n].get("kind") == "parameter"}
-        if node in graph
-        else set()
-    )
+    graph, node = ir.dependencies, f"stage:{stage}"
+    own = {graph.nodes[n]["name"] for n in graph.ancestors(node) if graph.nodes[n].get("kind") == "parameter"}
     settled = {
         p
         for p in ir.parameters

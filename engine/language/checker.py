@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel
 
 from engine.core.diagnostics import Diagnostic, Span
@@ -27,6 +26,7 @@ from engine.language.invariants import InvariantScope, lower_invariants
 from engine.language.ir import (
     RESERVED,
     Capacity,
+    Dependencies,
     FactSchema,
     Invariant,
     OpenSlots,
@@ -92,7 +92,7 @@ class _State:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     defs: dict[str, _Def] = field(default_factory=dict)
     stages: dict[str, _Def] = field(default_factory=dict)
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    graph: Dependencies = field(default_factory=Dependencies)
     types: dict[str, Ty] = field(default_factory=dict)
     exprs: dict[tuple[str, Path_], Node] = field(default_factory=dict)
     templates: dict[str, tuple[Template | None, Template | None]] = field(default_factory=dict)
@@ -595,18 +595,24 @@ def _stage_restrictions(state: _State, checker: _Checker, stage: str, path: Path
 
 def _graph_checks(state: _State) -> tuple[tuple[str, ...], frozenset[str]]:
     graph = state.graph
-    defined = [n for n, a in graph.nodes(data=True) if a.get("kind") in ("value", "rule")]
-    sub = graph.subgraph(defined)
+    defined = [n for n, a in graph.nodes.items() if a.get("kind") in ("value", "rule")]
+    ordered = graph.order(defined)
     order: tuple[str, ...] = ()
-    cycles = [c for c in nx.strongly_connected_components(sub) if len(c) > 1 or any(sub.has_edge(n, n) for n in c)]
-    for cycle in cycles:
-        members = sorted(cycle, key=lambda n: graph.nodes[n]["span"])
-        names = " → ".join(f"`{graph.nodes[n]['name']}`" for n in members + members[:1])
-        state.error("cycle", f"definitions depend on each other in a cycle: {names}", graph.nodes[members[0]]["span"])
-    if not cycles:
-        order = tuple(graph.nodes[n]["name"] for n in nx.lexicographical_topological_sort(sub))
+    if ordered is None:  # a cycle: networkx names every one (only here: a package that loads never imports it)
+        import networkx as nx
+
+        sub = graph.to_networkx().subgraph(defined)
+        cycles = [c for c in nx.strongly_connected_components(sub) if len(c) > 1 or any(sub.has_edge(n, n) for n in c)]
+        for cycle in cycles:
+            members = sorted(cycle, key=lambda n: graph.nodes[n]["span"])
+            names = " → ".join(f"`{graph.nodes[n]['name']}`" for n in members + members[:1])
+            state.error(
+                "cycle", f"definitions depend on each other in a cycle: {names}", graph.nodes[members[0]]["span"]
+            )
+    else:
+        order = tuple(graph.nodes[n]["name"] for n in ordered)
     stage_uses = [n for n in graph if n.startswith("ranking:")]
-    dependent = set().union(*(nx.descendants(graph, n) for n in stage_uses)) if stage_uses else set()
+    dependent = set().union(*(graph.descendants(n) for n in stage_uses)) if stage_uses else set()
     users = frozenset(graph.nodes[n]["name"] for n in dependent if graph.nodes[n].get("kind") in ("value", "rule"))
     return order, users
 
@@ -683,7 +689,7 @@ def _lower(
         stages=stages,
         order=order,
         stage_dependent=dependent,
-        graph=state.graph,
+        dependencies=state.graph,
         files=files,
         labels=dict(manifest.labels),
     )
@@ -816,7 +822,7 @@ def check(source: PackageSource, fact_modules: FactModules | None = None) -> tup
     invariants = _invariants(state, checker, schema)
     state.diagnostics.extend(dated_value_findings((f.sections, f.source) for f in source.files))
     state.diagnostics.extend(missing_translations((f.sections, f.source) for f in source.files))
-    for n, attrs in state.graph.nodes(data=True):
+    for n, attrs in state.graph.nodes.items():
         attrs.setdefault("kind", n.split(":", 1)[0])
         attrs.setdefault("name", n.split(":", 1)[1])
     order, dependent = _graph_checks(state)

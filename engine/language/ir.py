@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import heapq
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
 from pydantic import BaseModel
 
 from engine.core.diagnostics import Span
@@ -19,7 +20,11 @@ from engine.core.errors import EvaluationError
 from engine.language.expr import Node
 from engine.language.types import Ty
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 __all__ = [
+    "Dependencies",
     "Parameter",
     "Table",
     "Scale",
@@ -321,6 +326,103 @@ class Invariant:
     span: Span = field(default=Span(""), compare=False)
 
 
+class Dependencies:
+    """The static dependency graph as plain data: an edge from what is used to what uses it.
+
+    Nodes are ids (`rule:sovereign`, `fact:scores.expert`) with their attributes (kind, name, span,
+    ...), edges carry theirs (the span of the use, its role). The checker builds it and asks what it
+    needs of it (uses, users, the dependency order, what a node leads to) without networkx, which
+    loading a package therefore never imports; `PolicyIR.graph` is the same graph as a
+    `networkx.DiGraph`, built on first use for what reads it (explanations, search, the graph commands).
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}  # in the order they were first added
+        self.edges: dict[tuple[str, str], dict[str, Any]] = {}  # (used, user) → attributes, in order
+        self._succ: dict[str, dict[str, dict[str, Any]]] = {}
+        self._pred: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def add_node(self, node: str, **attrs: Any) -> None:
+        """Add `node`, or update the attributes of one already there (as `networkx.DiGraph.add_node`)."""
+        if node not in self.nodes:
+            self.nodes[node], self._succ[node], self._pred[node] = {}, {}, {}
+        self.nodes[node].update(attrs)
+
+    def add_edge(self, used: str, user: str, **attrs: Any) -> None:
+        """Add the edge (its ends too), or update the attributes of one already there."""
+        for node in (used, user):
+            if node not in self.nodes:
+                self.add_node(node)
+        data = self.edges.get((used, user))
+        if data is None:
+            data = self.edges[(used, user)] = {}
+            self._succ[used][user] = self._pred[user][used] = data
+        data.update(attrs)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.nodes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def successors(self, node: str) -> Iterator[str]:
+        """What uses `node` directly."""
+        return iter(self._succ.get(node, ()))
+
+    def predecessors(self, node: str) -> Iterator[str]:
+        """What `node` uses directly."""
+        return iter(self._pred.get(node, ()))
+
+    def descendants(self, node: str) -> set[str]:
+        """Everything that uses `node`, directly or through others."""
+        return self._reach(node, self._succ)
+
+    def ancestors(self, node: str) -> set[str]:
+        """Everything `node` uses, directly or through others."""
+        return self._reach(node, self._pred)
+
+    @staticmethod
+    def _reach(node: str, step: dict[str, dict[str, dict[str, Any]]]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(step.get(node, ()))
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(step[n])
+        return seen
+
+    def order(self, among: Iterable[str]) -> list[str] | None:
+        """The nodes `among`, each after what it uses among them, ties broken by id (the lexicographical
+        topological order, as networkx gives it); None if they depend on each other in a cycle."""
+        members = set(among)
+        needs = {n: sum(1 for p in self._pred[n] if p in members) for n in members}
+        ready = [n for n, k in needs.items() if k == 0]
+        heapq.heapify(ready)
+        found: list[str] = []
+        while ready:
+            n = heapq.heappop(ready)
+            found.append(n)
+            for user in self._succ[n]:
+                if user in members:
+                    needs[user] -= 1
+                    if needs[user] == 0:
+                        heapq.heappush(ready, user)
+        return found if len(found) == len(members) else None
+
+    def to_networkx(self) -> nx.DiGraph:
+        """The same nodes and edges, in the same order, with the same attributes, as a `networkx.DiGraph`."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from((n, dict(a)) for n, a in self.nodes.items())
+        graph.add_edges_from((u, v, dict(a)) for (u, v), a in self.edges.items())
+        return graph
+
+
 @dataclass(frozen=True)
 class PolicyIR:
     name: str
@@ -334,11 +436,16 @@ class PolicyIR:
     stages: dict[str, Stage]
     order: tuple[str, ...]  # values and rules in dependency order
     stage_dependent: frozenset[str]  # values and rules that use `stage.*`
-    graph: nx.DiGraph = field(compare=False, hash=False)
+    dependencies: Dependencies = field(compare=False, hash=False, repr=False)  # the graph, without networkx
     files: tuple[str, ...] = ()
     invariants: tuple[Invariant, ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()  # what-if: parameters set without editing the files
     labels: dict[str, str] = field(default_factory=dict, compare=False)  # outcome name → words (a `Text`)
+
+    @functools.cached_property
+    def graph(self) -> nx.DiGraph:
+        """The static dependency graph as a `networkx.DiGraph` (built from `dependencies` on first use, then kept)."""
+        return self.dependencies.to_networkx()
 
     def kind_of(self, name: str) -> str | None:
         """What a bare name in an expression refers to (outside comprehension variables)."""
