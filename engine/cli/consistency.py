@@ -128,14 +128,16 @@ def _search(policy: Policy, args: argparse.Namespace) -> tuple[SearchReport, lis
 
 def check_package(policy: Policy, args: argparse.Namespace) -> int:
     """`policy check` after loading: the search, every finding, exit 1 on a violation or an error."""
-    from engine.verification.verify import SearchReport
-
-    report, found = (SearchReport(), []) if getattr(args, "no_search", False) else _search(policy, args)
+    report: SearchReport | None = None  # None: --no-search (the search, and Hypothesis, are not imported)
+    found: list[Diagnostic] = []
+    if not getattr(args, "no_search", False):
+        report, found = _search(policy, args)
+    violations = report.violations if report is not None else []
     diagnostics = sort_diagnostics(list(policy.warnings) + found)
     failed = any(d.severity == "error" for d in diagnostics)
     ir = policy.ir
     if args.format == "json":
-        violations = [
+        counterexamples = [
             {
                 "invariant": v.invariant.id,
                 "stage": v.stage,
@@ -145,11 +147,11 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
                 "facts": counterexample_file(v),
                 "explanation": _explanation(policy, v),
             }
-            for v in report.violations
+            for v in violations
         ]
         search = (
             None
-            if getattr(args, "no_search", False)
+            if report is None
             else {"examples": report.examples, "seed": args.seed, "invariants": len(ir.invariants)}
         )
         print(
@@ -158,7 +160,7 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
                     "ok": not failed,
                     "diagnostics": [d.to_json() for d in diagnostics],
                     "search": search,
-                    "violations": violations,
+                    "violations": counterexamples,
                 },
                 indent=2,
             )
@@ -166,7 +168,7 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
         return 1 if failed else 0
     if diagnostics:
         print(shown_lines(render_all(diagnostics)))
-    for v in report.violations:
+    for v in violations:
         print(
             f"\ncounterexample to `{shown(v.invariant.id)}` (save as a fact file; `policy evaluate "
             f"{shown(args.rules)} FILE` decides it):\n"
@@ -178,8 +180,8 @@ def check_package(policy: Policy, args: argparse.Namespace) -> int:
             else "the offending decision"
         )
         print(shown_lines(f"explanation of {what}:\n\n{_explanation(policy, v)}\n"))
-    if not getattr(args, "no_search", False):
-        held = len(ir.invariants) - len(report.violations)
+    if report is not None:
+        held = len(ir.invariants) - len(violations)
         print(
             f"invariants: {held} of {len(ir.invariants)} hold in {counted(report.examples, 'generated cohort')} "
             f"(seed {args.seed})"

@@ -24,16 +24,19 @@ from engine.cli.common import (
 from engine.core.text import json_text
 from engine.embedding.policy import Policy, load_policy
 from engine.source.loader import manifest_path
-from engine.source.revision import export_revision, is_revision
 
 __all__ = ["register", "cmd_diff"]
 
 
 def _is_package(spec: str) -> bool:
+    from engine.source.revision import is_revision  # git, for the command that reads revisions
+
     return is_revision(spec) or (Path(spec).is_dir() and manifest_path(Path(spec)).is_file())
 
 
 def _load(spec: str, args: argparse.Namespace, scratch: Path) -> Policy:
+    from engine.source.revision import export_revision, is_revision
+
     if is_revision(spec):
         folder = scratch / f"side{len(list(scratch.iterdir()))}"
         folder.mkdir()

@@ -10,6 +10,9 @@ Two kinds of words reach a reader:
   message catalogue `engine/core/locale/<lang>/LC_MESSAGES/engine.po` through Babel (read once,
   compiled in memory to a `gettext` catalogue); a word missing from a catalogue falls back to English.
 
+Babel is imported only when another language than English is asked for: English needs no
+catalogue, and its dates in words are written here (as Babel writes them, `January 25, 2026`).
+
 Imports nothing of the engine.
 """
 
@@ -19,18 +22,23 @@ import datetime as dt
 import functools
 import gettext
 import io
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 __all__ = ["LANGUAGES", "Text", "local", "translations_of", "translator", "Words", "date_text", "pick_language"]
 
 LANGUAGES = ("en", "ko")  # the languages the engine's catalogue speaks; English is the source
 _LOCALE = Path(__file__).parent / "locale"
+_MONTHS = ("January", "February", "March", "April", "May", "June") + (
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)  # English month names, whatever the process's locale
 
 
 class Text(str):
@@ -70,12 +78,75 @@ def _catalogue(lang: str) -> gettext.NullTranslations:
     path = _LOCALE / lang / "LC_MESSAGES" / "engine.po"
     if lang == "en" or not path.is_file():
         return gettext.NullTranslations()
-    with path.open("rb") as source:
-        catalog = read_po(source, locale=lang)
+    text = path.read_bytes()
+    simple = _simple_po(text.decode("utf-8"))
+    if simple is not None:
+        return _Messages(simple)
+    return _babel_catalogue(text, lang)
+
+
+def _babel_catalogue(text: bytes, lang: str) -> gettext.NullTranslations:
+    """A catalogue read by Babel (any form a .po file may take), compiled in memory for `gettext`."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    catalog = read_po(io.BytesIO(text), locale=lang)
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
+
+
+class _Messages(gettext.NullTranslations):
+    """A catalogue of plain messages (English → translation): what `_simple_po` reads."""
+
+    def __init__(self, messages: dict[str, str]) -> None:
+        super().__init__()
+        self._messages = messages
+
+    def gettext(self, message: str) -> str:
+        return self._messages.get(message, message)
+
+
+_PO_STRING = re.compile(r'"((?:[^"\\]|\\[nt"\\])*)"')
+
+
+def _simple_po(text: str) -> dict[str, str] | None:
+    """The messages of a .po file written as the engine's catalogues are (comments, `msgid`/`msgstr`
+    pairs of quoted strings, continued on following lines), without importing Babel; None if the
+    file uses anything else (flags such as `fuzzy`, contexts, plurals, obsolete entries), which
+    Babel then reads. Empty translations are left out, as Babel's compiled catalogues leave them."""
+    messages: dict[str, str] = {}
+    key: str | None = None
+    parts: dict[str, list[str]] = {}
+    for line in [*text.splitlines(), 'msgid ""']:  # the sentinel closes the last entry
+        line = line.strip()
+        if not line or (line.startswith("#") and line[1:2] not in (",", "~", "|")):
+            continue
+        word, _, rest = line.partition(" ")
+        quoted = _PO_STRING.fullmatch(line if line.startswith('"') else rest.strip())
+        if quoted is None:
+            return None
+        if line.startswith('"') and key is not None:
+            parts[key].append(quoted.group(1))
+            continue
+        if word == "msgid":
+            if "msgid" in parts:
+                if "msgstr" not in parts:
+                    return None
+                source, target = ("".join(parts[k]) for k in ("msgid", "msgstr"))
+                if source and target:
+                    messages[_po_unescape(source)] = _po_unescape(target)
+            parts = {}
+        elif word != "msgstr" or "msgid" not in parts or "msgstr" in parts:
+            return None
+        key = word
+        parts[key] = [quoted.group(1)]
+    return messages
+
+
+def _po_unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
 
 
 def translator(lang: str = "en") -> Callable[[str], str]:
@@ -98,7 +169,11 @@ class Words:
         return local(text, self.lang)
 
     def date(self, day: dt.date) -> str:
-        """A date in words: `25 January 2026`, `2026년 1월 25일`."""
+        """A date in words: `January 25, 2026`, `2026년 1월 25일` (Babel's long format of the language)."""
+        if self.lang == "en":
+            return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
+        from babel.dates import format_date
+
         return format_date(day, format="long", locale=self.lang)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.language.expr import Node
@@ -68,9 +68,14 @@ def annotation_of(ty: Ty) -> Any:
     return Any
 
 
+# These models describe what invariants read, for the type checker: nothing validates them, so
+# pydantic builds no validator for them unless something does (loading a package stays fast).
+_TYPES_ONLY = ConfigDict(defer_build=True)
+
+
 def _record(name: str, fields: Mapping[str, Ty]) -> type[BaseModel]:
     usable = {n: (annotation_of(t) | None, None) for n, t in fields.items() if not hasattr(BaseModel, n)}
-    return create_model(name, **usable)  # type: ignore[call-overload, no-any-return]
+    return create_model(name, __config__=_TYPES_ONLY, **usable)  # type: ignore[call-overload, no-any-return]
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,7 +101,7 @@ def decided_model(
         "track": (str | None, None),
         "reserved": (bool | None, None),
     }
-    return create_model("Decided", **fields)  # type: ignore[call-overload, no-any-return]
+    return create_model("Decided", __config__=_TYPES_ONLY, **fields)  # type: ignore[call-overload, no-any-return]
 
 
 @functools.lru_cache(maxsize=1)
@@ -114,11 +119,13 @@ def summary_model() -> type[BaseModel]:
         "capacity_left": (float | None, None),
         "tracks": (list[_TrackRecord], []),
     }
-    return create_model("Summary", **fields)
+    return create_model("Summary", __config__=_TYPES_ONLY, **fields)
 
 
 class _TrackRecord(BaseModel):
     """One track of a stage, as cohort invariants see it (`summary.tracks`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     reserved: int

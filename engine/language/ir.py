@@ -393,6 +393,7 @@ class Dependencies:
             if n not in seen:
                 seen.add(n)
                 todo.extend(step[n])
+        seen.discard(node)  # as networkx: a node is not its own descendant, even in a cycle
         return seen
 
     def order(self, among: Iterable[str]) -> list[str] | None:

@@ -12,18 +12,20 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import PolicyError
 from engine.source.document import Document
-from engine.source.factschema import FactSchemaFile, FactSchemaSource, build_models
 from engine.source.files import read_bytes
 from engine.source.model import ManifestFile, SectionsFile
 from engine.source.validation import validation_diagnostics
 from engine.source.yamlsource import SourceMap, parse_bytes
+
+if TYPE_CHECKING:  # imported when a package names a fact schema file (most name a trusted module)
+    from engine.source.factschema import FactSchemaSource
 
 __all__ = ["SourceFile", "PackageSource", "load_sources", "manifest_path", "MANIFEST"]
 
@@ -104,11 +106,13 @@ def _outside(root: Path, name: str, span: Span) -> Diagnostic | None:
 
 
 def _what(model: type[BaseModel]) -> str:
-    return "fact schema file" if model is FactSchemaFile else "rule file"
+    return "rule file" if model in (ManifestFile, SectionsFile) else "fact schema file"
 
 
 def _fact_schema(root: Path, name: str, span: Span) -> tuple[FactSchemaSource | None, list[Diagnostic], bytes | None]:
     """The fact schema file `name` (inside the package) read, validated and turned into models."""
+    from engine.source.factschema import FactSchemaFile, FactSchemaSource, build_models
+
     outside = _outside(root, name, span)
     if outside is not None:
         return None, [outside], None

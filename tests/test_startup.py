@@ -1,0 +1,215 @@
+"""Start-up: a command imports what it needs, when it needs it (issue #11: `policy evaluate` as a whole process).
+
+`policy evaluate` runs in a fresh interpreter and reports the modules it loaded: none of the
+libraries only other commands need (Hypothesis, FastAPI, uvicorn, SQLAlchemy, networkx, Babel,
+tqdm) and none of the passes it does not use. What those imports were replaced by is held to what
+they did: the dependency graph's order and reach against networkx, the English dates against
+Babel, the catalogues read without Babel against Babel. The time itself is measured by the
+benchmark script, not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import networkx as nx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.core import i18n
+from engine.language.ir import Dependencies
+from tests.conftest import EXAMPLES, ROOT, RULES
+
+# Libraries (and passes) that `policy evaluate` of the example must not import.
+NOT_FOR_EVALUATE = (
+    "hypothesis",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "psycopg",
+    "networkx",
+    "babel",
+    "tqdm",
+    "durable",
+    "engine.verification",
+    "engine.service",
+    "engine.records",
+    "engine.explanation.explain",
+    "engine.explanation.whynot",
+    "engine.explanation.report",
+    "engine.evaluation.durable",
+)
+
+
+def _loaded_after(argv: list[str], then: str = "") -> tuple[int, str, list[str]]:
+    """Run the CLI's `main(argv)` in a fresh interpreter (then the Python `then`); its exit code, output
+    and the modules loaded by the end."""
+    script = textwrap.dedent(
+        f"""
+        import contextlib, io, json, sys
+        from engine.cli import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main({argv!r})
+        {then}
+        print(json.dumps({{"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout.splitlines()[-1])
+    return data["code"], data["out"], data["modules"]
+
+
+def _among(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def test_policy_evaluate_imports_none_of_what_only_other_commands_need() -> None:
+    code, out, modules = _loaded_after(["evaluate", str(RULES), str(EXAMPLES / "stage1.yaml")])
+    assert code == 0 and "naver-cloud" in out and "disqualified" in out
+    assert _among(modules, NOT_FOR_EVALUATE) == []
+    assert "policy.facts" in modules  # the package's fact models were imported: the check did run
+
+
+def test_explain_works_the_first_time_and_imports_the_explanation_pass_then() -> None:
+    code, out, modules = _loaded_after(["explain", str(RULES), str(EXAMPLES / "stage1.yaml"), "naver-cloud"])
+    assert code == 0 and "naver-cloud: disqualified" in out
+    assert "engine.explanation.explain" in modules and "networkx" in modules
+
+
+def test_decision_explain_works_when_only_load_policy_was_imported() -> None:
+    """The hook of `Decision.explain()` is in place before the explanation pass is imported."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from engine import load_policy
+        result = load_policy({str(RULES)!r}).evaluate({str(EXAMPLES / "stage1.yaml")!r})
+        before = "engine.explanation.explain" in sys.modules
+        decision = result.decisions["naver-cloud"]
+        print(before, decision.explain().to_text().splitlines()[0], decision.why_not("advanced").to_text() != "")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("False naver-cloud: disqualified") and done.stdout.strip().endswith("True")
+
+
+def test_the_command_line_still_offers_every_command() -> None:
+    """`policy check`, `serve --help` and `test` are registered and parse without their heavy imports."""
+    code, out, modules = _loaded_after(["check", str(RULES), "--no-search"])
+    assert code == 0 and "ok: " in out
+    assert _among(modules, ("hypothesis", "fastapi", "uvicorn", "sqlalchemy")) == []
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "serve", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0 and "--watch" in done.stdout
+
+
+def test_every_public_name_of_engine_resolves_and_is_then_an_attribute() -> None:
+    import engine
+
+    for name in engine.__all__:
+        value = getattr(engine, name)
+        assert vars(engine)[name] is value
+    assert set(engine.__all__) <= set(dir(engine))
+    with pytest.raises(AttributeError):
+        engine.no_such_name  # noqa: B018
+
+
+# The dependency graph without networkx ------------------------------------------------------------
+
+_NODES = st.sampled_from([f"{kind}:{name}" for kind in ("rule", "value", "fact") for name in "abcdef"])
+
+
+def _both(edges: list[tuple[str, str]], lonely: list[str]) -> tuple[Dependencies, nx.DiGraph]:
+    ours, theirs = Dependencies(), nx.DiGraph()
+    for i, (used, user) in enumerate(edges):
+        ours.add_edge(used, user, at=i)
+        theirs.add_edge(used, user, at=i)
+    for node in lonely:
+        ours.add_node(node, kind=node.split(":")[0])
+        theirs.add_node(node, kind=node.split(":")[0])
+    return ours, theirs
+
+
+@given(st.lists(st.tuples(_NODES, _NODES), max_size=25), st.lists(_NODES, max_size=4))
+def test_dependencies_agree_with_networkx(edges: list[tuple[str, str]], lonely: list[str]) -> None:
+    """For any graph, the dependency order, what a node leads to and comes from, and the graph handed
+    to networkx are exactly what networkx computes and holds for the same additions."""
+    ours, theirs = _both(edges, lonely)
+    try:
+        expected: list[str] | None = list(nx.lexicographical_topological_sort(theirs))
+    except nx.NetworkXUnfeasible:
+        expected = None
+    assert ours.order(theirs.nodes) == expected
+    for node in theirs.nodes:
+        assert ours.descendants(node) == nx.descendants(theirs, node)
+        assert ours.ancestors(node) == nx.ancestors(theirs, node)
+        assert list(ours.successors(node)) == list(theirs.successors(node))
+        assert list(ours.predecessors(node)) == list(theirs.predecessors(node))
+    built = ours.to_networkx()
+    assert list(built.nodes(data=True)) == list(theirs.nodes(data=True))
+    assert list(built.edges(data=True)) == list(theirs.edges(data=True))
+    assert [list(built.predecessors(n)) for n in built] == [list(theirs.predecessors(n)) for n in theirs]
+
+
+def test_a_policy_graph_is_built_on_first_use_and_kept(policy) -> None:  # type: ignore[no-untyped-def]
+    ir = policy.ir
+    graph = ir.graph
+    assert graph is ir.graph and isinstance(graph, nx.DiGraph)
+    assert set(graph.nodes) == set(ir.dependencies.nodes) and graph.number_of_edges() == len(ir.dependencies.edges)
+    defined = [n for n, a in graph.nodes(data=True) if a.get("kind") in ("value", "rule")]
+    order = [graph.nodes[n]["name"] for n in nx.lexicographical_topological_sort(graph.subgraph(defined))]
+    assert list(ir.order) == order
+
+
+# English without Babel --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("day", [dt.date(2026, m, d) for m in range(1, 13) for d in (1, 9, 28)] + [dt.date(5, 3, 9)])
+def test_english_dates_are_written_as_babel_writes_them(day: dt.date) -> None:
+    from babel.dates import format_date
+
+    assert i18n.Words("en").date(day) == format_date(day, format="long", locale="en")
+
+
+@pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang != "en"])
+def test_the_engine_catalogues_read_without_babel_say_what_babel_reads(lang: str) -> None:
+    from babel.messages.pofile import read_po
+
+    raw = (i18n._LOCALE / lang / "LC_MESSAGES" / "engine.po").read_bytes()
+    simple = i18n._simple_po(raw.decode("utf-8"))
+    assert simple is not None, "the catalogue uses a form the simple reader leaves to Babel"
+    by_babel = i18n._babel_catalogue(raw, lang)
+    ids = [m.id for m in read_po(io.BytesIO(raw), locale=lang) if m.id]
+    assert {i: simple.get(i, i) for i in ids} == {i: by_babel.gettext(i) for i in ids}
+    assert len(simple) > 100
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '#, fuzzy\nmsgid "a"\nmsgstr "b"\n',
+        'msgctxt "c"\nmsgid "a"\nmsgstr "b"\n',
+        'msgid "a"\nmsgid_plural "as"\nmsgstr[0] "b"\n',
+        '#~ msgid "a"\n#~ msgstr "b"\n',
+        'msgid "a\\x41"\nmsgstr "b"\n',
+        'msgid "a"\n',
+    ],
+)
+def test_forms_the_simple_reader_does_not_know_are_left_to_babel(text: str) -> None:
+    assert i18n._simple_po(text) is None
+
+
+def test_the_simple_reader_joins_continued_strings_and_unescapes() -> None:
+    text = 'msgid ""\nmsgstr "Language: ko\\n"\n\n# a comment\nmsgid "a\\n"\n"b \\"c\\""\nmsgstr ""\n"d\\\\e"\n'
+    assert i18n._simple_po(text) == {'a\nb "c"': "d\\e"}
+    assert i18n._simple_po('msgid "untranslated"\nmsgstr ""\n') == {}
