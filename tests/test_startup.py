@@ -10,6 +10,7 @@ benchmark script, not here.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import io
 import json
@@ -22,6 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.cli.main import COMMAND_HOMES, build_parser
 from engine.core import i18n
 from engine.language.ir import Dependencies
 from tests.conftest import EXAMPLES, ROOT, RULES
@@ -213,3 +215,21 @@ def test_the_simple_reader_joins_continued_strings_and_unescapes() -> None:
     text = 'msgid ""\nmsgstr "Language: ko\\n"\n\n# a comment\nmsgid "a\\n"\n"b \\"c\\""\nmsgstr ""\n"d\\\\e"\n'
     assert i18n._simple_po(text) == {'a\nb "c"': "d\\e"}
     assert i18n._simple_po('msgid "untranslated"\nmsgstr ""\n') == {}
+
+
+# One command's parser -----------------------------------------------------------------------------
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_each_command_alone_parses_as_in_the_whole_parser() -> None:
+    """`policy COMMAND` builds only the groups COMMAND_HOMES names: its options and help are the same."""
+    whole = _commands(build_parser())
+    assert set(COMMAND_HOMES) <= set(whole)
+    for command, sub in whole.items():
+        alone = _commands(build_parser(command))
+        assert alone[command].format_help() == sub.format_help(), command
+    assert set(_commands(build_parser("no-such-command"))) == set(whole)

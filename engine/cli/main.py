@@ -17,7 +17,7 @@ from engine.core.errors import EngineError, FactError, PolicyError
 from engine.core.text import shown_lines
 from engine.source.document import INPUT_CODES
 
-__all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES", "tune_gc", "GC_THRESHOLD"]
+__all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES", "COMMAND_HOMES", "tune_gc", "GC_THRESHOLD"]
 
 # The command groups, in the order `policy --help` lists them. Each has `register(commands)`
 # taking the argparse subparsers and setting `handler` (a function of the parsed arguments
@@ -34,18 +34,34 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.letter",
 )
 
+# The command groups each command needs, so that one command imports and registers only its own
+# (`check` takes its search options from `consistency`). A command not named here, and `--help`,
+# build the whole parser: this only spares a command the start-up of the others.
+COMMAND_HOMES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("evaluate", "explain", "report"), ("engine.cli.decide",)),
+    **dict.fromkeys(("graph", "check", "schema"), ("engine.cli.package", "engine.cli.consistency")),
+    "doc": ("engine.cli.doc",),
+    "serve": ("engine.cli.serve",),
+    "test": ("engine.cli.consistency",),
+    "diff": ("engine.cli.diff",),
+    **dict.fromkeys(("replay", "history", "records"), ("engine.cli.records",)),
+    "init": ("engine.cli.scaffold",),
+    "letter": ("engine.cli.letter",),
+}
+
 # Diagnostics that mean the input could not be used at all (exit 2, not 1): unreadable files,
 # values that cannot exist, an include leading out of the package, a bad --set or git revision.
 _INPUT_CODES = INPUT_CODES | {"no-manifest", "include-outside-package", "bad-override", "bad-revision"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `policy` parser: with every command, or (given `command`) with only the groups it needs."""
     parser = argparse.ArgumentParser(
         prog="policy", description="Decide, explain and check public-programme policies written as YAML rules."
     )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_HOMES.get(command or "", COMMAND_MODULES):
         importlib.import_module(name).register(commands)
     return parser
 
@@ -74,8 +90,17 @@ def tune_gc() -> None:
         gc.set_threshold(*GC_THRESHOLD)
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named in `argv` (after the global `--debug`); None if an option comes first (`--help`)."""
+    for arg in argv:
+        if arg != "--debug":
+            return None if arg.startswith("-") else arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     tune_gc()
     try:
