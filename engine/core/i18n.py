@@ -7,11 +7,13 @@ Two kinds of words reach a reader:
   the English text and which carries its translations, so the IR, the records and every existing
   consumer keep reading plain English, and a renderer picks a language with `local(text, lang)`;
 - **the engine's own words** (`ranked {rank} of {size}`, `does not apply`, ...), looked up in the
-  message catalogue `engine/core/locale/<lang>/LC_MESSAGES/engine.po` through Babel (read once,
-  compiled in memory to a `gettext` catalogue); a word missing from a catalogue falls back to English.
+  message catalogue `engine/core/locale/<lang>/LC_MESSAGES/engine.po` (read once; a word missing
+  from a catalogue falls back to English).
 
-Babel is imported only when another language than English is asked for: English needs no
-catalogue, and its dates in words are written here (as Babel writes them, `January 25, 2026`).
+Babel is imported only for what needs it: a catalogue of plain `msgid`/`msgstr` entries (as the
+engine's are) is read here, any other form of `.po` file by Babel (compiled in memory to a
+`gettext` catalogue); English needs no catalogue, and its dates in words are written here as
+Babel writes them (`January 25, 2026`); dates in other languages are Babel's.
 
 Imports nothing of the engine.
 """
