@@ -11,6 +11,7 @@ benchmark script, not here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -167,6 +168,7 @@ def test_a_policy_graph_is_built_on_first_use_and_kept(policy) -> None:  # type:
     ir = policy.ir
     graph = ir.graph
     assert graph is ir.graph and isinstance(graph, nx.DiGraph)
+    assert dataclasses.replace(ir, overrides=(("x", 1),)).graph is graph  # what-if IRs share it, as they did
     assert set(graph.nodes) == set(ir.dependencies.nodes) and graph.number_of_edges() == len(ir.dependencies.edges)
     defined = [n for n, a in graph.nodes(data=True) if a.get("kind") in ("value", "rule")]
     order = [graph.nodes[n]["name"] for n in nx.lexicographical_topological_sort(graph.subgraph(defined))]

@@ -341,6 +341,7 @@ class Dependencies:
         self.edges: dict[tuple[str, str], dict[str, Any]] = {}  # (used, user) → attributes, in order
         self._succ: dict[str, dict[str, dict[str, Any]]] = {}
         self._pred: dict[str, dict[str, dict[str, Any]]] = {}
+        self._networkx: nx.DiGraph | None = None
 
     def add_node(self, node: str, **attrs: Any) -> None:
         """Add `node`, or update the attributes of one already there (as `networkx.DiGraph.add_node`)."""
@@ -414,6 +415,12 @@ class Dependencies:
                         heapq.heappush(ready, user)
         return found if len(found) == len(members) else None
 
+    def as_networkx(self) -> nx.DiGraph:
+        """`to_networkx()`, built once and then shared (as by every IR a what-if change derives from this one)."""
+        if self._networkx is None:
+            self._networkx = self.to_networkx()
+        return self._networkx
+
     def to_networkx(self) -> nx.DiGraph:
         """The same nodes and edges, in the same order, with the same attributes, as a `networkx.DiGraph`."""
         import networkx as nx
@@ -443,10 +450,10 @@ class PolicyIR:
     overrides: tuple[tuple[str, Any], ...] = ()  # what-if: parameters set without editing the files
     labels: dict[str, str] = field(default_factory=dict, compare=False)  # outcome name → words (a `Text`)
 
-    @functools.cached_property
+    @property
     def graph(self) -> nx.DiGraph:
         """The static dependency graph as a `networkx.DiGraph` (built from `dependencies` on first use, then kept)."""
-        return self.dependencies.to_networkx()
+        return self.dependencies.as_networkx()
 
     def kind_of(self, name: str) -> str | None:
         """What a bare name in an expression refers to (outside comprehension variables)."""
