@@ -92,7 +92,7 @@ def tune_gc() -> None:
 
 def _command_of(argv: Sequence[str]) -> str | None:
     """The command named in `argv` (after the global `--debug`); None if an option comes first (`--help`)."""
-    for arg in argv:
+    for arg in map(str, argv):
         if arg != "--debug":
             return None if arg.startswith("-") else arg
     return None
