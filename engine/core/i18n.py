@@ -24,7 +24,6 @@ import datetime as dt
 import functools
 import gettext
 import io
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,18 +76,21 @@ def local(text: Any, lang: str = "en") -> Any:
 
 @functools.cache
 def _catalogue(lang: str) -> gettext.NullTranslations:
-    path = _LOCALE / lang / "LC_MESSAGES" / "engine.po"
-    if lang == "en" or not path.is_file():
+    """The engine's words in `lang`: its catalogue compiled by Babel (`engine.mo`, beside the `.po` it
+    is compiled from, read by the standard library's `gettext`; a test holds the two to the same
+    messages), or, where only the `.po` is present, that file compiled by Babel now."""
+    folder = _LOCALE / lang / "LC_MESSAGES"
+    if lang == "en" or not (folder / "engine.po").is_file():
         return gettext.NullTranslations()
-    text = path.read_bytes()
-    simple = _simple_po(text.decode("utf-8"))
-    if simple is not None:
-        return _Messages(simple)
-    return _babel_catalogue(text, lang)
+    compiled = folder / "engine.mo"
+    if compiled.is_file():
+        with compiled.open("rb") as file:
+            return gettext.GNUTranslations(file)
+    return babel_catalogue((folder / "engine.po").read_bytes(), lang)
 
 
-def _babel_catalogue(text: bytes, lang: str) -> gettext.NullTranslations:
-    """A catalogue read by Babel (any form a .po file may take), compiled in memory for `gettext`."""
+def babel_catalogue(text: bytes, lang: str) -> gettext.NullTranslations:
+    """A `.po` catalogue read by Babel and compiled in memory for `gettext`."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
@@ -97,58 +99,6 @@ def _babel_catalogue(text: bytes, lang: str) -> gettext.NullTranslations:
     write_mo(compiled, catalog)
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
-
-
-class _Messages(gettext.NullTranslations):
-    """A catalogue of plain messages (English → translation): what `_simple_po` reads."""
-
-    def __init__(self, messages: dict[str, str]) -> None:
-        super().__init__()
-        self._messages = messages
-
-    def gettext(self, message: str) -> str:
-        return self._messages.get(message, message)
-
-
-_PO_STRING = re.compile(r'"((?:[^"\\]|\\[nt"\\])*)"')
-
-
-def _simple_po(text: str) -> dict[str, str] | None:
-    """The messages of a .po file written as the engine's catalogues are (comments, `msgid`/`msgstr`
-    pairs of quoted strings, continued on following lines), without importing Babel; None if the
-    file uses anything else (flags such as `fuzzy`, contexts, plurals, obsolete entries), which
-    Babel then reads. Empty translations are left out, as Babel's compiled catalogues leave them."""
-    messages: dict[str, str] = {}
-    key: str | None = None
-    parts: dict[str, list[str]] = {}
-    for line in [*text.splitlines(), 'msgid ""']:  # the sentinel closes the last entry
-        line = line.strip()
-        if not line or (line.startswith("#") and line[1:2] not in (",", "~", "|")):
-            continue
-        word, _, rest = line.partition(" ")
-        quoted = _PO_STRING.fullmatch(line if line.startswith('"') else rest.strip())
-        if quoted is None:
-            return None
-        if line.startswith('"') and key is not None:
-            parts[key].append(quoted.group(1))
-            continue
-        if word == "msgid":
-            if "msgid" in parts:
-                if "msgstr" not in parts:
-                    return None
-                source, target = ("".join(parts[k]) for k in ("msgid", "msgstr"))
-                if source and target:
-                    messages[_po_unescape(source)] = _po_unescape(target)
-            parts = {}
-        elif word != "msgstr" or "msgid" not in parts or "msgstr" in parts:
-            return None
-        key = word
-        parts[key] = [quoted.group(1)]
-    return messages
-
-
-def _po_unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
 
 
 def translator(lang: str = "en") -> Callable[[str], str]:
