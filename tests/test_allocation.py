@@ -27,7 +27,7 @@ from tests.strategies import gpu_cohorts
 
 CALL = GPU_HOURS / "tests" / "facts" / "call_2026.yaml"
 GOLDEN = Path(__file__).parent / "golden" / "allocate" / "call_2026.txt"
-BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 
 
 def _policy(backend: str = "python") -> Any:

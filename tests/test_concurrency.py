@@ -22,7 +22,7 @@ from engine import EngineError, EvaluationError, FactError, Policy, Result, eval
 from engine.embedding.batch import __all__ as batch_all
 from tests.conftest import EXAMPLES, RULES
 
-BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 THREADS, PER_THREAD = 8, 200
 
 

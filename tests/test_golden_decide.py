@@ -16,7 +16,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module", params=["python", pytest.param("durable", marks=pytest.mark.durable)])
+@pytest.fixture(scope="module", params=["generated", "python", pytest.param("durable", marks=pytest.mark.durable)])
 def backend_policy(request: pytest.FixtureRequest) -> Policy:
     if request.param == "durable":
         pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")

@@ -37,7 +37,7 @@ GRANTED = """      - outcome: granted
           - id: mentoring
             title: A mentor for a year
 """
-BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 
 
 def granting(folder: Path, quantity: str = "grant_amount") -> Path:

@@ -137,7 +137,7 @@ def _package(folder: Path, rules: dict[str, str], values: dict[str, str]) -> Pat
     return folder
 
 
-BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 
 
 def _backend(name: str) -> None:
@@ -334,7 +334,7 @@ def test_the_durable_lowering_of_membership_in_a_constant_list(tmp_path: Path) -
     assert _tests_of(lowering, "inside", False) == [[{"op": "$neq", "field": "age", "value": v} for v in (18, 30, 65)]]
     assert _tests_of(lowering, "outside", True) == [[{"op": "$neq", "field": "age", "value": v} for v in (18, 30)]]
     assert len(_tests_of(lowering, "outside", False)) == 2
-    for backend in ("python", "durable"):
+    for backend in ("generated", "python", "durable"):
         decided = load_policy(package, backend=backend)
         for age, inside, outside in ((30, True, False), (40, False, True), (65, True, True)):
             subject = dict(SUBJECT, age=age, income=10.0)

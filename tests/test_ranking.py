@@ -51,7 +51,7 @@ def decide(package: Path, backend: str, *people: dict[str, Any]) -> Any:
     return policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": list(people)})
 
 
-BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 
 
 def ranks(result: Any) -> dict[str, int | None]:

@@ -32,7 +32,7 @@ def test_init_check_test_pass_on_the_generated_package_with_no_trust_set_up(
     assert main(["evaluate", "newprog", "newprog/examples/applications.yaml"]) == 0
 
 
-@pytest.mark.parametrize("backend", ["python", "durable"])
+@pytest.mark.parametrize("backend", ["generated", "python", "durable"])
 def test_the_scaffold_decides_the_same_on_both_backends(tmp_path: Path, backend: str) -> None:
     if backend == "durable":
         pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")

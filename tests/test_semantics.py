@@ -16,7 +16,7 @@ from engine import UNDETERMINED, EvaluationError, Policy, load_policy
 GRANTS = Path(__file__).parent / "fixtures" / "grants"
 
 
-@pytest.fixture(scope="module", params=["python", pytest.param("durable", marks=pytest.mark.durable)])
+@pytest.fixture(scope="module", params=["generated", "python", pytest.param("durable", marks=pytest.mark.durable)])
 def grants(request: pytest.FixtureRequest) -> Policy:
     """The grants policy on each backend: every semantic test runs on both."""
     if request.param == "durable":

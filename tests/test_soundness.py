@@ -25,7 +25,7 @@ from engine.language.expr import MAX_EXPRESSION_DEPTH
 
 GRANTS = Path(__file__).parent / "fixtures" / "grants"
 LOCATED = re.compile(r":\d+:\d+")
-BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 VALUE = "expr: count(d.verified for d in documents)"
 RULE = "when: age >= minimum_age"
 BATCH: dict[str, Any] = {

@@ -17,7 +17,7 @@ from engine.embedding.store import __all__ as store_all
 from engine.embedding.store import package_fingerprint
 from tests.conftest import EXAMPLES, RULES
 
-BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 GRANTS = Path(__file__).parent / "fixtures" / "grants"
 
 

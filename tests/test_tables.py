@@ -27,7 +27,7 @@ from tests.strategies import benefit_claims
 
 GOLDEN_CLAIMS = Path(__file__).parent / "golden" / "benefit" / "claims_2026.txt"
 
-BACKENDS = ["python", "durable"]
+BACKENDS = ["generated", "python", "durable"]
 
 MINIMUM_BY_KIND = """
   minimum_by_lead_kind:
@@ -73,7 +73,7 @@ def test_a_minimum_by_lead_kind_eliminates_upstage_and_keeps_sk_telecom_and_lg(t
 # --- the third programme: an income-tested benefit written with tables and a marginal scale ---
 
 CLAIMS = BENEFIT / "tests" / "facts" / "claims_2026.yaml"
-BENEFIT_BACKENDS = ["python", pytest.param("durable", marks=pytest.mark.durable)]
+BENEFIT_BACKENDS = ["generated", "python", pytest.param("durable", marks=pytest.mark.durable)]
 
 
 def _benefit(backend: str = "python") -> Any:

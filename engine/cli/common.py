@@ -44,7 +44,7 @@ class UsageError(Exception):
 
 def load(args: argparse.Namespace) -> Policy:
     """The package named on the command line, on the backend asked for, with `--set` in force."""
-    policy = load_policy(args.rules, backend=getattr(args, "backend", "python"), fact_modules=fact_modules(args))
+    policy = load_policy(args.rules, backend=getattr(args, "backend", "generated"), fact_modules=fact_modules(args))
     overrides = parameter_overrides(args)
     return policy.with_parameters(overrides) if overrides else policy
 
@@ -222,7 +222,10 @@ def facts_command(commands: Any, name: str, help: str, handler: Handler) -> argp
     sub.add_argument("--stage", help="the stage to decide; default: the cohort's stage")
     add_period_option(sub)
     sub.add_argument(
-        "--backend", choices=["python", "durable"], default="python", help="the evaluator (default: python)"
+        "--backend",
+        choices=["generated", "python", "durable"],
+        default="generated",
+        help="the evaluator: generated (default), python (the reference closures) or durable (Rete)",
     )
     add_trust_option(sub)
     add_whatif_options(sub)

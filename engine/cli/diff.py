@@ -91,7 +91,7 @@ def register(commands: Any) -> None:
     sub.add_argument("--as-of", help="evaluate as of this date (YYYY-MM-DD); default: each cohort's date")
     sub.add_argument("--stage", help="the stage to decide; default: each cohort's stage")
     add_period_option(sub)
-    sub.add_argument("--backend", choices=["python", "durable"], default="python", help="the evaluator")
+    sub.add_argument("--backend", choices=["generated", "python", "durable"], default="generated", help="the evaluator")
     sub.add_argument("--format", choices=["text", "json", "html"], default="text")
     sub.add_argument("-o", "--output", help="also write the report to this file (html: the only output)")
     sub.add_argument("--fail-on-change", action="store_true", help="exit 1 when any decision changes (for CI)")

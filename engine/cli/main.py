@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.records",
     "engine.cli.scaffold",
     "engine.cli.letter",
+    "engine.cli.codegen",
 )
 
 # The command groups each command needs, so that one command imports and registers only its own

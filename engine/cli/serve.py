@@ -29,7 +29,10 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8181, help="port (default: 8181)")
     serve.add_argument(
-        "--backend", choices=["python", "durable"], default="python", help="the evaluator (default: python)"
+        "--backend",
+        choices=["generated", "python", "durable"],
+        default="generated",
+        help="the evaluator (default: generated)",
     )
     serve.add_argument(
         "--watch", type=float, metavar="SECONDS", help="reload the package when its files change, polling every SECONDS"

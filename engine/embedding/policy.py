@@ -25,6 +25,7 @@ from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import BackendUnavailable, EvaluationError, FactError, PolicyError
 from engine.evaluation.compiled import CompiledPolicy, compile_policy
 from engine.evaluation.evaluate import Backend, PythonBackend, evaluate_cohort, evaluate_subject
+from engine.evaluation.generated import GeneratedBackend
 from engine.evaluation.result import Decision, PolicyIdentity, Result
 from engine.language.checker import check
 from engine.language.factmodels import FactModules, ModuleSpec, trusted_fact_modules
@@ -44,20 +45,22 @@ __all__ = [
     "package_files",
 ]
 
-BackendName = Literal["python", "durable"]
+BackendName = Literal["generated", "python", "durable"]
 SETTLE_SECONDS = 0.1  # a reload first waits until no package file was written for this long
 SNAPSHOT_PAUSE = 0.1  # seconds to wait before reading again a package that changed while it was read
 SNAPSHOT_TRIES = 10  # reads of a package that changed while it was read, before giving up
 
 
 def _backend(name: str, compiled: CompiledPolicy) -> Backend:
+    if name == "generated":
+        return GeneratedBackend()
     if name == "python":
         return PythonBackend()
     if name == "durable":
         from engine.evaluation.durable.backend import DurableBackend
 
         return DurableBackend(compiled)
-    raise BackendUnavailable(f"unknown backend `{name}`: use `python` or `durable`")
+    raise BackendUnavailable(f"unknown backend `{name}`: use `generated`, `python` or `durable`")
 
 
 class Policy:
@@ -68,7 +71,7 @@ class Policy:
         path: Path,
         compiled: CompiledPolicy,
         warnings: list[Diagnostic],
-        backend: BackendName = "python",
+        backend: BackendName = "generated",
         fact_modules: FactModules | None = None,
         sources: Mapping[str, bytes] | None = None,
     ) -> None:
@@ -351,7 +354,9 @@ class Policy:
         return result.decisions[str(getattr(model, schema.id_field))]
 
 
-def load_policy(path: str | Path, backend: BackendName = "python", fact_modules: Iterable[ModuleSpec] = ()) -> Policy:
+def load_policy(
+    path: str | Path, backend: BackendName = "generated", fact_modules: Iterable[ModuleSpec] = ()
+) -> Policy:
     """Load, check and compile the rule package at `path` (its folder or its `policy.yaml`).
 
     The package's fact models are imported only from trusted modules: those that installed

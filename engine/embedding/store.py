@@ -85,7 +85,7 @@ class PolicyStore:
     def __init__(
         self,
         path: str | Path,
-        backend: BackendName = "python",
+        backend: BackendName = "generated",
         on_reload: Callable[[ReloadReport], None] | None = None,
         fact_modules: Iterable[ModuleSpec] = (),
         settle: float = SETTLE_SECONDS,

@@ -6,7 +6,7 @@ Shared by every backend and by the reasons a decision gives; `compile_policy` is
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.errors import EvaluationError
@@ -24,6 +24,14 @@ class Params(dict[str, Any]):
         super().__init__(values)
         self.since = since
         self.absent = absent
+        self._used: dict[str, tuple[Any, dt.date | None]] | None = None
+
+    def used(self) -> dict[str, tuple[Any, dt.date | None]]:
+        """Each parameter in force with the date it took effect: what a traced decision records (one
+        mapping shared by every decision of an evaluation; nobody writes to it)."""
+        if self._used is None:
+            self._used = {name: (value, self.since.get(name)) for name, value in self.items()}
+        return self._used
 
     def __missing__(self, name: str) -> Any:
         raise EvaluationError(self.absent.get(name, f"unknown parameter `{name}`"))
@@ -54,6 +62,8 @@ class CompiledPolicy:
     phase1: tuple[str, ...]
     phase2: tuple[str, ...]
     stages: dict[str, CompiledStage]
+    # functions the `generated` backend wrote for this policy, by (stage, phase, names): made on first use
+    programs: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def fn(self, node: Any) -> Fn:
         """The closure compiled for an expression node of this policy."""

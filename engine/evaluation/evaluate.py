@@ -20,7 +20,7 @@ from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, se
 from engine.evaluation.compiler import Missing, Scope
 from engine.evaluation.periods import check_period
 from engine.evaluation.reasons import decision_reasons
-from engine.evaluation.result import UNDETERMINED, Decision, Grant, Placement, PolicyIdentity, Result
+from engine.evaluation.result import UNDETERMINED, Decision, Grant, Later, Placement, PolicyIdentity, Result
 from engine.evaluation.stages import Entry, rank_pool, ties_of
 from engine.evaluation.uncertain import Bounder
 from engine.language.ir import OutcomeRow, StageInfo
@@ -108,17 +108,12 @@ def _decide(
     missing = _own_terms(gaps, scope.subject and _subject_id(policy, scope.subject), ranking_missing)
     outcome = row.outcome if row else UNDETERMINED
     allocation = allocation_of(stage, scope) if placement is not None else None
-    reasons = decision_reasons(policy, stage, scope, conditions, row)
     params = scope.params
-    used = (
-        {n: (params[n], params.since.get(n)) for n in policy.ir.parameters if n in params}
-        if isinstance(params, Params) and traced
-        else {}
-    )
+    used = params.used() if isinstance(params, Params) and traced else {}
     trace: Mapping[str, Any] = {}
-    if traced:
-        settled = dict(scope.known)
-        settled.update({f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows})
+    if traced:  # the scope's own record (nothing writes to it after this), with the rows
+        settled = scope.known
+        settled.update(_rows_of(stage, conditions))
         trace = Trace(settled, _the_rest(policy, backend or PythonBackend(), stage, scope, settling), stage.others)
     subject_id = _subject_id(policy, scope.subject) if scope.subject is not None else "?"
     row_index = row.index if row else None
@@ -127,7 +122,7 @@ def _decide(
         outcome=outcome,
         stage=stage.stage.id,
         row=row_index,
-        reasons=reasons,
+        reasons=Later(decision_reasons, (policy, stage, scope, conditions, row)),  # type: ignore[arg-type] # on first read
         missing=tuple(sorted(missing)),
         placement=placement,
         as_of=as_of,
@@ -143,6 +138,10 @@ def _decide(
         outside_period=outside_period,
         possible=_possible(stage, conditions) if row is None else (),
     )
+
+
+def _rows_of(stage: CompiledStage, conditions: dict[str, Any]) -> dict[str, Any]:
+    return {f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows}
 
 
 def _grants(policy: CompiledPolicy, row: OutcomeRow | None, scope: Scope) -> tuple[Grant, ...]:

@@ -34,6 +34,7 @@ __all__ = [
     "ExplanationView",
     "WhyNotView",
     "register_explainer",
+    "Later",
 ]
 
 UNDETERMINED = "undetermined"
@@ -387,15 +388,52 @@ class PolicyIdentity:
         return data
 
 
+class Later:
+    """A value a `Decision` computes on first use: `fn(*args)`, from what the evaluation kept."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn: Any, args: tuple[Any, ...]) -> None:
+        self.fn, self.args = fn, args
+
+    def __call__(self) -> Any:
+        return self.fn(*self.args)
+
+
+class _Lazy:
+    """A field of a frozen dataclass that may be given as a `Later`: computed on first read, then kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = f"_{name}_kept"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            raise AttributeError(self.key)  # the dataclass field has no default
+        value = obj.__dict__[self.key]
+        if type(value) is Later:
+            value = obj.__dict__[self.key] = value()
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.key] = value
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The outcome for one subject, with its reasons and trace."""
+    """The outcome for one subject, with its reasons and trace.
+
+    `reasons` may be given as a `Later`: the evaluation passes one, so the rules' messages are
+    written only when someone reads them (explanations, JSON, the CLI); the value is the same.
+    """
 
     id: str
     outcome: str
     stage: str | None
     row: int | None
-    reasons: tuple[Reason, ...]
+    if TYPE_CHECKING:
+        reasons: tuple[Reason, ...]
+    else:
+        reasons: tuple[Reason, ...] = _Lazy()  # a `Later` given here is computed on first read
     missing: tuple[str, ...]
     placement: Placement | None
     as_of: dt.date
@@ -410,6 +448,14 @@ class Decision:
     allocation: Allocation | None = None  # a stage with `capacity` or `tracks`: how it was treated
     outside_period: bool = field(default=False, repr=False, compare=False)  # decided outside the stage's period
     possible: tuple[str, ...] = ()  # undetermined: the outcomes it may still get, in the table's order
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with every `Later` computed (what it would compute from is not sent along)."""
+        _ = self.reasons
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     @property
     def references(self) -> tuple[str, ...]:

@@ -1,0 +1,570 @@
+"""The code-generating evaluator (the default backend, `generated`): one Python function per stage and phase.
+
+For each stage and phase (the pool and tracks before the ranking, the outcome rows after it, or
+everything at once for a subject decided outside a cohort) the checked expressions of the
+definitions that phase settles are written out as the text of one Python function, compiled once
+with `compile()` and run with `exec` in a namespace that holds only this module's helpers and the
+policy's closures. Nothing else is ever executed: the text is built from checked IR nodes only,
+and no name of the package becomes an identifier (definitions are read and written under string
+keys of `scope.known`, and every identifier of the generated text starts with `_`: locals are
+numbered, `_1`, `_d2`..., constants are literals or numbered namespace entries, helpers are `_`
+names), while the language refuses names that start with `_`: nothing can collide.
+
+Semantics are the closures' (`engine.evaluation.compiler`, the reference evaluator, backend
+`python`), by construction: each definition's generated code is the fast path for the common
+case, every fact it reads present and every value ordinary. Fact reads are hoisted, `and`/`or`
+are Python's short-circuit with `bool` results, comparisons, arithmetic (rounded to `PLACES`,
+checked finite), calls and comprehensions are inline. The moment anything is not ordinary (a
+missing fact, an undetermined definition, an ordering that the bounds of a missing fact might
+decide, a Python error that becomes a located `EvaluationError`, a number that is not finite) the
+fast path stops and that one definition is settled by its closure, which gives the three-valued
+answer, the missing paths, the bounds-decided comparison (`Scope.by_bounds`) or the located error
+exactly as the reference does. `x is None` over a fact path is decided inline without stopping.
+
+`GeneratedBackend.source(policy, stage_id, phase)` returns a function's text (`policy compile`).
+"""
+
+from __future__ import annotations
+
+import keyword
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.evaluation.compiled import CompiledPolicy, CompiledStage, settle
+from engine.evaluation.compiler import _FUNCTIONS, Missing, Scope, _extreme, _finite, no_row
+from engine.evaluation.uncertain import PLACES
+from engine.language.expr import (
+    MAX_NUMBER,
+    Attr,
+    Binary,
+    BoolOp,
+    Call,
+    Compare,
+    Comprehension,
+    Const,
+    IfExp,
+    IsNone,
+    ListLit,
+    Name,
+    Node,
+    Unary,
+    render,
+)
+from engine.language.ir import Scale
+
+__all__ = ["GeneratedBackend", "Program", "generate", "stage_programs", "PHASES"]
+
+PHASES = ("pool", "rows")  # before the ranking (pool, tracks), after it (outcome rows)
+
+
+class _Stop(Exception):
+    """The fast path met something not ordinary: the definition is settled by its closure instead."""
+
+
+def _number(value: Any) -> Any:
+    """An arithmetic result as the closures give it: floats rounded to PLACES, never a number that is not finite."""
+    if isinstance(value, float):
+        value = round(value, PLACES)
+    if not _finite(value):
+        raise _Stop
+    return value
+
+
+def _checked(value: Any) -> Any:
+    """A call's or sign's result: never a number that is not finite."""
+    if not _finite(value):
+        raise _Stop
+    return value
+
+
+def _lookup(found: Any, keys: tuple[Any, ...]) -> Any:
+    """A table's value for `keys`, or a scale's result for an amount (as `compiler._lookup`)."""
+    if isinstance(found, Scale):
+        return _number(found.apply(keys[0]))
+    present, value, _ = found.lookup(keys)
+    if not present:
+        raise _Stop(no_row("", keys))
+    return value
+
+
+def _least_or_most(pick: Callable[..., Any]) -> Callable[[list[Any]], Any]:
+    one = _extreme(pick)
+
+    def choose(values: list[Any]) -> Any:
+        if not values:
+            raise _Stop
+        return one(values)
+
+    return choose
+
+
+# The only names a generated function sees, besides the policy's own closures (`_D`, `_P1`...).
+_HELPERS: dict[str, Any] = {
+    "_Stop": _Stop,
+    "_M": Missing,
+    "_settle": settle,
+    "_number": _number,
+    "_checked": _checked,
+    "_lookup": _lookup,
+    "_round": round,
+    "_len": len,
+    "_abs": abs,
+    "_getattr": getattr,
+    "_sum": sum,
+    "_fn_min": _FUNCTIONS["min"],
+    "_fn_max": _FUNCTIONS["max"],
+    "_fn_sum": _FUNCTIONS["sum"],
+    "_fn_round": _FUNCTIONS["round"],
+    "_least": _least_or_most(min),
+    "_most": _least_or_most(max),
+    "_HI": MAX_NUMBER,
+    "_LO": -MAX_NUMBER,
+    "_PLACES": PLACES,
+    "_Exception": Exception,
+    "_float": float,
+    "__builtins__": {},  # no builtins: a generated function sees nothing but these names
+}
+_CALLS = {"len": "_len", "abs": "_abs", "min": "_fn_min", "max": "_fn_max", "sum": "_fn_sum", "round": "_fn_round"}
+_ORDER_OPS = ("<", "<=", ">", ">=")
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a `#` comment: one line, nothing unprintable."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+
+
+@dataclass
+class Program:
+    """One generated function: its source text and the compiled function."""
+
+    stage: str
+    phase: str
+    names: tuple[str, ...]
+    source: str
+    run: Callable[[Scope], dict[str, Any]] = field(repr=False)
+
+
+class _Writer:
+    """Writes the body of one function from checked nodes."""
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.policy = policy
+        self.ir = policy.ir
+        self.lines: list[str] = []
+        self.depth = 1
+        self.count = 0  # temporaries: numbered afresh in each block (they die with it)
+        self.kept = 0  # names that live through the function: definitions, hoisted facts, constants
+        self.stops: list[str] = ["break"]  # how the innermost loop leaves the fast path
+        self.target = ""  # the local of the definition being written
+        self.lenient = 0  # > 0: inside what the closures decide despite missing data (and/or, bounds, is None)
+        self.gaps: dict[str, str] = {}  # missing path -> the constant `Missing` naming it
+        self.namespace: dict[str, Any] = dict(_HELPERS)
+        self.facts: dict[str, str] = {}  # subject field -> hoisted local
+        self.defined: dict[str, str] = {}  # value or rule settled in this function -> its local
+        self.variables: list[tuple[str, str]] = []  # comprehension variable -> local, innermost last
+        self.uses_context = self.uses_stage = False
+
+    def fresh(self, prefix: str = "_") -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def unique(self, prefix: str) -> str:
+        self.kept += 1
+        return f"{prefix}{self.kept}"
+
+    def stop(self) -> str:
+        """The statement that leaves the fast path (a `break` out of the block's loop, through any item loop)."""
+        return self.stops[-1]
+
+    def missing(self, gap: str) -> str:
+        """What missing data does here: where nothing could still decide the definition anyway (no and/or,
+        bounds or `is None` around it, no item loop), the closures would raise at this very read, so the
+        definition is `gap` (a `Missing`) at once; elsewhere the closure settles it."""
+        if self.lenient or len(self.stops) > 1:
+            return self.stop()
+        return f"{self.target} = {gap}; break"
+
+    def gap(self, path: str) -> str:
+        """The namespace constant `Missing({path})` (immutable, shared by every subject)."""
+        if path not in self.gaps:
+            self.gaps[path] = self.unique("_g")
+            self.namespace[self.gaps[path]] = Missing(frozenset({path}))
+        return self.gaps[path]
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def constant(self, value: Any) -> str:
+        if type(value) in _PLAIN and _finite(value):
+            return repr(value)
+        name = self.unique("_k")
+        self.namespace[name] = value
+        return name
+
+    # -- expressions: each emits statements and returns the text of a local or a literal --
+
+    def expr(self, node: Node) -> str:
+        return getattr(self, f"_{type(node).__name__}")(node)  # type: ignore[no-any-return]
+
+    def _Const(self, node: Const) -> str:
+        return self.constant(node.value)
+
+    def _variable(self, name: str) -> str | None:
+        for var, local in reversed(self.variables):
+            if var == name:
+                return local
+        return None
+
+    def _raw(self, node: Name) -> str:
+        """A name's value as read, before the check for missing data (a definition may be `Missing`)."""
+        name = node.name
+        local = self._variable(name)
+        if local is not None:
+            return local
+        kind = self.ir.kind_of(name)
+        target = self.fresh()
+        if kind == "parameter":
+            self.emit(f"{target} = _P[{name!r}]")
+        elif kind in ("value", "rule"):
+            return self.defined.get(name) or self._known(name, target)
+        elif kind == "context":
+            self.uses_context = True
+            return "_X"
+        elif kind == "stage":
+            self.uses_stage = True
+            return "_T"
+        elif name in self.ir.schema.subject.model_fields:
+            if name not in self.facts:
+                self.facts[name] = self.unique("_f")
+            return self.facts[name]
+        else:  # a computed field (read when used, as the closures do), or a name the model lacks
+            self.emit(f"{target} = _getattr(_S, {name!r}, None)")
+        return target
+
+    def _known(self, name: str, target: str) -> str:
+        self.emit(f"{target} = _K[{name!r}]")
+        return target
+
+    def _Name(self, node: Name) -> str:
+        value = self._raw(node)
+        kind = None if self._variable(node.name) is not None else self.ir.kind_of(node.name)
+        if kind in ("value", "rule"):
+            self.emit(f"if {value}.__class__ is _M: {self.missing(value)}")
+        elif kind is None:  # a comprehension variable
+            self.emit(f"if {value} is None: {self.stop()}")
+        elif kind != "parameter":
+            path = node.name if kind not in ("context", "stage") else kind
+            self.emit(f"if {value} is None: {self.missing(self.gap(path))}")
+        return value
+
+    def _get(self, obj: str, attr: str) -> str:
+        if attr.isidentifier() and not keyword.iskeyword(attr):
+            return f"{obj}.{attr}"
+        return f"_getattr({obj}, {attr!r})"
+
+    def _Attr(self, node: Attr) -> str:
+        obj = self.expr(node.obj)
+        target = self.fresh()
+        self.emit(f"{target} = {self._get(obj, node.attr)}")
+        path = self._path(node)
+        if path is not None and self._variable(path[0].name) is not None:
+            self.emit(f"if {target} is None: {self.stop()}")
+        else:  # named as `compiler.ExpressionCompiler._path_of` names it
+            root: Node = node
+            attrs: list[str] = []
+            while isinstance(root, Attr):
+                attrs.insert(0, root.attr)
+                root = root.obj
+            self.emit(f"if {target} is None: {self.missing(self.gap(render(root) + '.' + '.'.join(attrs)))}")
+        return target
+
+    def _sign(self, target: str) -> None:
+        """The finiteness check of a guarded numeric result (`compiler._guarded`)."""
+        self.emit(f"if {target}.__class__ is not _float or not _LO <= {target} <= _HI: {target} = _checked({target})")
+
+    def _arith(self, target: str) -> None:
+        """Rounding and finiteness of an arithmetic result (`compiler._exact` and `_guarded`)."""
+        self.emit(f"if {target}.__class__ is _float:")
+        self.emit(f"    {target} = _round({target}, _PLACES)")
+        self.emit(f"    if not _LO <= {target} <= _HI: {self.stop()}")
+        self.emit(f"else: {target} = _number({target})")
+
+    def _Unary(self, node: Unary) -> str:
+        inner = self.expr(node.operand)
+        target = self.fresh()
+        if node.op == "not":
+            self.emit(f"{target} = not {inner}")
+            return target
+        self.emit(f"{target} = -{inner}" if node.op == "-" else f"{target} = {inner}")
+        self._sign(target)
+        return target
+
+    def _Binary(self, node: Binary) -> str:
+        if node.op == "/":  # the closures compute the denominator first
+            right = self.expr(node.right)
+            self.emit(f"if {right} == 0: {self.stop()}")
+            left = self.expr(node.left)
+        else:
+            left = self.expr(node.left)
+            right = self.expr(node.right)
+        target = self.fresh()
+        self.emit(f"{target} = {left} {node.op} {right}")
+        self._arith(target)
+        return target
+
+    def _BoolOp(self, node: BoolOp) -> str:
+        target = self.fresh()
+        decisive = node.op == "or"
+        opened = 0
+        self.lenient += 1
+        for position, operand in enumerate(node.operands):
+            value = self.expr(operand)
+            if position == len(node.operands) - 1:
+                self.emit(f"{target} = True if {value} else False")
+                break
+            self.emit(f"if {'' if decisive else 'not '}{value}: {target} = {decisive}")
+            self.emit("else:")
+            self.depth += 1
+            opened += 1
+        self.depth -= opened
+        self.lenient -= 1
+        return target
+
+    def _Compare(self, node: Compare) -> str:
+        ordering = node.op in _ORDER_OPS  # the bounds of a missing operand may decide it
+        self.lenient += ordering
+        left = self.expr(node.left)
+        right = self._listed(node.right) if node.op in ("in", "not in") else self.expr(node.right)
+        self.lenient -= ordering
+        target = self.fresh()
+        self.emit(f"{target} = {left} {node.op} {right}")
+        return target
+
+    def _listed(self, node: Node) -> str:
+        """The right side of `in`: a list of literals is one constant tuple (same membership)."""
+        if isinstance(node, ListLit) and all(isinstance(i, Const) and type(i.value) in _PLAIN for i in node.items):
+            name = self.unique("_k")
+            self.namespace[name] = tuple(i.value for i in node.items)  # type: ignore[union-attr]
+            return name
+        return self.expr(node)
+
+    def _path(self, node: Node) -> tuple[Name, list[str]] | None:
+        attrs: list[str] = []
+        while isinstance(node, Attr):
+            attrs.insert(0, node.attr)
+            node = node.obj
+        return (node, attrs) if isinstance(node, Name) else None
+
+    def _IsNone(self, node: IsNone) -> str:
+        target = self.fresh()
+        path = self._path(node.operand)
+        test = "is not None" if node.negated else "is None"
+        if path is None:  # not a fact path: missing data stops the fast path
+            self.lenient += 1
+            inner = self.expr(node.operand)
+            self.lenient -= 1
+            self.emit(f"{target} = {inner} {test}")
+            return target
+        root, attrs = path
+        value = self._raw(root)
+        self.emit(f"{target} = {value}")
+        if self._variable(root.name) is None and self.ir.kind_of(root.name) in ("value", "rule"):
+            self.emit(f"if {target}.__class__ is _M: {target} = None")
+        for attr in attrs:
+            self.emit(f"if {target} is not None: {target} = {self._get(target, attr)}")
+        self.emit(f"{target} = {target} {test}")
+        return target
+
+    def _ListLit(self, node: ListLit) -> str:
+        items = [self.expr(i) for i in node.items]
+        target = self.fresh()
+        self.emit(f"{target} = [{', '.join(items)}]")
+        return target
+
+    def _IfExp(self, node: IfExp) -> str:
+        test = self.expr(node.test)
+        target = self.fresh()
+        self.emit(f"if {test}:")
+        self.depth += 1
+        self.emit(f"{target} = {self.expr(node.body)}")
+        self.depth -= 1
+        self.emit("else:")
+        self.depth += 1
+        self.emit(f"{target} = {self.expr(node.orelse)}")
+        self.depth -= 1
+        return target
+
+    def _Call(self, node: Call) -> str:
+        lookup = node.func not in _CALLS  # a table or scale: the closure reads the parameter first
+        self.lenient += lookup
+        args = [self.expr(a) for a in node.args]
+        self.lenient -= lookup
+        target = self.fresh()
+        if node.func in _CALLS:
+            self.emit(f"{target} = {_CALLS[node.func]}({', '.join(args)})")
+        else:  # a table or scale parameter
+            keys = f"({', '.join(args)},)" if args else "()"
+            self.emit(f"{target} = _lookup(_P[{node.func!r}], {keys})")
+        self._sign(target)
+        return target
+
+    def _Comprehension(self, node: Comprehension) -> str:
+        items = self.expr(node.iterable)
+        target, var = self.fresh(), self.fresh("_v")
+        kind = node.kind
+        start = {"any": "False", "all": "True", "count": "0"}.get(kind, "[]")
+        stopped = self.fresh("_s")
+        self.emit(f"{target}, {stopped} = {start}, False")
+        self.emit(f"for {var} in {items}:")
+        self.depth += 1
+        self.variables.append((node.var, var))
+        self.stops.append(f"{stopped} = True; break")
+        if node.condition is not None:
+            condition = self.expr(node.condition)
+            self.emit(f"if not {condition}: continue")
+        body = self.expr(node.body)
+        self.variables.pop()
+        self.stops.pop()
+        if kind == "any":
+            self.emit(f"if {body}: {target} = True")
+        elif kind == "all":
+            self.emit(f"if {body} is not None and not {body}: {target} = False")
+        elif kind == "count":
+            self.emit(f"if {body}: {target} += 1")
+        else:
+            self.emit(f"{target}.append({body})")
+        self.depth -= 1
+        self.emit(f"if {stopped}: {self.stop()}")
+        if kind == "sum":
+            self.emit(f"{target} = _sum({target})")
+            self._arith(target)
+        elif kind in ("min", "max"):
+            self.emit(f"{target} = {'_least' if kind == 'min' else '_most'}({target})")
+            self._sign(target)
+        elif kind == "count":
+            self._sign(target)
+        return target
+
+    # -- one definition, pool, track or row: the fast path, with its closure as the way out --
+
+    def settle(self, label: str, node: Node, target: str, closure: str) -> None:
+        self.emit(f"# {_comment(label)}: {_comment(render(node))}")
+        self.count, self.target = 0, target
+        self.emit(f"{target} = _Stop")
+        self.emit("try:")
+        self.emit("    while True:  # one pass; `break` leaves the fast path")
+        self.depth += 2
+        self.emit(f"{target} = {self.expr(node)}")
+        self.emit("break")
+        self.depth -= 2
+        self.emit("except _Exception:  # settled by the closure below, outside the handler: no chained traceback")
+        self.emit(f"    {target} = _Stop")
+        self.emit(f"if {target} is _Stop: {target} = _settle({closure}, _scope)")
+
+
+def _definition(policy: CompiledPolicy, name: str) -> Node:
+    ir = policy.ir
+    return ir.values[name].expr if name in ir.values else ir.rules[name].when
+
+
+def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequence[str], phase: str) -> Program:
+    """The generated function that settles `names` and then the stage's pool and tracks (`pool`), or its
+    outcome rows (`rows`, `subject`), for one subject's `scope`."""
+    writer = _Writer(policy)
+    writer.namespace["_D"] = policy.defs
+    for name in names:
+        local = writer.unique("_d")
+        kind = "value" if name in policy.ir.values else "rule"
+        writer.settle(f"{kind} {name!r}", _definition(policy, name), local, f"_D[{name!r}]")
+        writer.emit(f"_K[{name!r}] = {local}")
+        writer.defined[name] = local
+    answers: list[tuple[str, str]] = []
+    if stage is not None and phase == "pool":
+        writer.namespace["_POOL"] = stage.pool
+        writer.settle("pool", stage.stage.pool, "_pool", "_POOL")
+        answers.append(("pool", "_pool"))
+        for index, (track, when, _) in enumerate(stage.tracks):
+            writer.namespace[f"_TRACK{index}"] = when
+            local = writer.unique("_t")
+            writer.settle(f"track {track.id!r}", track.when, local, f"_TRACK{index}")
+            answers.append((f"track:{track.id}", local))
+    elif stage is not None:
+        for index, (row, fn) in enumerate(stage.rows):
+            writer.namespace[f"_ROW{index}"] = fn
+            local = writer.unique("_r")
+            writer.settle(f"row {row.index} ({row.outcome})", row.when, local, f"_ROW{index}")
+            answers.append((f"row:{row.index}", local))
+    body = writer.lines
+    preamble = ["    _K = _scope.known", "    _P = _scope.params", "    _S = _scope.subject"]
+    preamble += [f"    {local} = _getattr(_S, {name!r}, None)" for name, local in writer.facts.items()]
+    if writer.uses_context:
+        preamble.append("    _X = _scope.context")
+    if writer.uses_stage:
+        preamble.append("    _T = _scope.stage")
+    result = ", ".join(f"{key!r}: {local}" for key, local in answers)
+    title = f"stage {stage.stage.id!r}" if stage is not None else "no stage"
+    source = "\n".join(
+        [
+            f"# generated from the checked expressions of {_comment(repr(policy.ir.name))}: {_comment(title)}, "
+            f"phase {phase!r}",
+            "def _run(_scope):",
+            *preamble,
+            *body,
+            f"    return {{{result}}}",
+            "",
+        ]
+    )
+    namespace = dict(writer.namespace)
+    code = compile(source, f"<generated {policy.ir.name}:{stage.stage.id if stage else '-'}:{phase}>", "exec")
+    exec(code, namespace)  # noqa: S102 - only the text written above, from checked nodes, in a namespace of helpers
+    return Program(
+        stage=stage.stage.id if stage is not None else "",
+        phase=phase,
+        names=tuple(names),
+        source=source,
+        run=namespace["_run"],
+    )
+
+
+class GeneratedBackend:
+    """The default evaluator: one generated, compiled Python function per stage and phase (see the module doc)."""
+
+    name = "generated"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def program(self, policy: CompiledPolicy, stage: CompiledStage | None, names: Sequence[str], phase: str) -> Program:
+        """The function for this stage, phase and names: generated on first use, then kept with the policy."""
+        key = (stage.stage.id if stage is not None else None, phase, tuple(names))
+        programs = policy.programs
+        found = programs.get(key)
+        if found is None:
+            with self._lock:
+                found = programs.get(key)
+                if found is None:
+                    found = programs[key] = generate(policy, stage, names, phase)
+        return found
+
+    def run(
+        self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
+    ) -> dict[str, Any]:
+        key = ("run", id(names), id(stage), rows)  # by identity: the callers pass the same tuples every time
+        found = policy.programs.get(key)
+        if found is None or found[0] is not names or found[1] is not stage:
+            program = self.program(policy, stage, names, "rows" if rows else "pool")
+            found = policy.programs[key] = (names, stage, program.run)
+        return found[2](scope)  # type: ignore[no-any-return]
+
+
+def stage_programs(policy: CompiledPolicy, stage_id: str) -> tuple[Program, Program]:
+    """The two functions a cohort evaluation of `stage_id` runs per subject: before the ranking, after it."""
+    stage = policy.stages[stage_id]
+    backend = GeneratedBackend()
+    return (
+        backend.program(policy, stage, policy.phase1, "pool"),
+        backend.program(policy, stage, policy.phase2, "rows"),
+    )

@@ -1,0 +1,381 @@
+"""The generated evaluator (default backend `generated`): the same answers as the reference closures
+(`python`) and the durable backend, names that cannot collide, only generated text executed, and
+`policy compile`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import EvaluationError, Policy, Result, load_policy
+from engine.cli.main import main
+from engine.evaluation import generated
+from engine.evaluation.compiler import Missing
+from tests.conftest import BENEFIT, GPU_HOURS, RULES
+from tests.strategies import benefit_claims, cohorts, gpu_cohorts, ranked_cohorts
+
+ROOT = Path(__file__).parent.parent
+
+
+def _backends(path: Path) -> dict[str, Policy]:
+    found = {name: load_policy(path, backend=name) for name in ("generated", "python")}
+    try:
+        import durable  # noqa: F401
+    except ImportError:
+        return found
+    found["durable"] = load_policy(path, backend="durable")
+    return found
+
+
+@pytest.fixture(scope="module")
+def sovereign() -> dict[str, Policy]:
+    return _backends(RULES)
+
+
+@pytest.fixture(scope="module")
+def gpu() -> dict[str, Policy]:
+    return _backends(GPU_HOURS)
+
+
+@pytest.fixture(scope="module")
+def benefit() -> dict[str, Policy]:
+    return _backends(BENEFIT)
+
+
+def _view(result: Result) -> dict[str, Any]:
+    """Everything a decision says, its trace included, and the stage summary."""
+    decisions = {
+        i: (d.outcome, d.row, d.missing, d.reasons, dict(d.trace), d.placement, d.grants, d.allocation, d.possible)
+        for i, d in result.decisions.items()
+    }
+    return {"decisions": decisions, "summary": result.summary}
+
+
+def _agree(policies: dict[str, Policy], cohort: Any, **options: Any) -> None:
+    results = {name: policy.evaluate(cohort, **options) for name, policy in policies.items()}
+    reference = _view(results.pop("python"))
+    for name, result in results.items():
+        assert _view(result) == reference, name
+    assert results["generated"].backend == "generated"
+
+
+def test_the_default_backend_is_the_generated_one() -> None:
+    """`load_policy` without a backend evaluates with the generated functions; `python` stays the reference."""
+    policy = load_policy(RULES)
+    assert policy.backend_name == "generated"
+    assert policy.evaluate(ROOT / "examples" / "stage1.yaml").backend == "generated"
+    assert load_policy(RULES, backend="python").evaluate(ROOT / "examples" / "stage1.yaml").backend == "python"
+
+
+@given(cohort=cohorts())
+def test_generated_backend_agrees_with_the_reference_on_generated_cohorts(
+    sovereign: dict[str, Policy], cohort: dict[str, Any]
+) -> None:
+    """On every generated cohort (missing facts included), every backend gives the same decisions, reasons,
+    traces, places and summary as the reference closures."""
+    _agree(sovereign, cohort)
+
+
+@given(cohort=st.one_of(ranked_cohorts("stage1"), ranked_cohorts("additional_call")))
+def test_generated_backend_agrees_on_ties_places_and_unknown_ranks(
+    sovereign: dict[str, Policy], cohort: dict[str, Any]
+) -> None:
+    """On cohorts built to tie, fill the places and leave ranks open, every backend agrees with the reference."""
+    _agree(sovereign, cohort)
+
+
+@given(cohort=cohorts(), trace=st.booleans())
+def test_generated_backend_agrees_with_and_without_the_trace(
+    sovereign: dict[str, Policy], cohort: dict[str, Any], trace: bool
+) -> None:
+    """With or without the trace, the generated backend gives the reference's decisions and reasons."""
+    generated_result = sovereign["generated"].evaluate(cohort, trace=trace)
+    reference = sovereign["python"].evaluate(cohort, trace=trace)
+    assert _view(generated_result) == _view(reference)
+
+
+@given(cohort=gpu_cohorts())
+def test_generated_backend_agrees_on_capacity_and_tracks(gpu: dict[str, Policy], cohort: dict[str, Any]) -> None:
+    """On the GPU-hour call (capacity, reserved tracks, `stage.*` in rules and grants) every backend agrees."""
+    _agree(gpu, cohort)
+
+
+@given(cohort=benefit_claims())
+def test_generated_backend_agrees_on_tables_and_scales(benefit: dict[str, Policy], cohort: dict[str, Any]) -> None:
+    """On the household benefit (table and scale parameters, rows missing) every backend agrees."""
+    _agree(benefit, cohort)
+
+
+@settings(max_examples=30)
+@given(cohort=cohorts())
+def test_generated_backend_agrees_on_one_subject_outside_a_cohort(
+    sovereign: dict[str, Policy], cohort: dict[str, Any]
+) -> None:
+    """Deciding one subject alone (every definition and the rows at once) agrees with the reference."""
+    subject = cohort["consortia"][0]
+    stage, date = cohort["context"]["stage"], cohort["context"]["date"]
+    found = {
+        name: policy.decide(subject, as_of=date, stage=stage, context=cohort["context"])
+        for name, policy in sovereign.items()
+    }
+    reference = found.pop("python")
+    for decision in found.values():
+        assert (decision.outcome, decision.reasons, dict(decision.trace), decision.missing) == (
+            reference.outcome,
+            reference.reasons,
+            dict(reference.trace),
+            reference.missing,
+        )
+
+
+@pytest.mark.parametrize("example", ["stage1.yaml", "stage1.json", "stage2.yaml", "wildcard.yaml", "final.yaml"])
+def test_generated_backend_agrees_on_every_example(sovereign: dict[str, Policy], example: str) -> None:
+    """Each example cohort of every stage gives the reference's decisions, reasons and traces."""
+    _agree(sovereign, ROOT / "examples" / example)
+
+
+def test_generated_backend_agrees_on_the_gpu_call_example(gpu: dict[str, Policy]) -> None:
+    """The GPU-hour call's example gives the reference's decisions, allocation and summary."""
+    _agree(gpu, ROOT / "examples" / "gpu_call.yaml")
+
+
+def test_ordinary_facts_never_fall_back_to_the_closures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every fact stage 1 reads present, the generated code settles every definition, pool and row
+    itself (no closure is called); another stage's definition read from the trace later (the panel's,
+    missing for stage-1 teams) is settled too, as the reference settles it."""
+    settled: list[str] = []
+    policy = load_policy(RULES)
+    closures = {id(fn): name for name, fn in policy.compiled.defs.items()}
+    real = generated._HELPERS["_settle"]
+
+    def spy(fn: Any, scope: Any) -> Any:
+        settled.append(closures.get(id(fn), "a pool, track or row"))
+        return real(fn, scope)
+
+    monkeypatch.setitem(generated._HELPERS, "_settle", spy)
+    stage1 = ROOT / "examples" / "stage1.yaml"
+    result, reference = policy.evaluate(stage1), load_policy(RULES, backend="python").evaluate(stage1)
+    assert result.outcomes() == reference.outcomes()
+    assert settled == []
+    for decision in result.decisions.values():
+        assert dict(decision.trace) == dict(reference.decisions[decision.id].trace)
+
+
+# --- names that look like the generated code's own -----------------------------------------------
+
+_CLASHING_FACTS = textwrap.dedent(
+    """\
+    description: facts named like the generated code's locals and helpers
+    records:
+      Subject:
+        fields:
+          id: {type: text, fixed: true}
+          scope: {type: number, optional: true}
+          k: {type: number, optional: true}
+          p: {type: number, optional: true}
+          s: {type: boolean, optional: true}
+          x: {type: text, optional: true}
+          t: {type: number, optional: true}
+          missing: {type: number, optional: true}
+          settle: {type: number, optional: true}
+      Call:
+        fields:
+          stage: text
+          date: date
+      Cohort:
+        fields:
+          context: Call
+          subjects: {type: Subject, list: true}
+    """
+)
+
+_CLASHING_POLICY = textwrap.dedent(
+    """\
+    policy: clash
+    version: "1"
+    title: Names like the generated code's
+    facts:
+      schema: facts.yaml
+      subject: Subject
+      cohort: Cohort
+      subjects_field: subjects
+      context_field: context
+      stage_field: stage
+      date_field: date
+    parameters:
+      known:
+        title: a parameter named like the scope's record
+        reference: test
+        value: 10
+      run:
+        title: a parameter named like the generated function
+        reference: test
+        value: 2
+    values:
+      stop:
+        title: a value named like the helper that stops the fast path
+        expr: scope + k * run
+      m:
+        title: a value named like a local
+        expr: stop - known if s else p
+    rules:
+      - id: kept
+        title: a rule named like a namespace entry
+        reference: test
+        when: m > t and x == "x" and missing is None or settle >= 1
+      - id: g1
+        title: a rule named like a constant of the generated code
+        reference: test
+        when: kept or scope > 100
+    stages:
+      - id: only
+        title: The only stage
+        reference: test
+        pool: g1
+        rank_by:
+          - {key: stop, title: stop}
+        slots: run
+        fills_slot: yes_
+        outcomes:
+          - outcome: no_
+            when: not g1
+          - outcome: yes_
+            when: stage.rank <= stage.slots
+          - outcome: no_
+            when: true
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def clash(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    package = tmp_path_factory.mktemp("clash")
+    (package / "facts.yaml").write_text(_CLASHING_FACTS, encoding="utf-8")
+    (package / "policy.yaml").write_text(_CLASHING_POLICY, encoding="utf-8")
+    return package
+
+
+_CLASH_SUBJECTS = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "scope": st.sampled_from([0.0, 1.5, 99.0, 200.0]),
+            "k": st.sampled_from([0.0, 0.1, 3.0]),
+            "p": st.sampled_from([1.0, 7.0]),
+            "s": st.booleans(),
+            "x": st.sampled_from(["x", "y"]),
+            "t": st.sampled_from([0.0, 5.0]),
+            "missing": st.just(1.0),
+            "settle": st.sampled_from([0.0, 2.0]),
+        },
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(subjects=_CLASH_SUBJECTS)
+def test_names_like_the_generated_codes_own_cannot_collide(clash: Path, subjects: list[dict[str, Any]]) -> None:
+    """Facts, values, rules and parameters named like the generated code's locals and helpers without their
+    `_` (`scope`, `k`, `p`, `s`, `x`, `t`, `known`, `m`, `run`, `stop`, `missing`, `settle`, `g1`) give the
+    reference's answers."""
+    cohort = {
+        "context": {"stage": "only", "date": "2026-01-01"},
+        "subjects": [dict(s, id=f"s{i}") for i, s in enumerate(subjects)],
+    }
+    policies = {name: load_policy(clash, backend=name) for name in ("generated", "python")}
+    results = {name: policy.evaluate(cohort) for name, policy in policies.items()}
+    assert _view(results["generated"]) == _view(results["python"])
+
+
+_ATTRIBUTES = {"rank", "slots"}  # `stage.rank <= stage.slots`: attribute names are the only words of the package
+
+
+def test_the_generated_namespace_holds_only_helpers_and_the_policys_closures(clash: Path) -> None:
+    """Every name a generated function can see starts with `_` (the language refuses such names), and
+    the package's names appear in the text only inside string literals and comments."""
+    policy = load_policy(clash)
+    for program in generated.stage_programs(policy.compiled, "only"):
+        namespace = program.run.__globals__
+        assert all(name.startswith("_") for name in namespace if name != "__builtins__"), sorted(namespace)
+        code = program.run.__code__
+        assert all(name.startswith("_") for name in code.co_varnames), code.co_varnames
+        identifiers = {n for n in code.co_names if not n.startswith("_")}
+        assert identifiers <= {"known", "params", "subject", "context", "stage", "append"} | _ATTRIBUTES, identifiers
+
+
+# --- errors are the reference's, located ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("scope / (k - k)", "division by zero"),
+        ("scope * 1e308 * 10", "does not give a finite number"),
+    ],
+)
+def test_errors_are_the_references_with_their_location(clash: Path, tmp_path: Path, expr: str, message: str) -> None:
+    """An error inside generated code is the reference's `EvaluationError`, with the same located message."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "facts.yaml").write_text(_CLASHING_FACTS, encoding="utf-8")
+    (package / "policy.yaml").write_text(
+        _CLASHING_POLICY.replace("expr: scope + k * run", f"expr: {expr}"), encoding="utf-8"
+    )
+    cohort = {"context": {"stage": "only", "date": "2026-01-01"}, "subjects": [{"id": "a", "scope": 2.0, "k": 1.0}]}
+    messages = []
+    for name in ("generated", "python"):
+        with pytest.raises(EvaluationError, match=message) as error:
+            load_policy(package, backend=name).evaluate(cohort)
+        messages.append(str(error.value))
+        assert error.value.__context__ is None  # no traceback of the stopped fast path chained to it
+    assert messages[0] == messages[1]
+    assert "policy.yaml:" in messages[0]
+
+
+def test_a_missing_fact_is_named_by_its_path(clash: Path) -> None:
+    """A definition undetermined for want of a fact names the same path on both backends."""
+    cohort = {"context": {"stage": "only", "date": "2026-01-01"}, "subjects": [{"id": "a", "k": 1.0}]}
+    traces = [
+        dict(load_policy(clash, backend=n).evaluate(cohort).decisions["a"].trace) for n in ("generated", "python")
+    ]
+    assert traces[0] == traces[1]
+    assert traces[0]["stop"] == Missing(frozenset({"scope"}))
+
+
+# --- `policy compile` ------------------------------------------------------------------------------
+
+
+def test_policy_compile_prints_the_generated_source(capsys: pytest.CaptureFixture[str]) -> None:
+    """`policy compile RULES --stage ID` prints each phase's function, with every definition it settles."""
+    assert main(["compile", str(RULES), "--stage", "stage1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("def _run(_scope):") == 2
+    assert "phase 'pool'" in out and "phase 'rows'" in out
+    assert "# value 'total_score':" in out and "# rule 'ranked_within_slots':" in out
+    assert "# row 4 (advanced): True" in out and "def _run(_scope):" in out
+    compile(out, "<printed>", "exec")  # what it prints is the Python that runs
+
+
+def test_policy_compile_one_phase_and_an_unknown_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--phase rows` prints only the function after the ranking; a stage the package lacks is a usage error."""
+    assert main(["compile", str(RULES), "--stage", "stage1", "--phase", "rows"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("def _run(_scope):") == 1 and "phase 'rows'" in out
+    assert main(["compile", str(RULES), "--stage", "nope"]) == 2
+    assert "no stage `nope`" in capsys.readouterr().err
+
+
+def test_reasons_are_written_when_first_read() -> None:
+    """A decision's reasons are built on first use and are then the same object each time."""
+    result = load_policy(RULES).evaluate(ROOT / "examples" / "stage1.yaml", as_of=dt.date(2026, 1, 15))
+    decision = next(iter(result.decisions.values()))
+    assert "_reasons_kept" in vars(decision) and not isinstance(vars(decision)["_reasons_kept"], tuple)
+    reasons = decision.reasons
+    assert isinstance(reasons, tuple) and reasons and decision.reasons is reasons
