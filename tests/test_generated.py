@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from engine import EvaluationError, Policy, Result, load_policy
 from engine.cli.main import main
 from engine.evaluation import generated
 from engine.evaluation.compiler import Missing
+from engine.evaluation.uncertain import PLACES
 from tests.conftest import BENEFIT, GPU_HOURS, RULES
 from tests.strategies import benefit_claims, cohorts, gpu_cohorts, ranked_cohorts
 
@@ -379,3 +381,31 @@ def test_reasons_are_written_when_first_read() -> None:
     assert "_reasons_kept" in vars(decision) and not isinstance(vars(decision)["_reasons_kept"], tuple)
     reasons = decision.reasons
     assert isinstance(reasons, tuple) and reasons and decision.reasons is reasons
+
+
+@given(
+    x=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(-3000, 3000),
+        st.integers(-(10**13), 10**13).map(lambda n: (n + 0.5) / 1e10),
+        st.integers(-(10**9), 10**9).map(lambda n: n / 100 * 0.3),
+    )
+)
+def test_the_inline_rounding_is_pythons_round(x: float) -> None:
+    """The generated code's rounding of an arithmetic result is exactly `round(x, PLACES)`: the same float,
+    the same sign of zero, nan for nan."""
+    namespace = dict(generated._HELPERS)
+    writer = generated._Writer.__new__(generated._Writer)
+    writer.lines, writer.depth, writer.count, writer.stops = [], 1, 0, ["break"]
+    writer._arith("_x")
+    source = (
+        "def _f(_x):\n    while True:\n"
+        + "\n".join("    " + line for line in writer.lines)
+        + "\n        break\n    return _x"
+    )
+    exec(compile(source, "<rounding>", "exec"), namespace)
+    got, expected = namespace["_f"](x), round(x, PLACES)
+    if expected != expected:
+        assert got != got
+    else:
+        assert (got, math.copysign(1, got)) == (expected, math.copysign(1, expected))

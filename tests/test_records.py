@@ -125,7 +125,12 @@ def test_a_record_holds_the_package_files_facts_and_engine(package: Path, tmp_pa
     assert data["fact_models"] == [{"module": "policy.facts", "sha256": data["fact_models"][0]["sha256"]}]
     assert len(data["fact_models"][0]["sha256"]) == 64
     assert [c["id"] for c in data["facts"]["consortia"]][:2] == ["lg-ai-research", "sk-telecom"]
-    assert (data["as_of"], data["stage"], data["backend"], data["overrides"]) == ("2026-01-15", "stage1", "python", {})
+    assert (data["as_of"], data["stage"], data["backend"], data["overrides"]) == (
+        "2026-01-15",
+        "stage1",
+        "generated",
+        {},
+    )
     assert data["engine_version"] and data["policy"] == "sovereign-ai"
     assert data["decisions"][4]["outcome"] == "eliminated" and data["decisions"][4]["explanation"]["nodes"]
 

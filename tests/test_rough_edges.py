@@ -193,7 +193,9 @@ def test_the_readme_names_exactly_the_commands_that_take_backend() -> None:
         if any("--backend" in action.option_strings for action in sub._actions)  # type: ignore[union-attr]
     }
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    sentence = re.search(r"`--backend python\|durable`\s*\(on the commands that evaluate for you: ([^;]+);", readme)
+    sentence = re.search(
+        r"`--backend generated\|python\|durable`\s*\(on the commands that evaluate for you: ([^;]+);", readme
+    )
     assert sentence is not None
     named = set(re.findall(r"`(\w+)`", sentence.group(1)))
     assert named == taking == {"evaluate", "explain", "report", "letter", "diff", "serve"}

@@ -50,6 +50,7 @@ class CompiledStage:
     phase1: tuple[str, ...] = ()  # the values and rules this stage needs before its ranking, in dependency order
     phase2: tuple[str, ...] = ()  # ... and after it (those that read `stage.*`)
     others: frozenset[str] = frozenset()  # the values and rules it does not need (settled if a trace is read for them)
+    row_keys: tuple[str, ...] = ()  # each row's key among a backend's answers: `row:N`
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
             phase1=tuple(n for n in ir.order if n in needs and n not in ir.stage_dependent),
             phase2=tuple(n for n in ir.order if n in needs and n in ir.stage_dependent),
             others=frozenset(ir.order) - needs,
+            row_keys=tuple(f"row:{row.index}" for row in stage.outcomes),
         )
     phase1 = tuple(n for n in ir.order if n not in ir.stage_dependent)
     phase2 = tuple(n for n in ir.order if n in ir.stage_dependent)

@@ -66,8 +66,8 @@ class PythonBackend:
 def _possible(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[str, ...]:
     """The outcomes an undetermined decision may still reach: rows not yet decided false, up to one that holds."""
     found: dict[str, None] = {}
-    for row, _ in stage.rows:
-        value = conditions[f"row:{row.index}"]
+    for (row, _), key in zip(stage.rows, stage.row_keys, strict=True):
+        value = conditions[key]
         if isinstance(value, Missing) or value:
             found[row.outcome] = None
         if value is True:
@@ -76,9 +76,9 @@ def _possible(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[str, ..
 
 
 def _choose(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[OutcomeRow | None, frozenset[str]]:
-    for row, _ in stage.rows:
-        value = conditions[f"row:{row.index}"]
-        if isinstance(value, Missing):
+    for (row, _), key in zip(stage.rows, stage.row_keys, strict=True):
+        value = conditions[key]
+        if value.__class__ is Missing:
             return None, value.paths
         if value:
             return row, frozenset()
@@ -105,17 +105,19 @@ def _decide(
 ) -> Decision:
     settling = ranking_missing
     row, gaps = _choose(stage, conditions)
-    missing = _own_terms(gaps, scope.subject and _subject_id(policy, scope.subject), ranking_missing)
+    subject = scope.subject
+    subject_id = _subject_id(policy, subject) if subject is not None else "?"
+    missing = _own_terms(gaps, subject_id if subject is not None else None, ranking_missing) if gaps else gaps
     outcome = row.outcome if row else UNDETERMINED
     allocation = allocation_of(stage, scope) if placement is not None else None
     params = scope.params
-    used = params.used() if isinstance(params, Params) and traced else {}
+    used = params.used() if traced and isinstance(params, Params) else {}
     trace: Mapping[str, Any] = {}
     if traced:  # the scope's own record (nothing writes to it after this), with the rows
         settled = scope.known
-        settled.update(_rows_of(stage, conditions))
-        trace = Trace(settled, _the_rest(policy, backend or PythonBackend(), stage, scope, settling), stage.others)
-    subject_id = _subject_id(policy, scope.subject) if scope.subject is not None else "?"
+        settled.update(conditions)
+        rest = _the_rest(policy, backend or PythonBackend(), stage, scope, settling) if stage.others else None
+        trace = Trace(settled, rest, stage.others)
     row_index = row.index if row else None
     return Decision(
         id=subject_id,
@@ -123,7 +125,7 @@ def _decide(
         stage=stage.stage.id,
         row=row_index,
         reasons=Later(decision_reasons, (policy, stage, scope, conditions, row)),  # type: ignore[arg-type] # on first read
-        missing=tuple(sorted(missing)),
+        missing=tuple(sorted(missing)) if missing else (),
         placement=placement,
         as_of=as_of,
         trace=trace,
@@ -132,16 +134,12 @@ def _decide(
         subject=scope.subject,
         context=scope.context,
         cohort=cohort,
-        grants=_grants(policy, row, scope),
+        grants=_grants(policy, row, scope) if row is not None and row.grants else (),
         awarded=awarded_of(stage, outcome, allocation),
         allocation=allocation,
         outside_period=outside_period,
         possible=_possible(stage, conditions) if row is None else (),
     )
-
-
-def _rows_of(stage: CompiledStage, conditions: dict[str, Any]) -> dict[str, Any]:
-    return {f"row:{r.index}": conditions[f"row:{r.index}"] for r, _ in stage.rows}
 
 
 def _grants(policy: CompiledPolicy, row: OutcomeRow | None, scope: Scope) -> tuple[Grant, ...]:
