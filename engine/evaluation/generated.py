@@ -593,6 +593,6 @@ def stage_programs(policy: CompiledPolicy, stage_id: str) -> tuple[Program, Prog
     stage = policy.stages[stage_id]
     backend = GeneratedBackend()
     return (
-        backend.program(policy, stage, policy.phase1, "pool"),
-        backend.program(policy, stage, policy.phase2, "rows"),
+        backend.program(policy, stage, stage.phase1, "pool"),
+        backend.program(policy, stage, stage.phase2, "rows"),
     )
