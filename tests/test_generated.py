@@ -409,3 +409,50 @@ def test_the_inline_rounding_is_pythons_round(x: float) -> None:
         assert got != got
     else:
         assert (got, math.copysign(1, got)) == (expected, math.copysign(1, expected))
+
+
+def test_decision_and_placement_take_their_fields_as_the_dataclass_would() -> None:
+    """The written-out `__init__` of `Decision` and `Placement` takes exactly their fields, in order, with
+    their defaults, and keeps each value given."""
+    import dataclasses
+    import inspect
+
+    from engine.evaluation.result import Decision, Placement
+
+    for cls in (Decision, Placement):
+        fields = dataclasses.fields(cls)
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        assert [p.name for p in parameters] == [f.name for f in fields]
+        assert [p.default for p in parameters] == [
+            inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields
+        ]
+        values = {f.name: object() for f in fields}
+        made = cls(**values)
+        assert all(getattr(made, name) is value for name, value in values.items())
+
+
+_KEY = st.one_of(st.integers(0, 3), st.sampled_from([0.5, 1.0, 2.0]), st.booleans())
+
+
+@given(
+    keys=st.lists(st.tuples(_KEY, _KEY, _KEY), min_size=0, max_size=12),
+    descending=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+)
+def test_the_pool_is_ordered_as_comparing_key_by_key_then_by_id(
+    keys: list[tuple[Any, ...]], descending: tuple[bool, ...]
+) -> None:
+    """The ranking order is that of comparing two subjects key by key (the first key that differs, in its
+    direction), then by id: ties on every key, equal numbers of different types (1, 1.0, True) included."""
+    import functools
+
+    from engine.evaluation.stages import Entry, _ordered
+
+    def compare(a: Entry, b: Entry) -> int:
+        for desc, x, y in zip(descending, a.keys, b.keys, strict=True):  # type: ignore[arg-type]
+            if x != y:
+                return -1 if (x > y if desc else x < y) else 1
+        return (a.id > b.id) - (a.id < b.id)
+
+    pool = [Entry(f"s{(i * 7) % 13:02d}", True, k) for i, k in enumerate(keys)]  # ids not in input order
+    expected = sorted(pool, key=functools.cmp_to_key(compare))
+    assert [e.id for e in _ordered(pool, descending)] == [e.id for e in expected]

@@ -144,7 +144,7 @@ class Tie:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Placement:
     """Where a subject stood in a stage's ranking."""
 
@@ -157,6 +157,24 @@ class Placement:
     key_ranges: tuple[str, ...] | None = None  # keys not all known: what each may be, in words
     ties: tuple[Tie, ...] = ()  # neighbours with the same first key, and what told them apart
     settled_by: tuple[str, ...] = ()  # rank not known: the facts that would settle it (another's as `id: path`)
+
+    def __init__(
+        self,
+        in_pool: bool | None,
+        rank: int | None,
+        pool_size: int | None,
+        slots: int | None,
+        keys: tuple[Any, ...] | None = None,
+        rank_range: tuple[int, int] | None = None,
+        key_ranges: tuple[str, ...] | None = None,
+        ties: tuple[Tie, ...] = (),
+        settled_by: tuple[str, ...] = (),
+    ) -> None:
+        # the dataclass's own __init__ written out (see `Decision.__init__`)
+        state = self.__dict__
+        state["in_pool"], state["rank"], state["pool_size"], state["slots"] = in_pool, rank, pool_size, slots
+        state["keys"], state["rank_range"], state["key_ranges"] = keys, rank_range, key_ranges
+        state["ties"], state["settled_by"] = ties, settled_by
 
     def rank_text(self) -> str:
         """`3 of 5`, `2 to 4 of 5` (not known yet), `-` (not ranked)."""
@@ -418,7 +436,7 @@ class _Lazy:
         obj.__dict__[self.key] = value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Decision:
     """The outcome for one subject, with its reasons and trace.
 
@@ -448,6 +466,38 @@ class Decision:
     allocation: Allocation | None = None  # a stage with `capacity` or `tracks`: how it was treated
     outside_period: bool = field(default=False, repr=False, compare=False)  # decided outside the stage's period
     possible: tuple[str, ...] = ()  # undetermined: the outcomes it may still get, in the table's order
+
+    def __init__(
+        self,
+        id: str,
+        outcome: str,
+        stage: str | None,
+        row: int | None,
+        reasons: tuple[Reason, ...],
+        missing: tuple[str, ...],
+        placement: Placement | None,
+        as_of: dt.date,
+        trace: Mapping[str, Any],
+        parameters: Mapping[str, tuple[Any, dt.date | None]],
+        policy: Any = None,
+        subject: Any = None,
+        context: Any = None,
+        cohort: Any = None,
+        grants: tuple[Grant, ...] = (),
+        awarded: float | None = None,
+        allocation: Allocation | None = None,
+        outside_period: bool = False,
+        possible: tuple[str, ...] = (),
+    ) -> None:
+        # the dataclass's own __init__, written out: one store per field instead of a frozen
+        # `object.__setattr__` call each (a decision is built for every subject of a cohort)
+        state = self.__dict__
+        state["id"], state["outcome"], state["stage"], state["row"] = id, outcome, stage, row
+        state["_reasons_kept"] = reasons  # the `reasons` field (`_Lazy`): a tuple, or a `Later`
+        state["missing"], state["placement"], state["as_of"], state["trace"] = missing, placement, as_of, trace
+        state["parameters"], state["policy"], state["subject"], state["context"] = parameters, policy, subject, context
+        state["cohort"], state["grants"], state["awarded"], state["allocation"] = cohort, grants, awarded, allocation
+        state["outside_period"], state["possible"] = outside_period, possible
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled with every `Later` computed (what it would compute from is not sent along)."""

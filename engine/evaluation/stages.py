@@ -18,7 +18,6 @@ without intervals would).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,14 +75,6 @@ class Ranking:
     unbounded: tuple[str, ...] = ()  # missing ranking facts without bounds in the fact model, `id: path`
     bounded: bool = True  # False: too many uncertain subjects to bound the ranks (every rank left open)
     exposed: frozenset[str] = frozenset()  # ids some uncertain subject may be ranked before (or equal to)
-
-
-def _compare(descending: Sequence[bool], a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
-    for desc, x, y in zip(descending, a, b, strict=True):
-        if x != y:
-            before = x > y if desc else x < y
-            return -1 if before else 1
-    return 0
 
 
 def rank_pool(stage_id: str, entries: Sequence[Entry], descending: Sequence[bool], slots: int | None) -> Ranking:
@@ -145,10 +136,16 @@ def _exposed(s: Entry, uncertain: list[Entry], descending: Sequence[bool]) -> bo
 
 
 def _ordered(pool: list[Entry], descending: Sequence[bool]) -> list[Entry]:
-    def by_keys(a: Entry, b: Entry) -> int:
-        return _compare(descending, a.keys, b.keys) or (a.id > b.id) - (a.id < b.id)  # type: ignore[arg-type]
+    """The pool in ranking order: by each key in its direction (the first that differs decides), then by id;
+    stable sorts from the last criterion to the first (a reversed sort keeps equal entries in their order)."""
+    ordered = sorted(pool, key=_id_of)
+    for index in reversed(range(len(descending))):
+        ordered.sort(key=lambda e: e.keys[index], reverse=descending[index])  # type: ignore[index]
+    return ordered
 
-    return sorted(pool, key=functools.cmp_to_key(by_keys))
+
+def _id_of(entry: Entry) -> str:
+    return entry.id
 
 
 def _spans(
