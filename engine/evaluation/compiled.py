@@ -65,12 +65,22 @@ class CompiledPolicy:
     stages: dict[str, CompiledStage]
     # functions the `generated` backend wrote for this policy, by (stage, phase, names): made on first use
     programs: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    dated: dict[dt.date, Params] = field(default_factory=dict, compare=False, repr=False)  # `parameters_on`, by date
 
     def fn(self, node: Any) -> Fn:
         """The closure compiled for an expression node of this policy."""
         return self.compiler.fns[id(node)]
 
     def parameters_on(self, as_of: dt.date) -> Params:
+        """The parameters in force on `as_of` (made once per date and shared: nobody writes to them)."""
+        found = self.dated.get(as_of)
+        if found is None:
+            if len(self.dated) >= 64:
+                self.dated.clear()
+            found = self.dated[as_of] = self._parameters_on(as_of)
+        return found
+
+    def _parameters_on(self, as_of: dt.date) -> Params:
         values, since, absent = {}, {}, {}
         for name, parameter in self.ir.parameters.items():
             try:

@@ -134,7 +134,7 @@ def _decide(
         subject=scope.subject,
         context=scope.context,
         cohort=cohort,
-        grants=_grants(policy, row, scope) if row is not None and row.grants else (),
+        grants=_grants(policy, row, scope, backend) if row is not None and row.grants else (),
         awarded=awarded_of(stage, outcome, allocation),
         allocation=allocation,
         outside_period=outside_period,
@@ -142,11 +142,21 @@ def _decide(
     )
 
 
-def _grants(policy: CompiledPolicy, row: OutcomeRow | None, scope: Scope) -> tuple[Grant, ...]:
-    """What the deciding row brings, each quantity computed as of the evaluation's date."""
+def _grants(
+    policy: CompiledPolicy, row: OutcomeRow | None, scope: Scope, backend: Backend | None = None
+) -> tuple[Grant, ...]:
+    """What the deciding row brings, each quantity computed as of the evaluation's date (by the backend's
+    `quantities` where it has one: the generated backend writes them out too)."""
+    if row is None:
+        return ()
+    written = getattr(backend, "quantities", None)
+    quantities = (
+        written(policy, row, scope)
+        if written is not None
+        else [settle(policy.fn(g.quantity), scope) if g.quantity is not None else None for g in row.grants]
+    )
     found = []
-    for grant in row.grants if row else ():
-        quantity = settle(policy.fn(grant.quantity), scope) if grant.quantity is not None else None
+    for grant, quantity in zip(row.grants, quantities, strict=True):
         missing = tuple(sorted(quantity.paths)) if isinstance(quantity, Missing) else ()
         found.append(
             Grant(

@@ -53,7 +53,7 @@ from engine.language.expr import (
     Unary,
     render,
 )
-from engine.language.ir import Scale
+from engine.language.ir import OutcomeRow, Scale
 
 __all__ = ["GeneratedBackend", "Program", "generate", "stage_programs", "PHASES"]
 
@@ -180,6 +180,9 @@ class _Writer:
         self.target = ""  # the local of the definition being written
         self.lenient = 0  # > 0: inside what the closures decide despite missing data (and/or, bounds, is None)
         self.gaps: dict[str, str] = {}  # missing path -> the constant `Missing` naming it
+        # what this point of the block has already read and found present: `_f2` (checked), `_f2.kind`
+        # (-> its local), `K:name`; a branch starts from a copy and its own reads are dropped after it
+        self.seen: dict[str, str] = {}
         self.namespace: dict[str, Any] = dict(_HELPERS)
         self.facts: dict[str, str] = {}  # subject field -> hoisted local
         self.defined: dict[str, str] = {}  # value or rule settled in this function -> its local
@@ -264,12 +267,18 @@ class _Writer:
         return target
 
     def _known(self, name: str, target: str) -> str:
+        if f"K:{name}" in self.seen:
+            return self.seen[f"K:{name}"]
         self.emit(f"{target} = _K[{name!r}]")
+        self.seen[f"K:{name}"] = target
         return target
 
     def _Name(self, node: Name) -> str:
         value = self._raw(node)
         kind = None if self._variable(node.name) is not None else self.ir.kind_of(node.name)
+        if kind == "parameter" or value in self.seen:
+            return value
+        self.seen[value] = value
         if kind in ("value", "rule"):
             self.emit(f"if {value}.__class__ is _M: {self.missing(value)}")
         elif kind is None:  # a comprehension variable
@@ -286,7 +295,10 @@ class _Writer:
 
     def _Attr(self, node: Attr) -> str:
         obj = self.expr(node.obj)
+        if f"{obj}.{node.attr}" in self.seen:  # read and found present before, on this path
+            return self.seen[f"{obj}.{node.attr}"]
         target = self.fresh()
+        self.seen[f"{obj}.{node.attr}"] = target
         self.emit(f"{target} = {self._get(obj, node.attr)}")
         path = self._path(node)
         if path is not None and self._variable(path[0].name) is not None:
@@ -348,8 +360,11 @@ class _Writer:
         decisive = node.op == "or"
         opened = 0
         self.lenient += 1
+        outer: dict[str, str] = {}
         for position, operand in enumerate(node.operands):
             value = self.expr(operand)
+            if position == 0:
+                outer = dict(self.seen)  # the first operand always runs; the others may not
             if position == len(node.operands) - 1:
                 self.emit(f"{target} = True if {value} else False")
                 break
@@ -359,6 +374,7 @@ class _Writer:
             opened += 1
         self.depth -= opened
         self.lenient -= 1
+        self.seen = outer
         return target
 
     def _Compare(self, node: Compare) -> str:
@@ -415,14 +431,17 @@ class _Writer:
     def _IfExp(self, node: IfExp) -> str:
         test = self.expr(node.test)
         target = self.fresh()
+        outer = dict(self.seen)
         self.emit(f"if {test}:")
         self.depth += 1
         self.emit(f"{target} = {self.expr(node.body)}")
         self.depth -= 1
+        self.seen = dict(outer)
         self.emit("else:")
         self.depth += 1
         self.emit(f"{target} = {self.expr(node.orelse)}")
         self.depth -= 1
+        self.seen = outer
         return target
 
     def _Call(self, node: Call) -> str:
@@ -448,6 +467,7 @@ class _Writer:
         stopped = self.fresh("_s")
         self.emit(f"{target}, {stopped} = {start}, False")
         self.emit(f"for {var} in {items}:")
+        outer = dict(self.seen)
         self.depth += 1
         self.variables.append((node.var, var))
         self.stops.append(f"{stopped} = True; break")
@@ -466,6 +486,7 @@ class _Writer:
         else:
             self.emit(f"{target}.append({body})")
         self.depth -= 1
+        self.seen = outer
         self.emit(f"if {stopped}: {self.stop()}")
         if kind == "sum":
             self.emit(f"{target} = _sum({target})")
@@ -479,7 +500,7 @@ class _Writer:
 
     def settle(self, label: str, node: Node, target: str, closure: str) -> None:
         self.emit(f"# {_comment(label)}: {_comment(render(node))}")
-        self.count, self.target = 0, target
+        self.count, self.target, self.seen = 0, target, {}
         self.emit(f"{target} = _Stop")
         self.emit("try:")
         self.emit("    while True:  # one pass; `break` leaves the fast path")
@@ -556,6 +577,37 @@ def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequenc
     )
 
 
+def generate_quantities(policy: CompiledPolicy, row: OutcomeRow) -> Callable[[Scope], tuple[Any, ...]]:
+    """The function that computes the quantities of an outcome row's grants (None where a grant has none)."""
+    writer = _Writer(policy)
+    results = []
+    for index, grant in enumerate(row.grants):
+        if grant.quantity is None:
+            results.append("None")
+            continue
+        writer.namespace[f"_Q{index}"] = policy.fn(grant.quantity)
+        local = writer.unique("_q")
+        writer.settle(f"grant {grant.id!r}", grant.quantity, local, f"_Q{index}")
+        results.append(local)
+    source = "\n".join(
+        [
+            "def _run(_scope):",
+            "    _K = _scope.known",
+            "    _P = _scope.params",
+            "    _S = _scope.subject",
+            *(f"    {local} = _getattr(_S, {name!r}, None)" for name, local in writer.facts.items()),
+            *(["    _X = _scope.context"] if writer.uses_context else []),
+            *(["    _T = _scope.stage"] if writer.uses_stage else []),
+            *writer.lines,
+            f"    return ({', '.join(results)},)",
+            "",
+        ]
+    )
+    namespace = dict(writer.namespace)
+    exec(compile(source, f"<generated {policy.ir.name}:grants of row {row.index}>", "exec"), namespace)  # noqa: S102
+    return namespace["_run"]  # type: ignore[no-any-return]
+
+
 class GeneratedBackend:
     """The default evaluator: one generated, compiled Python function per stage and phase (see the module doc)."""
 
@@ -576,6 +628,14 @@ class GeneratedBackend:
                 if found is None:
                     found = programs[key] = generate(policy, stage, names, phase)
         return found
+
+    def quantities(self, policy: CompiledPolicy, row: OutcomeRow, scope: Scope) -> tuple[Any, ...]:
+        """The quantities of the deciding row's grants, by a generated function (one per row, made on first use)."""
+        key = ("grants", id(row))
+        found = policy.programs.get(key)
+        if found is None or found[0] is not row:
+            found = policy.programs[key] = (row, generate_quantities(policy, row))
+        return found[1](scope)  # type: ignore[no-any-return]
 
     def run(
         self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
