@@ -274,7 +274,7 @@ def evaluate_cohort(
     entries, found = [], []
     for scope in scopes:
         answers = backend.run(policy, scope, stage.phase1, stage, rows=False)
-        entries.append(_entry(policy, stage, scope, answers["pool"]))
+        entries.append(_entry(policy, stage, scope, answers["pool"], answers.get("keys")))
         found.append(answers)
         if tick is not None:
             tick()
@@ -329,13 +329,16 @@ def evaluate_cohort(
 MAX_RANK_SPREAD = 64  # a subject whose rank may take more values than this is not decided rank by rank
 
 
-def _entry(policy: CompiledPolicy, stage: CompiledStage, scope: Scope, pool: Any) -> Entry:
-    """One subject as the ranking sees it; keys it cannot compute become intervals of what they may be."""
+def _entry(policy: CompiledPolicy, stage: CompiledStage, scope: Scope, pool: Any, keys: Any = None) -> Entry:
+    """One subject as the ranking sees it; keys it cannot compute become intervals of what they may be.
+
+    `keys`: the ranking keys as a backend already settled them with the pool (as `_keys` does), if it did."""
     assert scope.subject is not None
     id = _subject_id(policy, scope.subject)
     if pool is False:
         return Entry(id, False, Missing(frozenset()))
-    keys = _keys(stage, scope)
+    if keys is None:
+        keys = _keys(stage, scope)
     if not isinstance(keys, Missing):
         return Entry(id, pool, keys)
     bounder = Bounder(policy.ir, policy.compiler.value_in(scope))

@@ -90,6 +90,12 @@ def _lookup(found: Any, keys: tuple[Any, ...]) -> Any:
     return value
 
 
+def _ranked(values: tuple[Any, ...]) -> tuple[Any, ...] | Missing:
+    """Ranking keys as `evaluate._keys` gives them: the values, or what the missing ones need together."""
+    gaps = [v for v in values if isinstance(v, Missing)]
+    return Missing(frozenset().union(*(g.paths for g in gaps))) if gaps else values
+
+
 def _least_or_most(pick: Callable[..., Any]) -> Callable[[list[Any]], Any]:
     one = _extreme(pick)
 
@@ -122,6 +128,7 @@ _HELPERS: dict[str, Any] = {
     "_number": _number,
     "_checked": _checked,
     "_lookup": _lookup,
+    "_ranked": _ranked,
     "_round": round,
     "_len": len,
     "_abs": abs,
@@ -539,6 +546,19 @@ def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequenc
             local = writer.unique("_t")
             writer.settle(f"track {track.id!r}", track.when, local, f"_TRACK{index}")
             answers.append((f"track:{track.id}", local))
+        if stage.keys:  # the ranking keys, as `evaluate._keys` settles them, for a subject the pool may hold
+            writer.emit("_keys = None")
+            writer.emit("if _pool is not False:")
+            writer.depth += 1
+            locals_ = []
+            for index, (key, fn) in enumerate(zip(stage.stage.rank_by, stage.keys, strict=True)):
+                writer.namespace[f"_KEY{index}"] = fn
+                local = writer.unique("_y")
+                writer.settle(f"ranking key {index + 1}", key.expr, local, f"_KEY{index}")
+                locals_.append(local)
+            writer.emit(f"_keys = _ranked(({', '.join(locals_)},))")
+            writer.depth -= 1
+            answers.append(("keys", "_keys"))
     elif stage is not None:
         for index, (row, fn) in enumerate(stage.rows):
             writer.namespace[f"_ROW{index}"] = fn
