@@ -412,14 +412,14 @@ def test_the_inline_rounding_is_pythons_round(x: float) -> None:
 
 
 def test_decision_and_placement_take_their_fields_as_the_dataclass_would() -> None:
-    """The written-out `__init__` of `Decision` and `Placement` takes exactly their fields, in order, with
+    """The written-out `__init__` of `Decision`, `Placement` and `Tie` takes exactly their fields, in order, with
     their defaults, and keeps each value given."""
     import dataclasses
     import inspect
 
-    from engine.evaluation.result import Decision, Placement
+    from engine.evaluation.result import Decision, Placement, Tie
 
-    for cls in (Decision, Placement):
+    for cls in (Decision, Placement, Tie):
         fields = dataclasses.fields(cls)
         parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
         assert [p.name for p in parameters] == [f.name for f in fields]

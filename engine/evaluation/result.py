@@ -115,7 +115,7 @@ class Reason:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Tie:
     """A neighbour in the ranking with the same first key: which key then told them apart.
 
@@ -131,6 +131,21 @@ class Tie:
     theirs: Any = None
     across_last_place: bool = False
     shared: Any = None  # the value of the first key they share
+
+    def __init__(
+        self,
+        other: str,
+        other_rank: int | None,
+        key: int | None,
+        mine: Any = None,
+        theirs: Any = None,
+        across_last_place: bool = False,
+        shared: Any = None,
+    ) -> None:
+        # the dataclass's own __init__ written out (see `Decision.__init__`): two per tied pair of a ranking
+        state = self.__dict__
+        state["other"], state["other_rank"], state["key"], state["mine"] = other, other_rank, key, mine
+        state["theirs"], state["across_last_place"], state["shared"] = theirs, across_last_place, shared
 
     def to_json(self) -> dict[str, Any]:
         return {
