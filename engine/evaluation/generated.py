@@ -130,14 +130,9 @@ _HELPERS: dict[str, Any] = {
     "_lookup": _lookup,
     "_ranked": _ranked,
     "_round": round,
-    "_len": len,
-    "_abs": abs,
     "_getattr": getattr,
     "_sum": sum,
-    "_fn_min": _FUNCTIONS["min"],
-    "_fn_max": _FUNCTIONS["max"],
-    "_fn_sum": _FUNCTIONS["sum"],
-    "_fn_round": _FUNCTIONS["round"],
+    **{f"_fn_{name}": fn for name, fn in _FUNCTIONS.items()},  # every builtin of the language, as the closures call it
     "_least": _least_or_most(min),
     "_most": _least_or_most(max),
     "_HI": MAX_NUMBER,
@@ -152,7 +147,7 @@ _HELPERS: dict[str, Any] = {
     "_TIE": _TIE,
     "__builtins__": {},  # no builtins: a generated function sees nothing but these names
 }
-_CALLS = {"len": "_len", "abs": "_abs", "min": "_fn_min", "max": "_fn_max", "sum": "_fn_sum", "round": "_fn_round"}
+_CALLS = {name: f"_fn_{name}" for name in _FUNCTIONS}  # a call of any other name is a table or scale parameter
 _ORDER_OPS = ("<", "<=", ">", ">=")
 _PLAIN = (bool, int, float, str, type(None))
 
