@@ -14,13 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import EvaluationError, Policy, Result, load_policy
+from engine import EvaluationError, Policy, PolicyError, Result, load_policy
 from engine.cli.main import main
 from engine.evaluation import generated
 from engine.evaluation.compiler import Missing
 from engine.evaluation.uncertain import PLACES
 from tests.conftest import BENEFIT, GPU_HOURS, RULES
 from tests.strategies import benefit_claims, cohorts, gpu_cohorts, ranked_cohorts
+from tests.test_soundness import BATCH, EXPRESSIONS, _with_rule, _with_value
 
 ROOT = Path(__file__).parent.parent
 
@@ -456,3 +457,39 @@ def test_the_pool_is_ordered_as_comparing_key_by_key_then_by_id(
     pool = [Entry(f"s{(i * 7) % 13:02d}", True, k) for i, k in enumerate(keys)]  # ids not in input order
     expected = sorted(pool, key=functools.cmp_to_key(compare))
     assert [e.id for e in _ordered(pool, descending)] == [e.id for e in expected]
+
+
+def _batch(variant: int) -> dict[str, Any]:
+    """The soundness tests' batch, with facts left out or set to edge values by `variant`."""
+    batch: dict[str, Any] = {"context": dict(BATCH["context"]), "applicants": [dict(a) for a in BATCH["applicants"]]}
+    if variant == 1:
+        batch["applicants"][0].pop("income")
+    elif variant == 2:
+        batch["applicants"][0]["documents"] = [{"kind": "identity"}, {"kind": "tax_return", "verified": False}]
+    elif variant == 3:
+        batch["applicants"][1]["income"] = 0.0
+    return batch
+
+
+def _outcome(policy: Policy, batch: dict[str, Any]) -> Any:
+    try:
+        return _view(policy.evaluate(batch))
+    except EvaluationError as error:
+        return ("error", str(error))
+
+
+@settings(max_examples=80, deadline=None)
+@given(drawn=EXPRESSIONS, as_rule=st.booleans(), variant=st.integers(0, 3))
+def test_random_checked_expressions_give_the_references_values_and_errors(
+    tmp_path_factory: pytest.TempPathFactory, drawn: str, as_rule: bool, variant: int
+) -> None:
+    """For any expression the checker accepts (arithmetic, comparisons, and/or/not, lists, calls,
+    comprehensions, conditionals over facts that may be missing, zero or huge), as a rule or a value, the
+    generated backend gives the reference's decisions, reasons and traces, or the same located error."""
+    package = (_with_rule if as_rule else _with_value)(tmp_path_factory.mktemp("expr"), drawn)
+    try:
+        policies = {name: load_policy(package, backend=name) for name in ("generated", "python")}
+    except PolicyError:
+        return
+    batch = _batch(variant)
+    assert _outcome(policies["generated"], batch) == _outcome(policies["python"], batch), drawn
