@@ -48,6 +48,7 @@ COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("replay", "history", "records"), ("engine.cli.records",)),
     "init": ("engine.cli.scaffold",),
     "letter": ("engine.cli.letter",),
+    "compile": ("engine.cli.codegen",),
 }
 
 # Diagnostics that mean the input could not be used at all (exit 2, not 1): unreadable files,
