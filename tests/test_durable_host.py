@@ -5,6 +5,7 @@ See shared/notes/durable-rules.md for the defects these tests guard against.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ pytest.importorskip("durable")
 
 from engine.evaluation.durable._host import (  # noqa: E402
     MAX_CONDITIONS,
+    PRIME_RULE,
     DurableEngineError,
     DurableRuleset,
     DurableUnavailable,
@@ -174,16 +176,57 @@ def test_no_background_threads() -> None:
 
 
 def test_condition_limit() -> None:
-    """511 conditions work; 512 (single-fact rules or 256 two-alias rules) hang the C engine."""
+    """511 conditions work (510 of the caller's and the host's priming rule); 512 (single-fact rules
+    or 256 two-alias rules) hang the C engine."""
+    assert MAX_CONDITIONS == 510
     many = {f"r{i}": {"all": [{"m": {"x": i}}]} for i in range(MAX_CONDITIONS)}
     with DurableRuleset(many) as rs:
-        assert rs.run([{"x": 510}]) == [Firing("r510", {"m": {"x": 510}})]
+        assert rs.run([{"x": 509}]) == [Firing("r509", {"m": {"x": 509}})]
     many["one_more"] = {"all": [{"m": {"x": -1}}]}
-    with pytest.raises(DurableEngineError, match="at most 511 conditions"):
+    with pytest.raises(DurableEngineError, match="at most 510 conditions"):
         DurableRuleset(many)
     joins = {f"j{i}": {"all": [{"a": {"x": i}}, {"b": {"y": {"a": "x"}}}]} for i in range(256)}
     with pytest.raises(DurableEngineError, match="256 rules with 512 conditions"):
         DurableRuleset(joins)
+
+
+def test_sessions_that_fire_nothing_do_not_crash_the_process() -> None:
+    """A session in which no action starts used to free uninitialised pointers when deleted
+    (`free(): invalid pointer`, or a segfault, within a few runs): thousands of such runs (facts
+    that match part of a rule, no rule, or nothing at all), mixed with runs that fire, now pass.
+    Run in a child process, so that a crash fails this test instead of ending the test session."""
+    script = """
+import sys
+from engine.evaluation.durable._host import DurableRuleset
+rules = {"r": {"all": [{"m": {"$and": [{"kind": "s"}, {"x": True}]}}]},
+         "q": {"all": [{"m": {"$and": [{"kind": "s"}, {"y": True}]}}]}}
+quiet = [[{"kind": "s", "y": False}], [{"kind": "t"}], [{"kind": "s", "x": False, "y": False}], []]
+for round in range(3):
+    with DurableRuleset(rules) as rs:
+        for i in range(4000):
+            assert rs.run(quiet[i % 4]) == [], i
+            if i % 97 == 0:
+                assert [f.rule for f in rs.run([{"kind": "s", "x": True}])] == ["r"]
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-2000:]
+
+
+def test_a_nested_run_of_the_same_ruleset_is_refused(chain: DurableRuleset) -> None:
+    """Sessions of one ruleset never overlap (priming relies on it): running it from its own action fails."""
+
+    def nested(firing: Firing) -> None:
+        chain.run([{"kind": "subject", "pid": "p2", "x": 7}])
+
+    with pytest.raises(DurableEngineError, match="already running"):
+        chain.run([{"kind": "subject", "pid": "p1", "x": 5}], on_fire=nested)
+    assert len(chain.run([{"kind": "subject", "pid": "p1", "x": 5}], on_fire=conclude)) == 2
+
+
+def test_the_host_rule_name_is_reserved() -> None:
+    with pytest.raises(DurableEngineError, match="host's own"):
+        DurableRuleset({PRIME_RULE: THRESHOLD})
 
 
 def test_one_fact_matches_at_most_64_conditions() -> None:

@@ -14,10 +14,18 @@ Defects worked around (measured; see shared/notes/durable-rules.md):
 * Registration deletes ``run`` from the caller's dict: the wrapper deep-copies the rules.
 * At most 1,024 live sessions per ruleset: each :meth:`DurableRuleset.run` uses a fresh sid and
   always deletes its state.
+* Deleting a session in which no action ever started frees two pointers the C engine never
+  initialised (``context.messages``/``stateFact`` of a fresh state node): ``free(): invalid
+  pointer`` or a segfault, on the first run or a few runs later. An action that starts and
+  completes leaves them NULL, and the engine reuses the node last freed (its pool is LIFO). So
+  each ruleset gets one hidden rule (:data:`PRIME_RULE`, one condition beside :data:`MAX_CONDITIONS`) and
+  is primed once, on creation, by a session that fires it; sessions never overlap (one at a
+  time per ruleset, under the lock; a nested run is refused), so every later session reuses
+  that primed node, whether or not it fires anything.
 * The notes say 513 rules hang in ``create_ruleset``; measured here, the real limit is on the
   total number of conditions (entries of all ``all``/``any`` lists): 512 single-fact rules, or
   256 two-alias rules, register but the first assert hangs (or aborts in ``delete_state``).
-  More than :data:`MAX_CONDITIONS` (511) conditions are refused up front.
+  More than :data:`MAX_CONDITIONS` (510, and the host's own priming rule) are refused up front.
 * One fact may match at most 64 rule conditions at once; beyond that the assert fails with
   code 303, reported as a readable :class:`DurableEngineError`.
 * Actions are not told the rule name: one action is bound per rule.
@@ -53,6 +61,7 @@ from typing import Any
 
 __all__ = [
     "MAX_CONDITIONS",
+    "PRIME_RULE",
     "DurableEngineError",
     "DurableRuleset",
     "DurableUnavailable",
@@ -62,7 +71,9 @@ __all__ = [
     "live_rulesets",
 ]
 
-MAX_CONDITIONS = 511  # conditions (aliases) over all rules; 512 hangs the C engine
+MAX_CONDITIONS = 510  # conditions (aliases) over all rules, besides PRIME_RULE's one; 512 hang the C engine
+PRIME_RULE = "host__prime"  # the host's own rule: primes a ruleset's session node (see above)
+_PRIME_FACT = {PRIME_RULE: True}
 _LOCK = threading.RLock()
 _import_result: tuple[bool, str] | None = None
 _engine: ModuleType | None = None  # durable.engine
@@ -181,6 +192,8 @@ def _validate(rules: dict[str, dict[str, Any]]) -> None:
     if not isinstance(rules, dict) or not rules:
         raise DurableEngineError("a ruleset needs at least one rule (a dict of rule_name -> rule)")
     for name, rule in rules.items():
+        if name == PRIME_RULE:
+            raise DurableEngineError(f"the rule name {PRIME_RULE!r} is the host's own")
         if not isinstance(rule, dict) or ("all" in rule) == ("any" in rule) or "run" in rule:
             raise DurableEngineError(f"rule {name!r}: expected a dict with exactly one of 'all'/'any' and no 'run'")
         if not isinstance(_conditions(rule), list):
@@ -189,7 +202,7 @@ def _validate(rules: dict[str, dict[str, Any]]) -> None:
     if count > MAX_CONDITIONS:
         raise DurableEngineError(
             f"{len(rules)} rules with {count} conditions: durable_rules supports at most "
-            f"{MAX_CONDITIONS} conditions (aliases) per ruleset, e.g. 511 single-fact rules "
+            f"{MAX_CONDITIONS} conditions (aliases) per ruleset, e.g. {MAX_CONDITIONS} single-fact rules "
             "(more hangs its C engine); split the ruleset"
         )
 
@@ -223,6 +236,7 @@ class DurableRuleset:
         for rule_name, rule in rules.items():
             definition[rule_name] = copy.deepcopy(rule)
             definition[rule_name]["run"] = self._bind_action(rule_name)
+        definition[PRIME_RULE] = {"all": [{"m": {PRIME_RULE: True}}], "run": _primed}
         with _LOCK:
             host = _get_host()
             try:
@@ -230,6 +244,11 @@ class DurableRuleset:
             except Exception as exc:
                 raise _readable("could not register ruleset", exc) from exc
             self._ruleset = host.get_ruleset(self.name)
+            try:
+                self.run([_PRIME_FACT])  # fires PRIME_RULE: the session node is initialised from now on
+            except DurableEngineError:
+                self.close()
+                raise
 
     def __enter__(self) -> DurableRuleset:
         return self
@@ -248,6 +267,8 @@ class DurableRuleset:
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*utcfromtimestamp")
             if self._closed:
                 raise DurableEngineError(f"ruleset {self.name} is closed")
+            if self._ctx is not None:  # sessions must not overlap (see the module's notes on priming)
+                raise DurableEngineError(f"ruleset {self.name} is already running (a nested run)")
             ctx = self._ctx = _RunContext(str(next(self._sids)), on_fire)
             try:
                 while facts:  # facts returned by on_fire are asserted after the frame (chaining)
@@ -329,6 +350,10 @@ class DurableRuleset:
         except Exception as exc:
             if "error code: 309" not in str(exc):  # no state was created: nothing to free
                 raise _readable("could not delete session state", exc) from exc
+
+
+def _primed(c: Any) -> None:
+    """The action of PRIME_RULE: nothing to do; that it started is what initialises the session node."""
 
 
 def _matched_facts(c: Any) -> dict[str, dict[str, Any]]:
