@@ -264,18 +264,22 @@ MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
 def _tests_of(lowering: Any, name: str, value: bool) -> list[list[dict[str, Any]]]:
-    """The subject tests of each durable rule that concludes `name` = `value`, fields by their expression."""
+    """The subject tests of each durable rule that concludes `name` = `value` (the side lowered for
+    every subject, or the other one, behind its gate), fields by their expression."""
     from engine.language.expr import render
 
     found = []
-    for rule, meaning in lowering.meaning.items():
-        if meaning != (name, value):
+    for rule, (item, concluded, _) in lowering.meaning.items():
+        if (item, concluded) != (name, value):
             continue
-        subject = next(c["s"]["$and"][2:] for c in lowering.rules[rule]["all"] if "s" in c)
+        ((condition,),) = [c.values() for c in lowering.rules[rule]["all"]]
+        subject = condition.get("$and", [condition])[1:]  # after the part the tests read
         tests = []
         for test in subject:
             op, inner = next(iter(test.items())) if next(iter(test)).startswith("$") else (None, test)
             ((field, constant),) = inner.items()
+            if field.startswith("g"):  # the gate of the side lowered only where a field is missing
+                continue
             tests.append({"op": op, "field": render(lowering.fields[field]), "value": constant})
         found.append(tests)
     return found
@@ -399,12 +403,13 @@ def test_durable_conclusions_that_contradict_each_other_are_an_error(lowering_pa
 
     policy = load_policy(lowering_package, backend="durable")
     params = policy.compiled.parameters_on(dt.date(2026, 3, 1))
-    compiled = _Compiled(policy.compiled, params)
-    assert not compiled.fields_use_rules
-    # `t` holds (age >= 18) and `f` fails (age < 18) for this subject: both "t__t0" and "f__f0" fire.
-    compiled.meaning["t__t0"], compiled.meaning["f__f0"] = ("t", first), ("t", not first)
-    subject = policy.load_cohort({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [SUBJECT]})
+    compiled = _Compiled(policy.compiled, params, ("f", "c0"), None, rows=True)
+    assert not compiled.python_first
+    # `f` fails (age < 18) and `c0` fails (income < 1000) for this subject: "f__f0" and "c0__f0" both fire.
+    compiled.meaning["f__f0"], compiled.meaning["c0__f0"] = ("f", first, False), ("f", not first, False)
+    applicant = dict(SUBJECT, income=5000.0)
+    subject = policy.load_cohort({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [applicant]})
     scope = Scope(subject.applicants[0], None, params)
-    with pytest.raises(BackendError, match=r"^durable_rules concluded both true and false for `t`$"):
-        compiled.conclusions(scope)
-    compiled.ruleset.close()
+    with pytest.raises(BackendError, match=r"^durable_rules concluded both true and false for `f`$"):
+        compiled.decide(scope)
+    compiled.close()

@@ -172,8 +172,11 @@ def test_the_durable_rulesets_of_a_version_in_flight_are_freed_when_it_finishes(
     from engine.evaluation.durable._host import live_rulesets
 
     with PolicyStore(package, backend="durable") as store:
+        start = live_rulesets()
         store.current.evaluate(EXAMPLES / "stage1.yaml")
         baseline = live_rulesets()
+        built = baseline - start  # one per phase of the stage
+        assert built == 2
         old = store.current
         gate = Gate(old._backend)
         old._backend = gate
@@ -185,9 +188,9 @@ def test_the_durable_rulesets_of_a_version_in_flight_are_freed_when_it_finishes(
         assert live_rulesets() == baseline  # closed, but not freed under the running evaluation
         gate.open.set()
         worker.join(60)
-        assert live_rulesets() == baseline - 1  # freed once it finished
+        assert live_rulesets() == baseline - built  # freed once it finished
         old.evaluate(EXAMPLES / "stage1.yaml")  # a closed policy still answers, and frees again
-        assert live_rulesets() == baseline - 1
+        assert live_rulesets() == baseline - built
 
 
 @pytest.fixture
@@ -247,8 +250,11 @@ def test_a_thousand_reloads_on_the_durable_backend_leave_no_ruleset_behind(tmp_p
     }
     # settle=0: each edit is complete before its reload, so a reload need not wait for the files to rest
     with PolicyStore(package, backend="durable", settle=0) as store:
+        start = live_rulesets()
         store.current.evaluate(batch)
         baseline = live_rulesets()
+        built = baseline - start  # one per phase of the stage
+        assert built == 2
         counts, outcomes = set(), []
         for n in range(1, 1001):
             manifest.write_text(caps[n % 2])
@@ -258,7 +264,7 @@ def test_a_thousand_reloads_on_the_durable_backend_leave_no_ruleset_behind(tmp_p
         assert store.generation == 1001
         assert counts == {baseline}
         assert outcomes[:2] == ["refused", "granted"] and len(set(outcomes[::2])) == 1 and len(set(outcomes[1::2])) == 1
-    assert live_rulesets() == baseline - 1
+    assert live_rulesets() == baseline - built
 
 
 def test_a_closed_policy_still_answers(policy: Policy) -> None:

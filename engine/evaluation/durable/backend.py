@@ -4,24 +4,33 @@ The only module that knows how conditions look to durable_rules; `engine.evaluat
 only one that touches the library itself. Lowering keeps to the subset that measured reliable
 (see shared/notes/durable-rules.md):
 
-- conditions are put in negation normal form and then in disjunctive normal form: one durable
-  rule per conjunction, each an explicit `$and`; no engine-side negation (`not` is pushed into
-  the comparisons: `>=` ↔ `<`, `==` ↔ `$neq`) and no `$or` inside arrays;
-- every rule is lowered twice, once for "holds" and once for "does not hold"; when one fires,
-  its action asserts a conclusion fact that other rules join on (chaining). Missing data makes
-  a field absent, so neither fires: the rule stays undetermined, as in the compiled evaluator;
-- values, per-item quantifiers and anything else that is not a single-field comparison are
-  computed in Python and asserted as fields of the subject fact; parameters are constants of
-  the ruleset, so a ruleset is built per set of parameter values in force (and cached);
-- the stage's pool, its tracks' `when` and its outcome rows are lowered the same way as
-  pseudo-rules; ranking and allocation (places, capacity, reserved tracks) are the shared reduce
-  step in Python, and grant quantities are computed in Python like values;
+- one durable ruleset per stage, phase (before or after the ranking) and set of parameter values
+  in force, built on first use and cached: it holds the rules of the names that phase settles
+  (the stage's own, when the evaluation passes only those), the stage's pool and tracks before
+  the ranking, its outcome rows after it, and nothing of other stages;
+- a rule, pool, track or row reads its subject's fields, computed in Python: values, per-item
+  quantifiers, comparisons of two facts, anything that is not a comparison with a constant; the
+  comparisons with constants (parameters are constants of the ruleset) are Rete tests. A rule
+  another one of the same ruleset reads is inlined into it; one an earlier phase settled is a
+  field. No conclusion is chained as a fact: each durable rule tests one subject fact;
+- conditions are put in negation normal form, then in disjunctive normal form: one durable rule
+  per conjunction, each an explicit `$and`; no engine-side negation (`not` is pushed into the
+  comparisons: `>=` ↔ `<`, `==` ↔ `$neq`) and no `$or` inside arrays;
+- each is lowered once, on one side: rules, pool and tracks on the side that does not hold (a
+  requirement most subjects meet fires only for the few that miss it), outcome rows on the side
+  that holds (the exceptions before the last row); a condition that reads no fact (`when: true`)
+  is decided once, when the ruleset is built. Where Python knows every field a condition reads is
+  present, that is enough: the side fired, or the other one holds. Where some field is missing
+  (absent from the fact, so no test on it matches), the other side may hold too, or neither: it
+  is lowered as well, behind a gate field that Python sets only for such a subject; if neither
+  side fires, the condition is undetermined, as in the compiled evaluator;
 - a comparison whose operand is missing but whose bounds (from the fact model) settle it is
   decided by the compiled evaluator's interval reasoning, which Rete cannot do: for a subject
   with such a comparison, what Rete leaves undetermined is taken from the same closures;
+- ranking and allocation (places, capacity, reserved tracks) are the shared reduce step in Python,
+  and grant quantities are computed in Python like values;
 - one fact may match at most 64 conditions (error 303, measured): the subject's fields are
-  asserted as several "part" facts, each tested by at most `PART_SIZE` conditions; a rule that
-  joins many conclusions (error 304) joins them in groups of `MAX_JOIN`, each group a rule.
+  asserted as several "part" facts, each tested by at most `PART_SIZE` conditions.
 """
 
 from __future__ import annotations
@@ -31,13 +40,13 @@ import itertools
 import json
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from engine.core.errors import BackendError, BackendUnavailable
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
-from engine.evaluation.compiler import Missing, Scope, Undetermined
+from engine.evaluation.compiler import Fn, Missing, Scope, Undetermined
 from engine.evaluation.durable._host import DurableEngineError, DurableRuleset, Firing, available
 from engine.language.expr import Binary, BoolOp, Compare, Const, Name, Node, Unary, walk
 
@@ -45,7 +54,6 @@ __all__ = ["DurableBackend", "MAX_CONJUNCTIONS"]
 
 MAX_CONJUNCTIONS = 64
 PART_SIZE = 60  # conditions per subject part fact (durable_rules fails above 64 matches per fact)
-MAX_JOIN = 8  # conclusions joined by one durable rule; wider joins are built up in groups (error 304 otherwise)
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 _DURABLE_OP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
@@ -61,67 +69,93 @@ class _Cmp:
     value: Any
 
 
+Conjunction = frozenset[_Cmp]
+
+
 @dataclass(frozen=True)
-class _Ref:
-    """A literal: another rule's conclusion (`value` True = it holds)."""
+class _Item:
+    """A condition decided by the ruleset: a rule, the pool, a track's `when` or an outcome row."""
 
-    rule: str
-    value: bool
-
-
-Literal_ = _Cmp | _Ref
-Conjunction = frozenset[Literal_]
+    name: str  # the rule's name, "pool", "track:ID" or "row:N"
+    fn: Fn  # the same condition's closure (for what Rete leaves undetermined)
+    side: bool  # the side lowered for every subject
+    fields: frozenset[str]  # every field it reads (through the rules it inlines)
+    gate: str  # the field that lets its other side fire (set only where a field is missing)
+    constant: bool | None = None  # decided when the ruleset is built: it reads no fact
 
 
 class _Lowering:
-    """Conditions of one policy under one set of parameter values → durable rules + field makers."""
+    """Conditions of one stage and phase under one set of parameter values → durable rules + fields."""
 
-    def __init__(self, policy: CompiledPolicy, params: Params) -> None:
+    def __init__(self, policy: CompiledPolicy, params: Params, inline: frozenset[str] = frozenset()) -> None:
         self.policy, self.params = policy, params
+        self.inline = inline  # rules decided by this ruleset: a reference to one is inlined
         self.fields: dict[str, Node] = {}  # field name -> expression computed in Python
+        self.truth: set[str] = set()  # fields tested for being true or false (Python's truthiness)
         self._names: dict[int, str] = {}
         self.rules: dict[str, dict[str, Any]] = {}
-        self.meaning: dict[str, tuple[str, bool]] = {}  # durable rule -> (conclusion, value)
+        self.meaning: dict[str, tuple[str, bool, bool]] = {}  # durable rule -> (item, value, through the gate)
+        self.items: list[_Item] = []
         self.parts: list[set[str]] = []  # fields each subject part fact must carry
         self._subject_conditions = 0
 
-    def lower(self, name: str, node: Node) -> None:
-        for value in (True, False):
-            for index, conjunction in enumerate(self._dnf(node, value)):
-                rule_name = f"{name.replace(':', '__')}__{'t' if value else 'f'}{index}"
+    def lower(self, name: str, node: Node, fn: Fn | None = None, side: bool = False) -> _Item:
+        """Lower `node` as the item `name`: its `side` for every subject, the other behind a gate."""
+        fn = fn if fn is not None else self.policy.fn(node)
+        gate = f"g{len(self.items)}"
+        if self._constant(node):
+            item = _Item(name, fn, side, frozenset(), gate, constant=bool(self._const_value(node, scalar=False)))
+            self.items.append(item)
+            return item
+        sides = {value: self._dnf(node, value) for value in (side, not side)}
+        reads = frozenset(lit.field for conjunctions in sides.values() for c in conjunctions for lit in c)
+        item = _Item(name, fn, side, reads, gate)
+        key = name.replace(":", "__")
+        for value, conjunctions in sides.items():
+            gated = value is not side
+            for index, conjunction in enumerate(conjunctions):
+                if gated:
+                    conjunction = conjunction | {_Cmp(gate, "==", True)}
+                rule_name = f"{key}__{'t' if value else 'f'}{'g' if gated else ''}{index}"
                 self.rules[rule_name] = {"all": self._conditions(conjunction)}
-                self.meaning[rule_name] = (name, value)
+                self.meaning[rule_name] = (name, value, gated)
+        self.items.append(item)
+        return item
 
     def _dnf(self, node: Node, want: bool) -> list[Conjunction]:
+        if self._constant(node):  # reads no fact: always (one empty conjunction) or never (none)
+            return [frozenset()] if bool(self._const_value(node, scalar=False)) is want else []
         if isinstance(node, Unary) and node.op == "not":
             return self._dnf(node.operand, not want)
         if isinstance(node, BoolOp):
             conjunctive = (node.op == "and") == want
             parts = [self._dnf(o, want) for o in node.operands]
             return self._and(parts) if conjunctive else self._or(parts)
-        if isinstance(node, Name) and node.name in self.policy.ir.rules:
-            return [frozenset({_Ref(node.name, want)})]
+        if isinstance(node, Name) and node.name in self.inline:
+            return self._dnf(self.policy.ir.rules[node.name].when, want)
         if isinstance(node, Compare) and node.op in _FLIP:
             literal = self._comparison(node, want)
             if literal is not None:
                 return [frozenset({literal})]
         if isinstance(node, Compare) and node.op in ("in", "not in") and self._constant(node.right):
             return self._membership(node, want)
-        return [frozenset({_Cmp(self._field(node), "==", want)})]
+        field = self._field(node)
+        self.truth.add(field)
+        return [frozenset({_Cmp(field, "==", want)})]
 
     def _and(self, parts: list[list[Conjunction]]) -> list[Conjunction]:
         result: list[Conjunction] = [frozenset()]
         for part in parts:
-            result = [a | b for a in result for b in part if not _contradicts(a | b)]
+            result = _minimal(a | b for a in result for b in part)
             if len(result) > MAX_CONJUNCTIONS:
-                raise BackendError(
+                raise _TooWide(
                     f"a condition expands to more than {MAX_CONJUNCTIONS} alternatives for durable_rules; "
                     "simplify it or use the python backend"
                 )
         return result
 
     def _or(self, parts: list[list[Conjunction]]) -> list[Conjunction]:
-        return list(dict.fromkeys(itertools.chain.from_iterable(parts)))
+        return _minimal(itertools.chain.from_iterable(parts))
 
     def _comparison(self, node: Compare, want: bool) -> _Cmp | None:
         op = node.op if want else _NEGATE[node.op]
@@ -134,7 +168,9 @@ class _Lowering:
     def _membership(self, node: Compare, want: bool) -> list[Conjunction]:
         items = self._const_value(node.right, scalar=False)
         if not isinstance(items, list):
-            return [frozenset({_Cmp(self._field(node), "==", want)})]
+            field = self._field(node)
+            self.truth.add(field)
+            return [frozenset({_Cmp(field, "==", want)})]
         field = self._field(node.left)
         member = (node.op == "in") == want
         if member:
@@ -149,7 +185,11 @@ class _Lowering:
         if isinstance(node, Binary):
             return self._constant(node.left) and self._constant(node.right)
         if isinstance(node, Unary):
-            return node.op != "not" and self._constant(node.operand)
+            return self._constant(node.operand)
+        if isinstance(node, BoolOp):
+            return all(self._constant(o) for o in node.operands)
+        if isinstance(node, Compare):
+            return self._constant(node.left) and self._constant(node.right)
         return False
 
     def _const_value(self, node: Node, scalar: bool = True) -> Any:
@@ -169,32 +209,13 @@ class _Lowering:
             self.fields[name] = node
         return self._names[key]
 
-    def _grouped(self, conjunction: Conjunction) -> Conjunction:
-        """The conjunction with its conclusion joins folded into groups of at most MAX_JOIN."""
-        refs = sorted((lit for lit in conjunction if isinstance(lit, _Ref)), key=repr)
-        while len(refs) > MAX_JOIN:
-            chunk, refs = refs[:MAX_JOIN], refs[MAX_JOIN:]
-            group = f"#group{len(self.rules)}"
-            self.rules[group.lstrip("#")] = {"all": self._conditions(frozenset(chunk))}
-            self.meaning[group.lstrip("#")] = (group, True)
-            refs.append(_Ref(group, True))
-        return frozenset([*(lit for lit in conjunction if isinstance(lit, _Cmp)), *refs])
-
     def _conditions(self, conjunction: Conjunction) -> list[dict[str, Any]]:
-        conjunction = self._grouped(conjunction)
         tests: list[dict[str, Any]] = []
-        conditions: list[dict[str, Any]] = []
         for literal in sorted(conjunction, key=repr):
-            if isinstance(literal, _Cmp):
-                op = _DURABLE_OP.get(literal.op)
-                tests.append({op: {literal.field: literal.value}} if op else {literal.field: literal.value})
-            else:
-                alias = f"c{len(conditions)}"
-                conclusion = {"$and": [{"kind": "conclusion"}, {"rule": literal.rule}, {"value": literal.value}]}
-                conditions.append({alias: conclusion})
-        if tests or not conditions:  # a test on the subject's fields, or nothing else to wait for
-            conditions.insert(0, {"s": {"$and": [{"kind": "subject"}, {"part": self._part(conjunction)}] + tests}})
-        return conditions
+            op = _DURABLE_OP.get(literal.op)
+            tests.append({op: {literal.field: literal.value}} if op else {literal.field: literal.value})
+        part = {"part": self._part(conjunction)}
+        return [{"s": {"$and": [part, *tests]} if tests else part}]
 
     def _part(self, conjunction: Conjunction) -> int:
         used = self._subject_conditions
@@ -202,13 +223,20 @@ class _Lowering:
         index = used // PART_SIZE
         while len(self.parts) <= index:
             self.parts.append(set())
-        self.parts[index].update(lit.field for lit in conjunction if isinstance(lit, _Cmp))
+        self.parts[index].update(lit.field for lit in conjunction)
         return index
 
 
-def _contradicts(conjunction: Conjunction) -> bool:
-    refs = {(lit.rule, lit.value) for lit in conjunction if isinstance(lit, _Ref)}
-    return any((rule, not value) in refs for rule, value in refs)
+class _TooWide(BackendError):
+    """A condition expands to more than MAX_CONJUNCTIONS alternatives."""
+
+
+def _minimal(conjunctions: Iterable[Conjunction]) -> list[Conjunction]:
+    """The alternatives without repeats and without any that another, smaller one implies (absorption)."""
+    found = list(dict.fromkeys(conjunctions))
+    if len(found) > 1:
+        found = [c for c in found if not any(o < c for o in found)]
+    return found
 
 
 def _plain(value: Any) -> Any:
@@ -221,66 +249,125 @@ def _plain(value: Any) -> Any:
 
 
 class _Compiled:
-    """A durable ruleset for one parameter set, with the Python side of its fields."""
+    """The durable ruleset of one stage and phase under one parameter set, with the Python side of its fields."""
 
-    def __init__(self, policy: CompiledPolicy, params: Params) -> None:
-        lowering = _Lowering(policy, params)
-        for name in policy.ir.order:
-            if name in policy.ir.rules:
-                lowering.lower(name, policy.ir.rules[name].when)
-        for stage_name, stage in policy.stages.items():
-            lowering.lower(f"pool:{stage_name}", stage.stage.pool)
-            for track in stage.stage.tracks:
-                lowering.lower(f"track:{stage_name}:{track.id}", track.when)
-            for row, _ in stage.rows:
-                lowering.lower(f"row:{stage_name}:{row.index}", row.when)
-        self.fields, self.meaning, self.parts = lowering.fields, lowering.meaning, lowering.parts
-        self.fns = {name: policy.fn(node) for name, node in self.fields.items()}
-        # A field computed in Python that reads a rule's result (`1 if r else 2`, `r if c else s`)
-        # needs that result before Rete runs: such policies decide their rules in Python first too.
-        self.fields_use_rules = any(
-            isinstance(n, Name) and n.name in policy.ir.rules for node in self.fields.values() for n in walk(node)
-        )
-        try:
-            self.ruleset = DurableRuleset(lowering.rules)
-        except DurableEngineError as error:
-            raise BackendError(f"durable_rules refused this policy: {error}") from None
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        params: Params,
+        names: Sequence[str],
+        stage: CompiledStage | None,
+        rows: bool,
+    ) -> None:
+        self.rules = tuple(n for n in names if n in policy.ir.rules)
+        self.values = tuple(n for n in names if n in policy.ir.values)
+        self.rules_set = frozenset(self.rules)
+        lowering = _Lowering(policy, params, inline=frozenset(self.rules))
+        for name in self.rules:
+            lowering.lower(name, policy.ir.rules[name].when, policy.defs[name], side=False)
+        if stage is not None and not rows:
+            lowering.lower("pool", stage.stage.pool, stage.pool, side=False)
+            for track, when, _ in stage.tracks:
+                lowering.lower(f"track:{track.id}", track.when, when, side=False)
+        elif stage is not None:
+            for row, fn in stage.rows:
+                lowering.lower(f"row:{row.index}", row.when, fn, side=True)
+        self.items = tuple(lowering.items)
+        self.answers = tuple(item.name for item in self.items if item.name not in policy.ir.rules)
+        self.meaning, self.parts, self.truth = lowering.meaning, lowering.parts, frozenset(lowering.truth)
+        tested = set().union(*lowering.parts)
+        self.fns = {name: policy.fn(node) for name, node in lowering.fields.items() if name in tested}
+        # A value, or a field computed in Python, that reads a rule this ruleset decides (`1 if r else 2`)
+        # needs that rule's result before Rete runs: such rulesets have their rules decided in Python first too.
+        decided = frozenset(self.rules)
+        read = [policy.ir.values[n].expr for n in self.values] + [lowering.fields[n] for n in self.fns]
+        self.python_first = any(isinstance(n, Name) and n.name in decided for node in read for n in walk(node))
+        self.ruleset: DurableRuleset | None = None
+        if lowering.rules:
+            try:
+                self.ruleset = DurableRuleset(lowering.rules)
+            except DurableEngineError as error:
+                raise BackendError(f"durable_rules refused this policy: {error}") from None
 
-    def subject_facts(self, scope: Scope) -> list[dict[str, Any]]:
-        """The subject as part facts, each with the fields its conditions test."""
+    def close(self) -> None:
+        if self.ruleset is not None:
+            self.ruleset.close()
+
+    def subject_facts(self, scope: Scope) -> tuple[list[dict[str, Any]], set[str]]:
+        """The subject as part facts, each with the fields its conditions test; and the fields missing."""
         values: dict[str, Any] = {}
+        absent: set[str] = set()
+        truth = self.truth
         for name, fn in self.fns.items():
-            value = settle(fn, scope)
-            if isinstance(value, Missing):
-                continue  # absent: every comparison on it fails, both ways
-            value = _plain(value)
-            if not isinstance(value, _SCALAR):
-                raise BackendError(
-                    f"durable_rules can compare only numbers, text and booleans, not {type(value).__name__}"
-                )
+            try:
+                value = fn(scope)
+            except Undetermined:
+                absent.add(name)  # absent from the fact: no test on it matches, on either side
+                continue
+            if name in truth:
+                value = bool(value)
+            else:
+                value = _plain(value)
+                if not isinstance(value, _SCALAR):
+                    raise BackendError(
+                        f"durable_rules can compare only numbers, text and booleans, not {type(value).__name__}"
+                    )
             values[name] = value
-        return [
-            {"kind": "subject", "part": i, **{f: values[f] for f in sorted(fields) if f in values}}
-            for i, fields in enumerate(self.parts)
+        if absent:  # open the other side of every condition that reads a missing field
+            for item in self.items:
+                if item.fields & absent:
+                    values[item.gate] = True
+        facts = [
+            {"part": i, **{f: values[f] for f in sorted(fields) if f in values}} for i, fields in enumerate(self.parts)
         ]
+        return facts, absent
 
-    def conclusions(self, scope: Scope) -> dict[str, bool]:
+    def decide(self, scope: Scope) -> dict[str, Any]:
+        """Every item's value: True, False, or what the compiled evaluator makes of what Rete leaves open."""
+        facts, absent = self.subject_facts(scope)
         found: dict[str, bool] = {}
 
-        def on_fire(firing: Firing) -> list[dict[str, Any]]:
-            name, value = self.meaning[firing.rule]
-            previous = found.setdefault(name, value)
-            if previous is not value:
+        def on_fire(firing: Firing) -> None:
+            name, value, _ = self.meaning[firing.rule]
+            if found.setdefault(name, value) is not value:
                 raise BackendError(f"durable_rules concluded both true and false for `{name}`")
-            return [{"kind": "conclusion", "rule": name, "value": value}]
 
-        try:
-            self.ruleset.run(self.subject_facts(scope), on_fire=on_fire)
-        except DurableEngineError as error:
-            if isinstance(error.__cause__, BackendError):
-                raise error.__cause__ from None
-            raise BackendError(f"durable_rules failed: {error}") from None
-        return found
+        if self.ruleset is not None:
+            try:
+                self.ruleset.run(facts, on_fire=on_fire)
+            except DurableEngineError as error:
+                if isinstance(error.__cause__, BackendError):
+                    raise error.__cause__ from None
+                raise BackendError(f"durable_rules failed: {error}") from None
+        answers: dict[str, Any] = {}
+        known, rules = scope.known, self.rules_set
+        for item in self.items:  # in dependency order: what a closure reads below is settled first
+            if item.constant is not None:
+                value: Any = item.constant
+            elif item.name in found:
+                value = found[item.name]
+            elif not (absent and item.fields & absent):
+                value = not item.side  # every field present: the side not lowered holds
+            else:
+                value = _undetermined(item, scope)
+            answers[item.name] = value
+            if item.name in rules:
+                known[item.name] = value
+        return answers
+
+
+def _undetermined(item: _Item, scope: Scope) -> Any:
+    """What Rete leaves open for a subject with missing fields: Missing, as the compiled evaluator says."""
+    python = settle(item.fn, scope)  # Rete cannot say what is missing; the same closure can
+    if scope.by_bounds and not isinstance(python, Missing):
+        # this subject has comparisons decided from the bounds of values not known (Python's
+        # interval reasoning): Rete only sees the facts given, so what depends on them is Python's
+        return python
+    if not isinstance(python, Missing):
+        raise BackendError(
+            f"durable_rules left `{item.name}` undetermined where the compiled evaluator decides it ({python!r})"
+        )
+    return python
 
 
 class DurableBackend:
@@ -293,22 +380,38 @@ class DurableBackend:
         if not ok:
             raise BackendUnavailable(f"the durable backend is not available here ({reason}); use --backend python")
         self.policy = policy
-        self._rulesets: dict[str, _Compiled] = {}
+        self._rulesets: dict[tuple[str, str | None, bool, tuple[str, ...]], _Compiled] = {}
+        self._recent: dict[tuple[int, int, int, bool], tuple[Any, Any, Any, _Compiled]] = {}
         self._lock = threading.Lock()
 
-    def _compiled(self, params: Params) -> _Compiled:
-        key = json.dumps(sorted(params.items()), default=str)
+    def _compiled(self, params: Params, names: Sequence[str], stage: CompiledStage | None, rows: bool) -> _Compiled:
+        """The ruleset for this stage, phase and parameter set (found by identity first: one per call is costly)."""
+        quick = (id(params), id(names), id(stage), rows)
+        seen = self._recent.get(quick)
+        if seen is not None and seen[0] is params and seen[1] is names and seen[2] is stage:
+            return seen[3]
+        key = (
+            json.dumps(sorted(params.items()), default=str),
+            stage.stage.id if stage is not None else None,
+            rows,
+            tuple(names),
+        )
         with self._lock:
             if key not in self._rulesets:
-                self._rulesets[key] = _Compiled(self.policy, params)
-            return self._rulesets[key]
+                self._rulesets[key] = _Compiled(self.policy, params, names, stage, rows)
+            compiled = self._rulesets[key]
+            if len(self._recent) > 64:
+                self._recent.clear()
+            self._recent[quick] = (params, names, stage, compiled)
+        return compiled
 
     def close(self) -> None:
         """Free every durable ruleset this backend registered."""
         with self._lock:
             for compiled in self._rulesets.values():
-                compiled.ruleset.close()
+                compiled.close()
             self._rulesets.clear()
+            self._recent.clear()
 
     def __del__(self) -> None:
         try:
@@ -319,38 +422,15 @@ class DurableBackend:
     def run(
         self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
     ) -> dict[str, Any]:
-        compiled = self._compiled(scope.params)  # type: ignore[arg-type]
-        # one ruleset holds every stage's rules: each phase settles all of the policy's (a stage's
-        # own `names` are among them), so that a field computed in Python finds every rule it reads
-        names = policy.phase1 if not rows else policy.ir.order if scope.stage is None else policy.phase2
-        for name in names:
-            if name in policy.ir.values or (compiled.fields_use_rules and name in policy.ir.rules):
-                scope.known[name] = settle(policy.defs[name], scope)
-        found = compiled.conclusions(scope)
-        for name in names:
-            if name in policy.ir.rules:
-                scope.known[name] = self._value(found, name, policy.defs[name], scope)
+        compiled = self._compiled(scope.params, names, stage, rows)  # type: ignore[arg-type]
+        known = scope.known
+        if compiled.python_first:
+            for name in names:
+                known[name] = settle(policy.defs[name], scope)
+        else:
+            for name in compiled.values:
+                known[name] = settle(policy.defs[name], scope)
+        answers = compiled.decide(scope)  # fills scope.known with the rules it decides
         if stage is None:
             return {}
-        sid = stage.stage.id
-        if not rows:
-            answers = {"pool": self._value(found, f"pool:{sid}", stage.pool, scope)}
-            for track, when, _ in stage.tracks:
-                answers[f"track:{track.id}"] = self._value(found, f"track:{sid}:{track.id}", when, scope)
-            return answers
-        return {f"row:{row.index}": self._value(found, f"row:{sid}:{row.index}", fn, scope) for row, fn in stage.rows}
-
-    @staticmethod
-    def _value(found: dict[str, bool], name: str, fn: Any, scope: Scope) -> Any:
-        if name in found:
-            return found[name]
-        python = settle(fn, scope)  # Rete cannot say what is missing; the same closure can
-        if scope.by_bounds and not isinstance(python, Missing):
-            # this subject has comparisons decided from the bounds of values not known (Python's
-            # interval reasoning): Rete only sees the facts given, so what depends on them is Python's
-            return python
-        if not isinstance(python, Missing):
-            raise BackendError(
-                f"durable_rules left `{name}` undetermined where the compiled evaluator decides it ({python!r})"
-            )
-        return python
+        return {name: answers[name] for name in compiled.answers}
