@@ -264,13 +264,19 @@ MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
 def _tests_of(lowering: Any, name: str, value: bool) -> list[list[dict[str, Any]]]:
-    """The subject tests of each durable rule that concludes `name` = `value` (the side lowered for
-    every subject, or the other one, behind its gate), fields by their expression."""
+    """The subject tests of each durable rule that concludes `name` = `value`, fields by their
+    expression: the side lowered for every subject if it is that one, else the other, behind its gate."""
     from engine.language.expr import render
 
     found = []
-    for rule, (item, concluded, _) in lowering.meaning.items():
-        if (item, concluded) != (name, value):
+    rules = [
+        (rule, gated)
+        for rule, (item, concluded, gated) in lowering.meaning.items()
+        if (item, concluded) == (name, value)
+    ]
+    every = not all(gated for _, gated in rules)  # the side lowered for every subject, if this is it
+    for rule, gated in rules:
+        if gated and every:
             continue
         ((condition,),) = [c.values() for c in lowering.rules[rule]["all"]]
         subject = condition.get("$and", [condition])[1:]  # after the part the tests read
@@ -317,7 +323,8 @@ def test_the_durable_lowering_puts_every_comparison_with_a_constant_into_rete(lo
 
 def test_the_durable_lowering_of_membership_in_a_constant_list(tmp_path: Path) -> None:
     """`x in list_parameter` holds through any one `==` test (one durable rule each) and fails through
-    all the `!=` tests together; `not in` the other way round; both backends agree on the answers."""
+    all the `!=` tests together; `not in` the other way round (its `==` alternatives, lowered for every
+    subject, each requiring the earlier ones not to hold); both backends agree on the answers."""
     pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
     from engine.evaluation.durable.backend import _Lowering
 
@@ -337,7 +344,10 @@ def test_the_durable_lowering_of_membership_in_a_constant_list(tmp_path: Path) -
     assert sorted(_tests_of(lowering, "inside", True), key=str) == sorted(equal, key=str)
     assert _tests_of(lowering, "inside", False) == [[{"op": "$neq", "field": "age", "value": v} for v in (18, 30, 65)]]
     assert _tests_of(lowering, "outside", True) == [[{"op": "$neq", "field": "age", "value": v} for v in (18, 30)]]
-    assert len(_tests_of(lowering, "outside", False)) == 2
+    # lowered for every subject: each alternative also requires the earlier ones not to hold (one fires)
+    first, second = ({"op": None, "field": "age", "value": v} for v in (18, 30))
+    not_first = {"op": "$neq", "field": "age", "value": 18}
+    assert sorted(_tests_of(lowering, "outside", False), key=len) == [[first], [not_first, second]]
     for backend in ("generated", "python", "durable"):
         decided = load_policy(package, backend=backend)
         for age, inside, outside in ((30, True, False), (40, False, True), (65, True, True)):

@@ -48,7 +48,7 @@ from engine.core.errors import BackendError, BackendUnavailable
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
 from engine.evaluation.compiler import Fn, Missing, Scope, Undetermined
 from engine.evaluation.durable._host import DurableEngineError, DurableRuleset, Firing, available
-from engine.language.expr import Binary, BoolOp, Compare, Const, Name, Node, Unary, walk
+from engine.language.expr import Binary, BoolOp, Compare, Const, IsNone, Name, Node, Unary, walk
 
 __all__ = ["DurableBackend", "MAX_CONJUNCTIONS"]
 
@@ -92,12 +92,15 @@ class _Lowering:
         self.inline = inline  # rules decided by this ruleset: a reference to one is inlined
         self.fields: dict[str, Node] = {}  # field name -> expression computed in Python
         self.truth: set[str] = set()  # fields tested for being true or false (Python's truthiness)
+        self.always: set[str] = set()  # fields never missing (`x is None` is true or false, whatever x is)
         self._names: dict[int, str] = {}
         self.rules: dict[str, dict[str, Any]] = {}
         self.meaning: dict[str, tuple[str, bool, bool]] = {}  # durable rule -> (item, value, through the gate)
         self.items: list[_Item] = []
         self.parts: list[set[str]] = []  # fields each subject part fact must carry
-        self._subject_conditions = 0
+        self.gated: list[bool] = []  # whether each part carries gated conditions only
+        self._used: list[int] = []  # conditions on each part
+        self._open: dict[bool, int] = {}  # the part gated (or other) conditions go to now
 
     def lower(self, name: str, node: Node, fn: Fn | None = None, side: bool = False) -> _Item:
         """Lower `node` as the item `name`: its `side` for every subject, the other behind a gate."""
@@ -110,17 +113,60 @@ class _Lowering:
         sides = {value: self._dnf(node, value) for value in (side, not side)}
         reads = frozenset(lit.field for conjunctions in sides.values() for c in conjunctions for lit in c)
         item = _Item(name, fn, side, reads, gate)
+        # For every subject: the side lowered, as alternatives of which at most one holds (one firing).
+        every, hides = self._first_witness(sides[side], safe=False)
+        lowered = [(side, False, every)]
+        if hides:  # where a field is missing, that form may hide a witness: the plain one, behind the gate
+            lowered.append((side, True, self._first_witness(sides[side], safe=True)[0]))
+        lowered.append((not side, True, self._first_witness(sides[not side], safe=True)[0]))
         key = name.replace(":", "__")
-        for value, conjunctions in sides.items():
-            gated = value is not side
+        for value, gated, conjunctions in lowered:
             for index, conjunction in enumerate(conjunctions):
                 if gated:
                     conjunction = conjunction | {_Cmp(gate, "==", True)}
                 rule_name = f"{key}__{'t' if value else 'f'}{'g' if gated else ''}{index}"
-                self.rules[rule_name] = {"all": self._conditions(conjunction)}
+                self.rules[rule_name] = {"all": self._conditions(conjunction, gated)}
                 self.meaning[rule_name] = (name, value, gated)
         self.items.append(item)
         return item
+
+    def _first_witness(self, conjunctions: list[Conjunction], safe: bool) -> tuple[list[Conjunction], bool]:
+        """The alternatives rewritten so that each also requires every earlier one not to hold: on a
+        subject whose fields are present, at most one holds, so the side fires once.
+
+        An earlier alternative fails where one of its literals (beyond those of the later one) is
+        false; were that literal's field missing, the later alternative would be hidden. `safe`
+        negates only fields that are never missing (`x is None`), so no witness is ever hidden;
+        otherwise the second result says whether one may be (where a field is missing).
+        Too many alternatives: the plain form.
+        """
+        found: list[Conjunction] = []
+        hides = False
+        for i, conjunction in enumerate(conjunctions):
+            parts: list[list[Conjunction]] = [[conjunction]]
+            for earlier in conjunctions[:i]:
+                rest = earlier - conjunction
+                if not rest:  # the earlier one holds whenever this one does: never the first
+                    parts = [[]]
+                    break
+                if any(lit.field not in self.always for lit in rest):
+                    if safe:
+                        continue
+                    hides = True
+                parts.append([frozenset({self._negated(lit)}) for lit in rest])
+            try:
+                expanded = self._and(parts)
+            except _TooWide:
+                return conjunctions, False
+            found.extend(c for c in expanded if not _contradictory(c))
+            if len(found) > MAX_CONJUNCTIONS:
+                return conjunctions, False
+        return found, hides
+
+    def _negated(self, literal: _Cmp) -> _Cmp:
+        if literal.field in self.truth and literal.op == "==" and isinstance(literal.value, bool):
+            return _Cmp(literal.field, "==", not literal.value)
+        return _Cmp(literal.field, _NEGATE[literal.op], literal.value)
 
     def _dnf(self, node: Node, want: bool) -> list[Conjunction]:
         if self._constant(node):  # reads no fact: always (one empty conjunction) or never (none)
@@ -207,28 +253,47 @@ class _Lowering:
             name = f"f{len(self._names)}"
             self._names[key] = name
             self.fields[name] = node
+            if isinstance(node, IsNone):
+                self.always.add(name)
         return self._names[key]
 
-    def _conditions(self, conjunction: Conjunction) -> list[dict[str, Any]]:
+    def _conditions(self, conjunction: Conjunction, gated: bool = False) -> list[dict[str, Any]]:
         tests: list[dict[str, Any]] = []
-        for literal in sorted(conjunction, key=repr):
+        for literal in sorted(conjunction, key=lambda lit: (not lit.field.startswith("g"), repr(lit))):  # gate first
             op = _DURABLE_OP.get(literal.op)
             tests.append({op: {literal.field: literal.value}} if op else {literal.field: literal.value})
-        part = {"part": self._part(conjunction)}
+        part = {"part": self._part(conjunction, gated)}
         return [{"s": {"$and": [part, *tests]} if tests else part}]
 
-    def _part(self, conjunction: Conjunction) -> int:
-        used = self._subject_conditions
-        self._subject_conditions = used + 1
-        index = used // PART_SIZE
-        while len(self.parts) <= index:
+    def _part(self, conjunction: Conjunction, gated: bool) -> int:
+        """The part fact that carries the conjunction's fields: gated conditions get parts of their own,
+        asserted only for a subject with a missing field."""
+        index = self._open.get(gated)
+        if index is None or self._used[index] >= PART_SIZE:
+            index = self._open[gated] = len(self.parts)
             self.parts.append(set())
+            self.gated.append(gated)
+            self._used.append(0)
+        self._used[index] += 1
         self.parts[index].update(lit.field for lit in conjunction)
         return index
 
 
 class _TooWide(BackendError):
     """A condition expands to more than MAX_CONJUNCTIONS alternatives."""
+
+
+def _contradictory(conjunction: Conjunction) -> bool:
+    """Whether two literals of it can never hold together (one negates the other, or two values for one field)."""
+    seen: dict[str, list[_Cmp]] = {}
+    for literal in conjunction:
+        for other in seen.setdefault(literal.field, []):
+            if other.op == _NEGATE[literal.op] and other.value == literal.value:
+                return True
+            if other.op == literal.op == "==" and other.value != literal.value:
+                return True
+        seen[literal.field].append(literal)
+    return False
 
 
 def _minimal(conjunctions: Iterable[Conjunction]) -> list[Conjunction]:
@@ -275,6 +340,8 @@ class _Compiled:
         self.items = tuple(lowering.items)
         self.answers = tuple(item.name for item in self.items if item.name not in policy.ir.rules)
         self.meaning, self.parts, self.truth = lowering.meaning, lowering.parts, frozenset(lowering.truth)
+        parts = zip(self.parts, lowering.gated, strict=True)
+        self.layout = tuple((i, tuple(sorted(fields)), gated) for i, (fields, gated) in enumerate(parts))
         tested = set().union(*lowering.parts)
         self.fns = {name: policy.fn(node) for name, node in lowering.fields.items() if name in tested}
         # A value, or a field computed in Python, that reads a rule this ruleset decides (`1 if r else 2`)
@@ -318,7 +385,9 @@ class _Compiled:
                 if item.fields & absent:
                     values[item.gate] = True
         facts = [
-            {"part": i, **{f: values[f] for f in sorted(fields) if f in values}} for i, fields in enumerate(self.parts)
+            {"part": i, **{f: values[f] for f in fields if f in values}}
+            for i, fields, gated in self.layout
+            if absent or not gated
         ]
         return facts, absent
 
