@@ -44,11 +44,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.errors import BackendError, BackendUnavailable
+from engine.core.errors import BackendError, BackendUnavailable, EvaluationError
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
 from engine.evaluation.compiler import Fn, Missing, Scope, Undetermined
 from engine.evaluation.durable._host import DurableEngineError, DurableRuleset, Firing, available
-from engine.language.expr import Binary, BoolOp, Compare, Const, IsNone, Name, Node, Unary, walk
+from engine.language.expr import Binary, BoolOp, Compare, Const, IsNone, Name, Node, Unary, render, walk
 
 __all__ = ["DurableBackend", "MAX_CONJUNCTIONS"]
 
@@ -344,6 +344,7 @@ class _Compiled:
         self.layout = tuple((i, tuple(sorted(fields)), gated) for i, (fields, gated) in enumerate(parts))
         tested = set().union(*lowering.parts)
         self.fns = {name: policy.fn(node) for name, node in lowering.fields.items() if name in tested}
+        self.nodes = {name: lowering.fields[name] for name in self.fns}
         # A value, or a field computed in Python, that reads a rule this ruleset decides (`1 if r else 2`)
         # needs that rule's result before Rete runs: such rulesets have their rules decided in Python first too.
         decided = frozenset(self.rules)
@@ -374,6 +375,10 @@ class _Compiled:
             if name in truth:
                 value = bool(value)
             else:
+                if isinstance(value, float) and not math.isfinite(value):
+                    node = self.nodes[name]
+                    why = "not a finite number (durable_rules cannot compare it)"
+                    raise EvaluationError(f"{node.span}: `{render(node)}` is {value}, {why}")
                 value = _plain(value)
                 if not isinstance(value, _SCALAR):
                     raise BackendError(
