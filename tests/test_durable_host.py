@@ -116,6 +116,16 @@ def test_unmatched_and_duplicate_facts_do_not_fail(chain: DurableRuleset) -> Non
     assert "sid" not in subject  # caller's facts are not mutated
 
 
+def test_firings_without_the_matched_facts(chain: DurableRuleset) -> None:
+    """`matched=False`: the same firings, in the same order, naming their rules only."""
+    facts = [{"kind": "subject", "pid": f"p{i}", "x": i} for i in range(6)]
+    full = chain.run(facts)
+    seen: list[Firing] = []
+    bare = chain.run(facts, on_fire=seen.append, matched=False)
+    assert [f.rule for f in full] == [f.rule for f in bare] == ["A", "A"]
+    assert all(f.facts for f in full) and all(f.facts == {} for f in bare) and seen == bare
+
+
 def test_sessions_are_deleted(chain: DurableRuleset) -> None:
     fact = {"kind": "subject", "pid": "p1", "x": 5}
     for _ in range(2000):  # > 1,024 live-session limit

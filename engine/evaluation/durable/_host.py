@@ -211,6 +211,7 @@ def _validate(rules: dict[str, dict[str, Any]]) -> None:
 class _RunContext:
     sid: str
     on_fire: OnFire | None
+    matched: bool = True  # whether each Firing carries the facts it matched
     firings: list[Firing] = field(default_factory=list)
     error: BaseException | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)  # facts from on_fire, asserted after the frame
@@ -256,11 +257,13 @@ class DurableRuleset:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def run(self, facts: Iterable[dict[str, Any]], on_fire: OnFire | None = None) -> list[Firing]:
+    def run(self, facts: Iterable[dict[str, Any]], on_fire: OnFire | None = None, matched: bool = True) -> list[Firing]:
         """Assert ``facts`` in one fresh session, fire the rules, return firings in order.
 
         ``on_fire(firing)`` may return new facts; they are asserted into the same session,
         so rules over them fire too (chaining). Errors raise :class:`DurableEngineError`.
+        With ``matched=False`` a firing names its rule only (``facts`` empty): copying the matched
+        facts out of the engine's message is most of what a firing costs on the Python side.
         """
         facts = list(facts)
         with _LOCK, warnings.catch_warnings():
@@ -269,7 +272,7 @@ class DurableRuleset:
                 raise DurableEngineError(f"ruleset {self.name} is closed")
             if self._ctx is not None:  # sessions must not overlap (see the module's notes on priming)
                 raise DurableEngineError(f"ruleset {self.name} is already running (a nested run)")
-            ctx = self._ctx = _RunContext(str(next(self._sids)), on_fire)
+            ctx = self._ctx = _RunContext(str(next(self._sids)), on_fire, matched)
             try:
                 while facts:  # facts returned by on_fire are asserted after the frame (chaining)
                     for fact in facts:  # fire after each: queued actions overflow otherwise (304)
@@ -312,7 +315,7 @@ class DurableRuleset:
         ctx = self._ctx
         if ctx is None:  # cannot happen without background threads; be safe
             return
-        firing = Firing(rule_name, _matched_facts(c))
+        firing = Firing(rule_name, _matched_facts(c)) if ctx.matched else Firing(rule_name)
         ctx.firings.append(firing)
         if ctx.on_fire is None or ctx.error is not None:
             return

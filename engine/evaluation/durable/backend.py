@@ -408,7 +408,7 @@ class _Compiled:
 
         if self.ruleset is not None:
             try:
-                self.ruleset.run(facts, on_fire=on_fire)
+                self.ruleset.run(facts, on_fire=on_fire, matched=False)
             except DurableEngineError as error:
                 if isinstance(error.__cause__, BackendError):
                     raise error.__cause__ from None
