@@ -248,6 +248,31 @@ def test_one_fact_matches_at_most_64_conditions() -> None:
         assert len(rs.run([{"x": 64}])) == 64  # still usable afterwards
 
 
+@pytest.mark.parametrize(
+    ("ungated", "gates", "behind_one", "fits"), [(32, 17, 10, True), (50, 4, 10, True), (55, 5, 10, False)]
+)
+def test_the_stack_places_one_fact_may_take(ungated: int, gates: int, behind_one: int, fits: bool) -> None:
+    """The durable backend sizes its part facts by this (backend._Lowering._part): a fact matching
+    every condition takes a place per condition not behind a gate, per gate it sets, and per condition
+    behind one gate at a time; 64 places at most (error 303)."""
+    rules: dict[str, dict[str, Any]] = {f"u{i}": {"all": [{"s": {f"u{i}": True}}]} for i in range(ungated)}
+    for k in range(gates):
+        for j in range(behind_one):
+            rules[f"g{k}_{j}"] = {"all": [{"s": {"$and": [{f"g{k}": True}, {f"v{k}_{j}": True}]}}]}
+    fact = {
+        f: True
+        for rule in rules.values()
+        for test in rule["all"][0]["s"].get("$and", [rule["all"][0]["s"]])
+        for f in test
+    }
+    with DurableRuleset(rules) as rs:
+        if fits:
+            assert len(rs.run([fact], matched=False)) == len(rules)
+        else:
+            with pytest.raises(DurableEngineError, match="303"):
+                rs.run([fact])
+
+
 def test_bad_definitions_give_readable_errors() -> None:
     with pytest.raises(DurableEngineError, match=r"202 \(cannot parse string"):
         DurableRuleset({"r": {"all": [{"m": {"$foo": {"x": 1}}}]}})
