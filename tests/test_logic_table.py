@@ -379,8 +379,7 @@ def test_a_computation_that_is_not_finite_is_a_located_error(
     policy = load_policy(_package(tmp_path / "pkg", dict(BASE_RULES) | {"big": expr}, {}), backend=backend)
     subject = dict(SUBJECT, income=income)
     with pytest.raises(EvaluationError, match=r"policy\.yaml:\d+:\d+: .*(finite|too large)"):
-        # no stage reads `big`: it is settled when the trace is read for it (the durable backend's
-        # single ruleset settles every rule while deciding)
+        # no stage reads `big`: it is settled when the trace is read for it (on either backend)
         result = policy.evaluate({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [subject]})
         result.decisions["a"].trace["big"]
 
