@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,7 +62,8 @@ def test_each_phase_of_a_stage_has_its_own_ruleset_with_only_what_that_phase_set
     rules = set(durable.ir.rules)
     assert {item.name for item in before.items} == ({*stage.phase1} & rules) | {"pool"}
     assert {item.name for item in after.items} == ({*stage.phase2} & rules) | {f"row:{r.index}" for r, _ in stage.rows}
-    assert "qualifies_for_additional_call" not in {name for name, _, _ in before.meaning.values()}
+    assert [len(before.levels), len(after.levels)] == [1, 1]
+    assert "qualifies_for_additional_call" not in {name for name, _, _ in before.levels[0].meaning.values()}
 
 
 def test_a_subject_with_every_fact_fires_at_most_once_per_condition_and_never_behind_a_gate(
@@ -103,3 +105,33 @@ def test_a_subject_missing_a_fact_is_decided_through_the_gated_side_as_the_compi
         assert dict(decision.trace) == dict(python.decisions[key].trace)
     firings = [rule for rules in fired.values() for rule in rules]
     assert "not_rejected_by_committee__tg0" in firings
+
+
+def test_a_condition_too_wide_with_what_it_reads_inlined_is_decided_by_a_next_ruleset(tmp_path: Path) -> None:
+    """`both` holds when `p` (9 alternatives) and `q` (9) do: 81 alternatives, inlined, more than a
+    condition may have. It is lowered in a second ruleset that reads `p` and `q` as decided by the
+    first; both backends agree on every rule, with every fact given or some missing."""
+    from tests.test_logic_table import BASE_RULES, SUBJECT, _package
+
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    rules = {
+        "p": " or ".join(f"age == {18 + i}" for i in range(9)),
+        "q": " or ".join(f"income == {1000 * i}" for i in range(1, 10)),
+        "both": "p and q",
+        "either": "not both or t",
+    }
+    package = _package(tmp_path / "pkg", dict(BASE_RULES) | rules, {})
+    people = [
+        dict(SUBJECT, id="in", age=20, income=3000.0),
+        dict(SUBJECT, id="out", age=40, income=3000.0),
+        dict(SUBJECT, id="gone", age=20),
+    ]
+    cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": people}
+    durable, python = load_policy(package, backend="durable"), load_policy(package)
+    got, expected = durable.evaluate(cohort), python.evaluate(cohort)
+    for key in ("in", "out", "gone"):
+        assert {n: got.decisions[key].trace[n] for n in rules} == {n: expected.decisions[key].trace[n] for n in rules}
+    assert [got.decisions[k].trace["both"] for k in ("in", "out")] == [True, False]
+    backend: Any = durable._backend
+    assert max(len(compiled.levels) for compiled in backend._rulesets.values()) == 2
+    durable.close()

@@ -415,7 +415,8 @@ def test_durable_conclusions_that_contradict_each_other_are_an_error(lowering_pa
     compiled = _Compiled(policy.compiled, params, ("f", "c0"), None, rows=True)
     assert not compiled.python_first
     # `f` fails (age < 18) and `c0` fails (income < 1000) for this subject: "f__f0" and "c0__f0" both fire.
-    compiled.meaning["f__f0"], compiled.meaning["c0__f0"] = ("f", first, False), ("f", not first, False)
+    (level,) = compiled.levels
+    level.meaning["f__f0"], level.meaning["c0__f0"] = ("f", first, False), ("f", not first, False)
     applicant = dict(SUBJECT, income=5000.0)
     subject = policy.load_cohort({"context": {"stage": "award", "date": "2026-03-01"}, "applicants": [applicant]})
     scope = Scope(subject.applicants[0], None, params)

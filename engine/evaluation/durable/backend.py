@@ -12,7 +12,9 @@ only one that touches the library itself. Lowering keeps to the subset that meas
   quantifiers, comparisons of two facts, anything that is not a comparison with a constant; the
   comparisons with constants (parameters are constants of the ruleset) are Rete tests. A rule
   another one of the same ruleset reads is inlined into it; one an earlier phase settled is a
-  field. No conclusion is chained as a fact: each durable rule tests one subject fact;
+  field. No conclusion is chained as a fact: each durable rule tests one subject fact. A condition
+  that grows too wide with what it reads inlined (over `MAX_CONJUNCTIONS` alternatives) starts a
+  next ruleset of the phase, which reads the rules before it as fields (one more session);
 - conditions are put in negation normal form, then in disjunctive normal form: one durable rule
   per conjunction, each an explicit `$and`; no engine-side negation (`not` is pushed into the
   comparisons: `>=` ↔ `<`, `==` ↔ `$neq`) and no `$or` inside arrays;
@@ -89,7 +91,7 @@ class _Lowering:
 
     def __init__(self, policy: CompiledPolicy, params: Params, inline: frozenset[str] = frozenset()) -> None:
         self.policy, self.params = policy, params
-        self.inline = inline  # rules decided by this ruleset: a reference to one is inlined
+        self.inline = set(inline)  # rules decided by this ruleset: a reference to one is inlined
         self.fields: dict[str, Node] = {}  # field name -> expression computed in Python
         self.truth: set[str] = set()  # fields tested for being true or false (Python's truthiness)
         self.always: set[str] = set()  # fields never missing (`x is None` is true or false, whatever x is)
@@ -335,7 +337,9 @@ def _plain(value: Any) -> Any:
 
 
 class _Compiled:
-    """The durable ruleset of one stage and phase under one parameter set, with the Python side of its fields."""
+    """The durable rulesets of one stage and phase under one parameter set: one, unless a condition
+    grows too wide with the rules it reads inlined; then it starts a next ruleset (a level) that
+    reads the rules of the levels before as fields, decided by them first (one more session)."""
 
     def __init__(
         self,
@@ -347,30 +351,70 @@ class _Compiled:
     ) -> None:
         self.rules = tuple(n for n in names if n in policy.ir.rules)
         self.values = tuple(n for n in names if n in policy.ir.values)
-        self.rules_set = frozenset(self.rules)
-        lowering = _Lowering(policy, params, inline=frozenset(self.rules))
-        for name in self.rules:
-            lowering.lower(name, policy.ir.rules[name].when, policy.defs[name], side=False)
+        conditions: list[tuple[str, Node, Fn, bool]] = [
+            (name, policy.ir.rules[name].when, policy.defs[name], False) for name in self.rules
+        ]
         if stage is not None and not rows:
-            lowering.lower("pool", stage.stage.pool, stage.pool, side=False)
-            for track, when, _ in stage.tracks:
-                lowering.lower(f"track:{track.id}", track.when, when, side=False)
+            conditions.append(("pool", stage.stage.pool, stage.pool, False))
+            conditions += [(f"track:{track.id}", track.when, when, False) for track, when, _ in stage.tracks]
         elif stage is not None:
-            for row, fn in stage.rows:
-                lowering.lower(f"row:{row.index}", row.when, fn, side=True)
-        self.items = tuple(lowering.items)
+            conditions += [(f"row:{row.index}", row.when, fn, True) for row, fn in stage.rows]
+        lowerings = [_Lowering(policy, params)]
+        for name, node, fn, side in conditions:
+            try:
+                lowerings[-1].lower(name, node, fn, side)
+            except _TooWide:
+                if not lowerings[-1].items:
+                    raise
+                lowerings.append(_Lowering(policy, params))  # what it reads is decided before
+                lowerings[-1].lower(name, node, fn, side)
+            if name in policy.ir.rules:
+                lowerings[-1].inline.add(name)
+        self.levels: list[_Level] = []
+        try:
+            for lowering in lowerings:
+                self.levels.append(_Level(policy, lowering))
+        except BackendError:
+            self.close()
+            raise
+        self.items = tuple(item for level in self.levels for item in level.items)
         self.answers = tuple(item.name for item in self.items if item.name not in policy.ir.rules)
+        # A value, or a field computed in Python, that reads a rule its own ruleset decides (`1 if r else 2`)
+        # needs that rule's result before Rete runs: then the rules are decided in Python first too.
+        decided = frozenset(self.rules)
+        self.python_first = any(level.reads_own_rules for level in self.levels) or any(
+            isinstance(n, Name) and n.name in decided for v in self.values for n in walk(policy.ir.values[v].expr)
+        )
+
+    def close(self) -> None:
+        for level in self.levels:
+            level.close()
+
+    def decide(self, scope: Scope) -> dict[str, Any]:
+        """Every condition's value, level by level (each writes the rules it decides into `scope.known`)."""
+        if len(self.levels) == 1:
+            return self.levels[0].decide(scope)
+        answers: dict[str, Any] = {}
+        for level in self.levels:
+            answers.update(level.decide(scope))
+        return answers
+
+
+class _Level:
+    """One durable ruleset and the Python side of its fields."""
+
+    def __init__(self, policy: CompiledPolicy, lowering: _Lowering) -> None:
+        self.items = tuple(lowering.items)
+        self.rules_set = frozenset(item.name for item in self.items if item.name in policy.ir.rules)
         self.meaning, self.parts, self.truth = lowering.meaning, lowering.parts, frozenset(lowering.truth)
         parts = zip(self.parts, lowering.gated, strict=True)
         self.layout = tuple((i, tuple(sorted(fields)), gated) for i, (fields, gated) in enumerate(parts))
         tested = set().union(*lowering.parts)
         self.fns = {name: policy.fn(node) for name, node in lowering.fields.items() if name in tested}
         self.nodes = {name: lowering.fields[name] for name in self.fns}
-        # A value, or a field computed in Python, that reads a rule this ruleset decides (`1 if r else 2`)
-        # needs that rule's result before Rete runs: such rulesets have their rules decided in Python first too.
-        decided = frozenset(self.rules)
-        read = [policy.ir.values[n].expr for n in self.values] + [lowering.fields[n] for n in self.fns]
-        self.python_first = any(isinstance(n, Name) and n.name in decided for node in read for n in walk(node))
+        self.reads_own_rules = any(
+            isinstance(n, Name) and n.name in self.rules_set for node in self.nodes.values() for n in walk(node)
+        )
         self.ruleset: DurableRuleset | None = None
         if lowering.rules:
             try:
