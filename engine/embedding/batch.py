@@ -14,6 +14,18 @@ worker process loads the package once per digest and keeps it; a worker that fin
 files on disk refuses to answer with them (`EvaluationError`) rather than mix versions. Results
 come back in the order of `cohorts`, attached to the caller's `Policy`, so `decision.explain()`
 works as after `policy.evaluate`.
+
+One cohort too large for one process is split with `chunk_size`:
+
+    with Client(LocalCluster(n_workers=2, threads_per_worker=1)) as client:   # dask.distributed
+        [result] = evaluate_many(policy, [cohort], executor=client.get_executor(), chunk_size=20_000)
+
+Each cohort is then decided in the three steps of `evaluate_cohort`: the workers survey their
+chunks of subjects (pool, tracks, ranking keys or their intervals: plain data), the caller ranks
+and allocates over what came back (ids and keys only, no facts), and the workers decide their
+chunks at the places the ranking gave (settling again what the survey settled: nothing of a
+worker is kept between the steps). The decisions are the ones `policy.evaluate` gives, decision
+by decision.
 """
 
 from __future__ import annotations
@@ -22,16 +34,21 @@ import dataclasses
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, overload
+
+from pydantic import BaseModel
 
 from engine.core import errors
 from engine.core.diagnostics import Diagnostic
 from engine.core.errors import EngineError, EvaluationError, FactError, PolicyError
 from engine.embedding.policy import BackendName, Policy, load_policy
-from engine.evaluation.result import Result
+from engine.evaluation.compiler import Scope
+from engine.evaluation.evaluate import Place, Surveyed, collector_paused, conclude, decide, stand, survey
+from engine.evaluation.periods import check_period
+from engine.evaluation.result import Decision, Result
 
 __all__ = ["evaluate_many", "WORKER_CACHE_SIZE"]
 
@@ -52,6 +69,7 @@ class _Task:
     stage: str | None
     fact_modules: tuple[str, ...] = ()  # the modules the caller trusted by name (entry points are re-read)
     outside_period: bool = False  # a stage may decide outside its declared period (a what-if)
+    trace: bool = True  # decisions keep the values explanations need
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +99,8 @@ def evaluate_many(
     stage: str | None = ...,
     outside_period: bool = ...,
     return_exceptions: Literal[False] = ...,
+    trace: bool = ...,
+    chunk_size: int | None = ...,
 ) -> list[Result]: ...
 
 
@@ -94,6 +114,8 @@ def evaluate_many(
     stage: str | None = ...,
     outside_period: bool = ...,
     return_exceptions: Literal[True],
+    trace: bool = ...,
+    chunk_size: int | None = ...,
 ) -> list[Result | EngineError]: ...
 
 
@@ -106,26 +128,48 @@ def evaluate_many(
     stage: str | None = None,
     outside_period: bool = False,
     return_exceptions: bool = False,
+    trace: bool = True,
+    chunk_size: int | None = None,
 ) -> list[Result] | list[Result | EngineError]:
     """Evaluate every cohort (model, dict or file path) with `policy`, results in input order.
 
     Without `executor` the cohorts are evaluated one after another in this thread. The first
     `EngineError` (in input order) is raised, unless `return_exceptions` is true: then it takes
     that cohort's place in the list. Other exceptions (bugs) always propagate. `outside_period`
-    lets a stage decide outside its declared period (a what-if), as in `Policy.evaluate`.
+    lets a stage decide outside its declared period (a what-if), as in `Policy.evaluate`; `trace`
+    too. With `chunk_size`, each cohort is decided in chunks of at most that many subjects, the
+    chunks on the executor's workers (see the module's docstring); the results are the same.
     """
     items = list(cohorts)
+    if chunk_size is not None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        return [
+            _settle(
+                lambda c=c: _chunked(policy, c, executor, as_of, stage, outside_period, trace, chunk_size),
+                return_exceptions,
+            )
+            for c in items
+        ]
     if executor is None:
         return [
-            _settle(lambda c=c: policy.evaluate(c, as_of, stage, outside_period=outside_period), return_exceptions)
+            _settle(
+                lambda c=c: policy.evaluate(c, as_of, stage, trace, outside_period=outside_period), return_exceptions
+            )
             for c in items
         ]
     if isinstance(executor, ThreadPoolExecutor):
         futures: list[Future[Any]] = [
-            executor.submit(policy.evaluate, c, as_of, stage, outside_period=outside_period) for c in items
+            executor.submit(policy.evaluate, c, as_of, stage, trace, outside_period=outside_period) for c in items
         ]
         return [_settle(f.result, return_exceptions) for f in futures]
-    task = _Task(
+    task = _task(policy, as_of, stage, outside_period, trace)
+    futures = [executor.submit(_run, task, _portable(c)) for c in items]
+    return [_settle(lambda f=f: _received(policy, f.result()), return_exceptions) for f in futures]
+
+
+def _task(policy: Policy, as_of: dt.date | str | None, stage: str | None, outside_period: bool, trace: bool) -> _Task:
+    return _Task(
         path=str(Path(policy.path).resolve()),
         backend=policy.backend_name,
         digest=policy.identity.digest,
@@ -133,9 +177,127 @@ def evaluate_many(
         stage=stage,
         fact_modules=policy.fact_modules.specs(),
         outside_period=outside_period,
+        trace=trace,
     )
-    futures = [executor.submit(_run, task, _portable(c)) for c in items]
-    return [_settle(lambda f=f: _received(policy, f.result()), return_exceptions) for f in futures]
+
+
+# --- one cohort in chunks: survey on the workers, rank here, decide on the workers ---------------
+
+
+def _chunked(
+    policy: Policy,
+    cohort: Any,
+    executor: Executor | None,
+    as_of: dt.date | str | None,
+    stage: str | None,
+    outside_period: bool,
+    trace: bool,
+    chunk_size: int,
+) -> Result:
+    """One cohort decided in the three steps of `evaluate_cohort`, its chunks on `executor`."""
+    model = policy.load_cohort(cohort)
+    schema = policy.ir.schema
+    context = getattr(model, schema.context_field) if schema.context_field else None
+    subjects = list(getattr(model, schema.subjects_field))
+    date, stage_id = policy._as_of(context, as_of), policy._stage(context, stage)
+    outside = check_period(policy.ir, stage_id, date, outside_period)
+    task = dataclasses.replace(_task(policy, date, stage_id, outside, trace), outside_period=outside)
+    chunks = [subjects[i : i + chunk_size] for i in range(0, len(subjects), chunk_size)]
+    local = executor is None or isinstance(executor, ThreadPoolExecutor)
+    here = policy if local else None  # threads share the caller's policy; processes load theirs by digest
+
+    def run(work: Callable[..., Any], *args: list[Any]) -> list[Any]:
+        if executor is None:
+            return [work(task, context, *chunk_args, policy=here) for chunk_args in zip(*args, strict=True)]
+        futures = [
+            executor.submit(work, task, context, *chunk_args, policy=here) for chunk_args in zip(*args, strict=True)
+        ]
+        return [f.result() for f in futures]
+
+    surveyed = [s for answer in run(_survey_chunk, chunks) for s in _answer(answer)]
+    compiled = policy.compiled
+    stage_ = compiled.stages[stage_id]
+    with collector_paused():
+        standing = stand(compiled, stage_, surveyed, context, compiled.parameters_on(date))
+    places = [
+        [standing.places[s.entry.id] for s in surveyed[i : i + chunk_size]] for i in range(0, len(surveyed), chunk_size)
+    ]
+    decisions: dict[str, Decision] = {}
+    for chunk, answer in zip(chunks, run(_decide_chunk, chunks, places), strict=True):
+        for subject, decision in zip(chunk, _answer(answer), strict=True):
+            decisions[decision.id] = dataclasses.replace(
+                decision, policy=policy, subject=subject, context=context, cohort=model
+            )
+    return conclude(compiled, policy.backend_name, stage_, standing, decisions, date, outside)
+
+
+def _answer(answer: Any) -> Any:
+    if isinstance(answer, _Failure):
+        raise answer.error()
+    return answer
+
+
+def _surveyed(
+    task: _Task, context: BaseModel | None, subjects: list[BaseModel], policy: Policy | None
+) -> Iterator[tuple[Policy, Scope, Surveyed]]:
+    """Each subject of a chunk surveyed (phase 1) with its scope, by the caller's policy or this worker's."""
+    policy = policy if policy is not None else _worker_policy(task)
+    assert isinstance(task.as_of, dt.date) and task.stage is not None
+    compiled, backend = policy.compiled, policy._backend
+    stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
+    for subject in subjects:
+        scope = Scope(subject, context, params)
+        yield policy, scope, survey(compiled, backend, stage, scope)
+
+
+def _survey_chunk(
+    task: _Task, context: BaseModel | None, subjects: list[BaseModel], policy: Policy | None = None
+) -> list[Surveyed] | _Failure:
+    """Step 1 on a worker: each subject of the chunk surveyed; plain data back (no facts)."""
+    try:
+        with collector_paused():
+            return [seen for _, _, seen in _surveyed(task, context, subjects, policy)]
+    except EngineError as error:
+        return _failure(error)
+
+
+def _decide_chunk(
+    task: _Task,
+    context: BaseModel | None,
+    subjects: list[BaseModel],
+    places: list[Place],
+    policy: Policy | None = None,
+) -> list[Decision] | _Failure:
+    """Step 3 on a worker: each subject of the chunk surveyed again, then decided at its place.
+
+    The decisions come back without their facts (the caller attaches its own)."""
+    try:
+        found = []
+        with collector_paused():
+            for (owner, scope, _), place in zip(_surveyed(task, context, subjects, policy), places, strict=True):
+                compiled = owner.compiled
+                stage = compiled.stages[task.stage or ""]
+                decision = decide(
+                    compiled,
+                    owner._backend,
+                    stage,
+                    scope,
+                    place,
+                    _date(task),
+                    None,
+                    None,
+                    task.trace,
+                    task.outside_period,
+                )
+                found.append(dataclasses.replace(decision, policy=None, subject=None, context=None))
+        return found
+    except EngineError as error:
+        return _failure(error)
+
+
+def _date(task: _Task) -> dt.date:
+    assert isinstance(task.as_of, dt.date)
+    return task.as_of
 
 
 def _settle(get: Any, return_exceptions: bool) -> Any:
@@ -160,13 +322,18 @@ def _received(policy: Policy, answer: Result | _Failure) -> Result:
     return dataclasses.replace(answer, decisions=decisions)
 
 
+def _failure(error: EngineError) -> _Failure:
+    found = getattr(error, "diagnostics", None)
+    return _Failure(type(error).__name__, str(error), tuple(found) if found is not None else None)
+
+
 def _run(task: _Task, cohort: Any) -> Result | _Failure:
     """In a worker: evaluate one cohort with the package the caller loaded (by digest)."""
     try:
-        result = _worker_policy(task).evaluate(cohort, task.as_of, task.stage, outside_period=task.outside_period)
+        policy = _worker_policy(task)
+        result = policy.evaluate(cohort, task.as_of, task.stage, task.trace, outside_period=task.outside_period)
     except EngineError as error:
-        found = getattr(error, "diagnostics", None)
-        return _Failure(type(error).__name__, str(error), tuple(found) if found is not None else None)
+        return _failure(error)
     decisions = {key: dataclasses.replace(d, policy=None) for key, d in result.decisions.items()}
     return dataclasses.replace(result, decisions=decisions)  # a Policy holds closures: not sent back
 

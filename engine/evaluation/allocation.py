@@ -38,6 +38,8 @@ __all__ = [
     "Allocated",
     "allocate",
     "allot",
+    "requested_of",
+    "track_of",
     "allocation_of",
     "awarded_of",
     "allocation_fields",
@@ -167,10 +169,15 @@ def _number(stage: CompiledStage, fn: Fn, scope: Scope, what: str, whole: bool) 
     return float(value)
 
 
-def _request(stage: CompiledStage, scope: Scope, id: str) -> float | None | Missing:
+def requested_of(stage: CompiledStage, scope: Scope) -> Any:
+    """What one subject asks for (`takes`, settled with its scope; None without capacity), unchecked."""
+    return settle(stage.takes, scope) if stage.takes is not None else None
+
+
+def _request(stage: CompiledStage, value: Any, id: str) -> float | None | Missing:
+    """A subject's request, checked: a number of at least 0 (Missing stays Missing)."""
     if stage.takes is None:
         return None
-    value = settle(stage.takes, scope)
     if isinstance(value, Missing):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
@@ -180,7 +187,7 @@ def _request(stage: CompiledStage, scope: Scope, id: str) -> float | None | Miss
     return float(value)
 
 
-def _track_of(stage: CompiledStage, answers: dict[str, Any]) -> str | None | Missing:
+def track_of(stage: CompiledStage, answers: dict[str, Any]) -> str | None | Missing:
     """The first track whose `when` holds (`general` for none); Missing if an earlier one is undetermined."""
     if not stage.tracks:
         return None
@@ -200,10 +207,14 @@ def allot(
     stage: CompiledStage,
     scope: Scope,
     ranking: Ranking,
-    subjects: Sequence[tuple[str, Scope, dict[str, Any]]],
+    subjects: Sequence[tuple[str, Any, str | None | Missing]],
     slots: int | None,
 ) -> Ranking:
-    """The ranking with what allocation gives each subject in its `StageInfo` (unchanged without allocation)."""
+    """The ranking with what allocation gives each subject in its `StageInfo` (unchanged without allocation).
+
+    `subjects` are plain data: each subject's id, what it asks for (`requested_of`, unchecked; None
+    for a subject outside the pool) and its track (`track_of`).
+    """
     s = stage.stage
     if s.capacity is None and not s.tracks:
         return ranking
@@ -218,10 +229,10 @@ def allot(
         raise EvaluationError(
             f"stage `{s.id}`: its tracks reserve {sum(p.reserved for p in places)} place(s), more than its {slots}"
         )
-    tracks = {id: _track_of(stage, answers) for id, _, answers in subjects}
+    tracks = {id: track for id, _, track in subjects}
     claims = {
-        id: Claim(id, _request(stage, sc, id), tracks[id])
-        for id, sc, _ in subjects
+        id: Claim(id, _request(stage, requested, id), tracks[id])
+        for id, requested, _ in subjects
         if ranking.infos[id].in_pool is True
     }
     if ranking.missing:

@@ -9,23 +9,50 @@ undetermined before any row holds makes the outcome undetermined, naming what is
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from engine.core.errors import EvaluationError
-from engine.evaluation.allocation import allocation_fields, allocation_of, allot, awarded_of, stage_summary
+from engine.evaluation.allocation import (
+    allocation_fields,
+    allocation_of,
+    allot,
+    awarded_of,
+    requested_of,
+    stage_summary,
+    track_of,
+)
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
 from engine.evaluation.compiler import Missing, Scope
 from engine.evaluation.periods import check_period
 from engine.evaluation.reasons import decision_reasons
 from engine.evaluation.result import UNDETERMINED, Decision, Grant, Later, Placement, PolicyIdentity, Result
-from engine.evaluation.stages import Entry, rank_pool, ties_of
+from engine.evaluation.stages import Entry, Ranking, rank_pool, ties_of
 from engine.evaluation.uncertain import Bounder
 from engine.language.ir import OutcomeRow, StageInfo
 
-__all__ = ["Backend", "PythonBackend", "Trace", "evaluate_cohort", "evaluate_subject", "scope_of"]
+__all__ = [
+    "Backend",
+    "PythonBackend",
+    "Trace",
+    "evaluate_cohort",
+    "evaluate_subject",
+    "scope_of",
+    "Surveyed",
+    "Place",
+    "Standing",
+    "survey",
+    "stand",
+    "decide",
+    "conclude",
+    "collector_paused",
+]
 
 
 class Backend(Protocol):
@@ -266,35 +293,98 @@ def evaluate_cohort(
 
     A stage that declares its period refuses a date outside it (`OutsidePeriod`) unless `outside_period`.
     `tick`, if given, is called once per subject in each of the two passes (a progress display).
+
+    Three steps with plain data between them, the same ones `evaluate_many(..., chunk_size=)` runs
+    on an executor's workers: `survey` each subject (phase 1: pool, tracks, ranking keys or their
+    intervals, what it asks for), `standing` (the ranking and allocation, a reduce over what the
+    survey found), `decide` each subject at its `Place` (phase 2 and the outcome rows).
     """
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     params = policy.parameters_on(as_of)
-    scopes = [Scope(s, context, params) for s in subjects]
-    entries, found = [], []
-    for scope in scopes:
-        answers = backend.run(policy, scope, stage.phase1, stage, rows=False)
-        entries.append(_entry(policy, stage, scope, answers["pool"], answers.get("keys")))
-        found.append(answers)
-        if tick is not None:
-            tick()
+    with collector_paused():
+        scopes: list[Scope | None] = [Scope(s, context, params) for s in subjects]
+        surveyed = []
+        for scope in scopes:
+            assert scope is not None
+            surveyed.append(survey(policy, backend, stage, scope))
+            if tick is not None:
+                tick()
+        standing = stand(policy, stage, surveyed, context, params)
+        decisions = {}
+        for index, seen in enumerate(surveyed):
+            scope, scopes[index] = scopes[index], None  # a decision keeps what it needs, not its scope
+            assert scope is not None
+            decisions[seen.entry.id] = decide(
+                policy, backend, stage, scope, standing.places[seen.entry.id], as_of, owner, cohort, trace, outside
+            )
+            if tick is not None:
+                tick()
+        return conclude(policy, backend.name, stage, standing, decisions, as_of, outside)
+
+
+# --- the three steps of a cohort's evaluation, with plain data between them ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Surveyed:
+    """One subject after the per-subject step, as the ranking and allocation see it (plain data).
+
+    `entry`: its id, pool membership and ranking keys (or their intervals); `requested`: what it
+    asks for (`takes`, unchecked; None outside the pool or without capacity); `track`: the first
+    track whose `when` holds (None for a stage without tracks).
+    """
+
+    entry: Entry
+    requested: Any
+    track: str | None | Missing
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """What the ranking and allocation gave one subject: its `stage.*`, its placement, what settles its rank."""
+
+    info: StageInfo
+    placement: Placement
+    settling: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The stage over the cohort after the reduce: slots, the ranking (with allocation), each subject's place."""
+
+    slots: int | None
+    ranking: Ranking
+    places: dict[str, Place]
+
+
+def survey(policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope) -> Surveyed:
+    """Step 1, per subject: settle phase 1 (filling `scope.known`); what the ranking needs of this subject."""
+    answers = backend.run(policy, scope, stage.phase1, stage, rows=False)
+    entry = _entry(policy, stage, scope, answers["pool"], answers.get("keys"))
+    requested = requested_of(stage, scope) if entry.in_pool is True and stage.takes is not None else None
+    return Surveyed(entry, requested, track_of(stage, answers))
+
+
+def stand(
+    policy: CompiledPolicy,
+    stage: CompiledStage,
+    surveyed: Sequence[Surveyed],
+    context: BaseModel | None,
+    params: dict[str, Any],
+) -> Standing:
+    """Step 2, a reduce over the surveyed subjects only (no facts of theirs): slots, ranking, allocation."""
     stage_scope = Scope(None, context, params)
     slots = _slots(stage, stage_scope)
+    entries = [s.entry for s in surveyed]
     ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
-    subjects_seen = [(e.id, sc, answers) for e, sc, answers in zip(entries, scopes, found, strict=True)]
-    ranking = allot(stage, stage_scope, ranking, subjects_seen, slots)
-    decisions = {}
+    ranking = allot(stage, stage_scope, ranking, [(s.entry.id, s.requested, s.track) for s in surveyed], slots)
     ties = ties_of(ranking, slots)
-    for scope, entry in zip(scopes, entries, strict=True):
-        info: StageInfo = ranking.infos[entry.id]
-        scope.stage = info
+    places = {}
+    for entry in entries:
         span = ranking.ranges.get(entry.id)
-        scope.rank_range = span
         settling = ranking.settling.get(entry.id, ranking.missing)
-        if span is not None and span[1] - span[0] < MAX_RANK_SPREAD:
-            conditions = _over_ranks(policy, backend, stage, scope, span, _named(settling, entry.id))
-        else:
-            conditions = backend.run(policy, scope, stage.phase2, stage, rows=True)
+        info: StageInfo = ranking.infos[entry.id]
         placement = Placement(
             in_pool=info.in_pool,
             rank=info.rank,
@@ -306,24 +396,89 @@ def evaluate_cohort(
             ties=ties.get(entry.id, ()),
             settled_by=tuple(sorted(_named(settling, entry.id))) if span else (),
         )
-        decisions[entry.id] = _decide(
-            policy, stage, scope, conditions, as_of, placement, owner, cohort, trace, settling, outside, backend
-        )
-        if tick is not None:
-            tick()
-    summary = stage_summary(stage, slots, decisions, ranking, outside)
+        places[entry.id] = Place(info, placement, settling)
+    return Standing(slots, ranking, places)
+
+
+def decide(
+    policy: CompiledPolicy,
+    backend: Backend,
+    stage: CompiledStage,
+    scope: Scope,
+    place: Place,
+    as_of: dt.date,
+    owner: Any = None,
+    cohort: Any = None,
+    trace: bool = True,
+    outside: bool = False,
+) -> Decision:
+    """Step 3, per subject: phase 2 and the outcome rows at its place (after `survey` filled `scope`)."""
+    scope.stage = place.info
+    span = place.placement.rank_range
+    scope.rank_range = span
+    settling = place.settling
+    assert scope.subject is not None
+    if span is not None and span[1] - span[0] < MAX_RANK_SPREAD:
+        subject_id = _subject_id(policy, scope.subject)
+        conditions = _over_ranks(policy, backend, stage, scope, span, _named(settling, subject_id))
+    else:
+        conditions = backend.run(policy, scope, stage.phase2, stage, rows=True)
+    return _decide(
+        policy, stage, scope, conditions, as_of, place.placement, owner, cohort, trace, settling, outside, backend
+    )
+
+
+def conclude(
+    policy: CompiledPolicy,
+    backend_name: str,
+    stage: CompiledStage,
+    standing: Standing,
+    decisions: dict[str, Decision],
+    as_of: dt.date,
+    outside: bool,
+) -> Result:
+    """The result of a cohort: its decisions (in the order of the input) and the stage's summary."""
+    summary = stage_summary(stage, standing.slots, decisions, standing.ranking, outside)
     identity = PolicyIdentity(
         name=policy.ir.name, version=policy.ir.version, digest=policy.ir.digest, overrides=policy.ir.overrides
     )
     return Result(
         policy=identity,
         as_of=as_of,
-        stage=stage_id,
-        backend=backend.name,
+        stage=stage.stage.id,
+        backend=backend_name,
         decisions=decisions,
         summary=summary,
         outside_period=outside,
     )
+
+
+_pause_lock = threading.Lock()
+_pauses = 0  # evaluations in flight that paused the cyclic collector
+_resume = False  # whether the collector was on when the first of them paused it
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a cohort is decided (on again after the last one in flight).
+
+    A cohort's evaluation makes many short-lived objects and keeps its decisions: with the collector
+    on, each young collection also walks everything kept so far, so the cost per decision grew with
+    the cohort. Evaluation makes no reference cycles, so nothing waits for the collector meanwhile.
+    """
+    global _pauses, _resume
+    with _pause_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
 
 
 MAX_RANK_SPREAD = 64  # a subject whose rank may take more values than this is not decided rank by rank

@@ -1,0 +1,189 @@
+"""One cohort across processes: `evaluate_many(..., chunk_size=)` decides a cohort in the three steps of
+`evaluate_cohort` (survey chunks, rank and allocate over plain data, decide chunks) with the decisions a
+single-process evaluation gives, decision by decision and as JSON; on a pickling executor, on a process
+pool, on threads and on a Dask `distributed` LocalCluster of process workers.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import pickle
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import FactError, Policy, Result, evaluate_many, load_policy
+from engine.evaluation.evaluate import Place, Surveyed, collector_paused
+from tests.conftest import EXAMPLES, GPU_HOURS, RULES
+from tests.strategies import cohorts, gpu_cohorts, ranked_cohorts
+from tests.test_concurrency import PicklingExecutor, jobs
+
+GPU_CALL = GPU_HOURS / "tests" / "facts" / "call_2026.yaml"
+
+
+def _same(expected: Result, got: Result) -> None:
+    """Equal as JSON, and decision by decision (reasons, placement, grants, allocation, trace, facts)."""
+    assert got.to_json() == expected.to_json()
+    assert list(got.decisions) == list(expected.decisions)
+    for id, decision in expected.decisions.items():
+        other = got.decisions[id]
+        assert other == decision and other.reasons == decision.reasons
+        assert dict(other.trace) == dict(decision.trace) and other.parameters == decision.parameters
+        assert other.subject == decision.subject and other.context == decision.context
+    assert got.summary == expected.summary
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+def test_chunks_of_any_size_give_the_single_process_decisions(policy: Policy, size: int) -> None:
+    executor = PicklingExecutor()
+    for cohort, as_of in jobs():
+        expected = policy.evaluate(cohort, as_of, outside_period=True)
+        [got] = evaluate_many(policy, [cohort], executor=executor, as_of=as_of, chunk_size=size, outside_period=True)
+        _same(expected, got)
+        assert all(d.policy is policy for d in got.decisions.values())
+    assert executor.sent and all(len(p) < 200_000 for p in executor.sent)  # chunks of facts, never the policy
+
+
+def test_the_ranking_step_sees_plain_data_only(policy: Policy) -> None:
+    """What the workers send back after the survey is ids, pool, keys and requests: no facts, no scope."""
+    executor = PicklingExecutor()
+    evaluate_many(policy, [EXAMPLES / "wildcard.yaml"], executor=executor, chunk_size=2)
+    sent_back = []
+    for payload in executor.sent:
+        fn, args, kwargs = pickle.loads(payload)
+        if fn.__name__ == "_survey_chunk":
+            sent_back += fn(*args, **kwargs)
+    assert sent_back and all(isinstance(s, Surveyed) for s in sent_back)
+    assert all(len(pickle.dumps(s)) < 2_000 for s in sent_back)
+    assert "Consortium" not in repr(sent_back)
+
+
+def test_chunks_decide_allocation_and_tracks_as_one_process_does() -> None:
+    gpu = load_policy(GPU_HOURS)
+    expected = gpu.evaluate(GPU_CALL)
+    for size in (1, 2, 5):
+        [got] = evaluate_many(gpu, [GPU_CALL], executor=PicklingExecutor(), chunk_size=size)
+        _same(expected, got)
+
+
+@given(cohort=st.one_of(cohorts(), ranked_cohorts("stage1"), ranked_cohorts("additional_call")), size=st.integers(1, 4))
+@settings(max_examples=25)
+def test_a_cohort_in_chunks_is_decided_as_in_one_process(policy: Policy, cohort: dict[str, Any], size: int) -> None:
+    """Any cohort (missing facts, ties, open ranks) split in chunks of any size gets the single-process decisions."""
+    try:
+        expected = policy.evaluate(cohort)
+    except FactError:
+        return
+    [got] = evaluate_many(policy, [cohort], executor=PicklingExecutor(), chunk_size=size)
+    _same(expected, got)
+
+
+@given(cohort=gpu_cohorts(), size=st.integers(1, 3))
+@settings(max_examples=15)
+def test_an_allocation_in_chunks_is_decided_as_in_one_process(cohort: dict[str, Any], size: int) -> None:
+    """Capacity and reserved tracks decided over chunks give the single-process decisions and summary."""
+    gpu = load_policy(GPU_HOURS)
+    expected = gpu.evaluate(cohort)
+    [got] = evaluate_many(gpu, [cohort], executor=PicklingExecutor(), chunk_size=size)
+    _same(expected, got)
+
+
+def test_chunks_without_an_executor_and_on_threads_and_without_the_trace(policy: Policy) -> None:
+    cohort = EXAMPLES / "stage1.yaml"
+    for trace in (True, False):
+        expected = policy.evaluate(cohort, trace=trace)
+        [alone] = evaluate_many(policy, [cohort], chunk_size=2, trace=trace)
+        with ThreadPoolExecutor(2) as pool:
+            [threaded] = evaluate_many(policy, [cohort], executor=pool, chunk_size=2, trace=trace)
+        _same(expected, alone)
+        _same(expected, threaded)
+        assert bool(alone.decisions["naver-cloud"].trace) is trace
+
+
+def test_errors_in_chunks_come_back_as_engine_errors(policy: Policy) -> None:
+    bad = policy.load_cohort(EXAMPLES / "stage1.yaml").model_dump(mode="json")
+    bad["consortia"][4]["scores"]["expert"] = 40.0
+    with pytest.raises(FactError):
+        evaluate_many(policy, [bad], executor=PicklingExecutor(), chunk_size=2)
+    [error, fine] = evaluate_many(
+        policy, [bad, EXAMPLES / "stage1.yaml"], executor=PicklingExecutor(), chunk_size=2, return_exceptions=True
+    )
+    assert isinstance(error, FactError) and isinstance(fine, Result)
+    with pytest.raises(ValueError, match="chunk_size"):
+        evaluate_many(policy, [bad], chunk_size=0)
+
+
+def test_a_place_travels_as_plain_data(policy: Policy) -> None:
+    result = policy.evaluate(EXAMPLES / "stage1.yaml")
+    decision = result.decisions["lg-ai-research"]
+    assert decision.placement is not None
+    place = Place(info=_info(decision), placement=decision.placement, settling=())
+    assert pickle.loads(pickle.dumps(place)) == place
+
+
+def _info(decision: Any) -> Any:
+    from engine.language.ir import StageInfo
+
+    p = decision.placement
+    return StageInfo(id="stage1", in_pool=p.in_pool, rank=p.rank, pool_size=p.pool_size, slots=p.slots)
+
+
+def test_the_collector_is_paused_during_an_evaluation_and_restored_after(policy: Policy) -> None:
+    seen: list[bool] = []
+    policy.evaluate(EXAMPLES / "stage1.yaml", tick=lambda: seen.append(gc.isenabled()))
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("an evaluation that fails")
+    assert gc.isenabled()
+
+
+@pytest.fixture(scope="module")
+def processes() -> Iterator[ProcessPoolExecutor]:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
+def test_a_cohort_in_chunks_on_a_process_pool_equals_one_process(processes: ProcessPoolExecutor) -> None:
+    policy = load_policy(RULES)
+    for cohort, as_of in jobs():
+        expected = policy.evaluate(cohort, as_of, outside_period=True)
+        [got] = evaluate_many(policy, [cohort], executor=processes, as_of=as_of, chunk_size=2, outside_period=True)
+        _same(expected, got)
+
+
+def _synthetic(policy: Policy, size: int) -> Any:
+    from tests.benchmarks.scale import synthetic
+
+    return synthetic(policy, size)
+
+
+def test_a_cohort_on_a_dask_local_cluster_of_process_workers_equals_one_process() -> None:
+    distributed = pytest.importorskip(
+        "distributed", reason="dask[distributed] is not installed (pip install -e '.[scale]')"
+    )
+    policy = load_policy(RULES)
+    cohort = _synthetic(policy, 600)
+    expected = policy.evaluate(cohort)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        [got] = evaluate_many(policy, [cohort], executor=client.get_executor(), chunk_size=150)
+        [missing] = evaluate_many(policy, [jobs()[6][0]], executor=client.get_executor(), chunk_size=1)
+        workers = client.run(lambda: __import__("os").getpid())
+    _same(expected, got)
+    _same(policy.evaluate(jobs()[6][0]), missing)
+    assert len(workers) == 2
+    assert {"advanced", "eliminated", "disqualified"} <= {d.outcome for d in got.decisions.values()}
