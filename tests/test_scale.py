@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import FactError, Policy, Result, evaluate_many, load_policy
-from engine.evaluation.evaluate import Place, Surveyed, collector_paused
+from engine.core.collector import collector_paused
+from engine.evaluation.evaluate import Place, Surveyed
 from tests.conftest import EXAMPLES, GPU_HOURS, RULES
 from tests.strategies import cohorts, gpu_cohorts, ranked_cohorts
 from tests.test_concurrency import PicklingExecutor, jobs

@@ -42,11 +42,12 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel
 
 from engine.core import errors
+from engine.core.collector import collector_paused
 from engine.core.diagnostics import Diagnostic
 from engine.core.errors import EngineError, EvaluationError, FactError, PolicyError
 from engine.embedding.policy import BackendName, Policy, load_policy
 from engine.evaluation.compiler import Scope
-from engine.evaluation.evaluate import Place, Surveyed, collector_paused, conclude, decide, stand, survey
+from engine.evaluation.evaluate import Place, Surveyed, conclude, decide, stand, survey
 from engine.evaluation.periods import check_period
 from engine.evaluation.result import Decision, Result
 

@@ -9,15 +9,13 @@ undetermined before any row holds makes the outcome undetermined, naming what is
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from engine.core.collector import collector_paused
 from engine.core.errors import EvaluationError
 from engine.evaluation.allocation import (
     allocation_fields,
@@ -51,7 +49,6 @@ __all__ = [
     "stand",
     "decide",
     "conclude",
-    "collector_paused",
 ]
 
 
@@ -451,34 +448,6 @@ def conclude(
         summary=summary,
         outside_period=outside,
     )
-
-
-_pause_lock = threading.Lock()
-_pauses = 0  # evaluations in flight that paused the cyclic collector
-_resume = False  # whether the collector was on when the first of them paused it
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a cohort is decided (on again after the last one in flight).
-
-    A cohort's evaluation makes many short-lived objects and keeps its decisions: with the collector
-    on, each young collection also walks everything kept so far, so the cost per decision grew with
-    the cohort. Evaluation makes no reference cycles, so nothing waits for the collector meanwhile.
-    """
-    global _pauses, _resume
-    with _pause_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
 
 
 MAX_RANK_SPREAD = 64  # a subject whose rank may take more values than this is not decided rank by rank

@@ -2,6 +2,10 @@
 
 Accepts a path (YAML or JSON), a dict, or an instance. Validation errors name the file, the
 line and column, and the field path (`consortia[3].scores.expert`).
+
+The cyclic garbage collector is paused while facts are read and validated (`collector_paused`):
+a cohort's models are many objects that all live on, and with the collector on the cost per
+subject grew with the cohort (66 µs per subject at 1,000, 520 µs at 10,000); paused, it is flat.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from engine.core.collector import collector_paused
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import FactError
 from engine.source.validation import validation_diagnostics
@@ -23,6 +28,11 @@ M = TypeVar("M", bound=BaseModel)
 
 def load_facts(model: type[M], source: M | dict[str, Any] | str | Path) -> M:
     """Validate `source` against `model`; raise FactError naming every bad field."""
+    with collector_paused():
+        return _load(model, source)
+
+
+def _load(model: type[M], source: M | dict[str, Any] | str | Path) -> M:
     if isinstance(source, model):
         return source
     if isinstance(source, BaseModel):
