@@ -64,6 +64,20 @@ def test_the_ranking_step_sees_plain_data_only(policy: Policy) -> None:
     assert "Consortium" not in repr(sent_back)
 
 
+@pytest.mark.durable
+def test_chunks_on_the_durable_backend_give_its_single_process_decisions() -> None:
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    durable = load_policy(RULES, backend="durable")
+    for cohort, as_of in jobs()[:4]:
+        expected = durable.evaluate(cohort, as_of, outside_period=True)
+        [got] = evaluate_many(
+            durable, [cohort], executor=PicklingExecutor(), as_of=as_of, chunk_size=2, outside_period=True
+        )
+        _same(expected, got)
+        assert got.backend == "durable"
+    durable.close()
+
+
 def test_chunks_decide_allocation_and_tracks_as_one_process_does() -> None:
     gpu = load_policy(GPU_HOURS)
     expected = gpu.evaluate(GPU_CALL)

@@ -30,6 +30,7 @@ by decision.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
@@ -215,21 +216,23 @@ def _chunked(
         ]
         return [f.result() for f in futures]
 
-    surveyed = [s for answer in run(_survey_chunk, chunks) for s in _answer(answer)]
-    compiled = policy.compiled
-    stage_ = compiled.stages[stage_id]
-    with collector_paused():
-        standing = stand(compiled, stage_, surveyed, context, compiled.parameters_on(date))
-    places = [
-        [standing.places[s.entry.id] for s in surveyed[i : i + chunk_size]] for i in range(0, len(surveyed), chunk_size)
-    ]
-    decisions: dict[str, Decision] = {}
-    for chunk, answer in zip(chunks, run(_decide_chunk, chunks, places), strict=True):
-        for subject, decision in zip(chunk, _answer(answer), strict=True):
-            decisions[decision.id] = dataclasses.replace(
-                decision, policy=policy, subject=subject, context=context, cohort=model
-            )
-    return conclude(compiled, policy.backend_name, stage_, standing, decisions, date, outside)
+    with policy._in_flight() if local else contextlib.nullcontext():  # the caller's backend is in use
+        surveyed = [s for answer in run(_survey_chunk, chunks) for s in _answer(answer)]
+        compiled = policy.compiled
+        stage_ = compiled.stages[stage_id]
+        with collector_paused():
+            standing = stand(compiled, stage_, surveyed, context, compiled.parameters_on(date))
+        places = [
+            [standing.places[s.entry.id] for s in surveyed[i : i + chunk_size]]
+            for i in range(0, len(surveyed), chunk_size)
+        ]
+        decisions: dict[str, Decision] = {}
+        for chunk, answer in zip(chunks, run(_decide_chunk, chunks, places), strict=True):
+            for subject, decision in zip(chunk, _answer(answer), strict=True):
+                decisions[decision.id] = dataclasses.replace(
+                    decision, policy=policy, subject=subject, context=context, cohort=model
+                )
+        return conclude(compiled, policy.backend_name, stage_, standing, decisions, date, outside)
 
 
 def _answer(answer: Any) -> Any:
