@@ -289,9 +289,16 @@ def _tie(ranking: Ranking, allocated: Allocated) -> bool:
     """Whether two subjects tied on every ranking key were treated differently (their ids decided)."""
     placed = {id for id, given in allocated.per.items() if given.allotment in ("awarded", "partial")}
     keys = ranking.keys
-    return any(
-        keys.get(a) == keys.get(b) for a in placed for b in allocated.per if b not in placed and a in keys and b in keys
-    )
+    try:  # one pass over the pool (keys are numbers, text, dates: hashable)
+        shared = {keys[a] for a in placed if a in keys}
+        return any(keys[b] in shared for b in allocated.per if b not in placed and b in keys)
+    except TypeError:  # a key of a kind that cannot be hashed: compare every pair
+        return any(
+            keys.get(a) == keys.get(b)
+            for a in placed
+            for b in allocated.per
+            if b not in placed and a in keys and b in keys
+        )
 
 
 def _stage_fields(allocated: Allocated, id: str, in_pool: bool | None) -> dict[str, Any]:
