@@ -293,8 +293,10 @@ def evaluate_cohort(
 
     Three steps with plain data between them, the same ones `evaluate_many(..., chunk_size=)` runs
     on an executor's workers: `survey` each subject (phase 1: pool, tracks, ranking keys or their
-    intervals, what it asks for), `standing` (the ranking and allocation, a reduce over what the
-    survey found), `decide` each subject at its `Place` (phase 2 and the outcome rows).
+    intervals, what it asks for), `stand` (the ranking and allocation, a reduce over what the
+    survey found), `decide` each subject at its `Place` (phase 2 and the outcome rows). The cyclic
+    garbage collector is paused meanwhile (`engine.core.collector`), and each subject's scope is
+    dropped once it is decided.
     """
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
