@@ -23,9 +23,10 @@ One cohort too large for one process is split with `chunk_size`:
 Each cohort is then decided in the three steps of `evaluate_cohort`: the workers survey their
 chunks of subjects (pool, tracks, ranking keys or their intervals: plain data), the caller ranks
 and allocates over what came back (ids and keys only, no facts), and the workers decide their
-chunks at the places the ranking gave (settling again what the survey settled: nothing of a
-worker is kept between the steps). The decisions are the ones `policy.evaluate` gives, decision
-by decision.
+chunks at the places the ranking gave, from what their survey settled (its values, sent back
+to the caller with the survey and out again with the places: nothing of a worker is kept between
+the steps, so any worker may take any chunk). The decisions are the ones `policy.evaluate` gives,
+decision by decision.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import datetime as dt
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -221,7 +222,10 @@ def _chunked(
         return [f.result() for f in futures]
 
     with policy._in_flight() if local else contextlib.nullcontext():  # the caller's backend is in use
-        surveyed = [s for answer in run(_survey_chunk, shipped) for s in _answer(answer)]
+        found = [s for answer in run(_survey_chunk, shipped) for s in _answer(answer)]
+        surveyed = [seen for seen, _ in found]
+        states = [[state for _, state in found[i : i + chunk_size]] for i in range(0, len(found), chunk_size)]
+        del found
         compiled = policy.compiled
         stage_ = compiled.stages[stage_id]
         with collector_paused():
@@ -231,7 +235,7 @@ def _chunked(
             for i in range(0, len(surveyed), chunk_size)
         ]
         decisions: dict[str, Decision] = {}
-        for chunk, answer in zip(chunks, run(_decide_chunk, shipped, places), strict=True):
+        for chunk, answer in zip(chunks, run(_decide_chunk, shipped, places, states), strict=True):
             for subject, decision in zip(chunk, _answer(answer), strict=True):
                 decisions[decision.id] = dataclasses.replace(
                     decision, policy=policy, subject=subject, context=context, cohort=model
@@ -258,28 +262,32 @@ def _to_json(model: type[BaseModel], chunk: list[BaseModel]) -> bytes:
         return _adapter(model).dump_json(chunk)
 
 
-def _surveyed(
-    task: _Task, context: BaseModel | None, subjects: list[BaseModel] | bytes, policy: Policy | None
-) -> Iterator[tuple[Policy, Scope, Surveyed]]:
-    """Each subject of a chunk surveyed (phase 1) with its scope, by the caller's policy or this worker's."""
-    policy = policy if policy is not None else _worker_policy(task)
-    assert isinstance(task.as_of, dt.date) and task.stage is not None
-    compiled, backend = policy.compiled, policy._backend
-    stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
+def _subjects(policy: Policy, subjects: list[BaseModel] | bytes) -> list[BaseModel]:
     if isinstance(subjects, bytes):  # validated by the caller: read back as the same models
-        subjects = _adapter(policy.ir.schema.subject).validate_json(subjects)
-    for subject in subjects:
-        scope = Scope(subject, context, params)
-        yield policy, scope, survey(compiled, backend, stage, scope)
+        return _adapter(policy.ir.schema.subject).validate_json(subjects)
+    return subjects
+
+
+State = tuple[dict[str, Any], int]  # what phase 1 settled in a subject's scope (`known`, `by_bounds`)
 
 
 def _survey_chunk(
     task: _Task, context: BaseModel | None, subjects: list[BaseModel] | bytes, policy: Policy | None = None
-) -> list[Surveyed] | _Failure:
-    """Step 1 on a worker: each subject of the chunk surveyed; plain data back (no facts)."""
+) -> list[tuple[Surveyed, State]] | _Failure:
+    """Step 1 on a worker: each subject of the chunk surveyed; back come what the ranking needs and what
+    phase 1 settled (plain values, no facts), so that the decision step need not settle it again."""
     try:
+        policy = policy if policy is not None else _worker_policy(task)
+        assert isinstance(task.as_of, dt.date) and task.stage is not None
+        compiled, backend = policy.compiled, policy._backend
+        stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
+        found = []
         with collector_paused():
-            return [seen for _, _, seen in _surveyed(task, context, subjects, policy)]
+            for subject in _subjects(policy, subjects):
+                scope = Scope(subject, context, params)
+                seen = survey(compiled, backend, stage, scope)
+                found.append((seen, (scope.known, scope.by_bounds)))
+        return found
     except EngineError as error:
         return _failure(error)
 
@@ -289,38 +297,29 @@ def _decide_chunk(
     context: BaseModel | None,
     subjects: list[BaseModel] | bytes,
     places: list[Place],
+    states: list[State],
     policy: Policy | None = None,
 ) -> list[Decision] | _Failure:
-    """Step 3 on a worker: each subject of the chunk surveyed again, then decided at its place.
+    """Step 3 on a worker: each subject of the chunk decided at its place, from the state its survey left.
 
     The decisions come back without their facts (the caller attaches its own)."""
     try:
+        policy = policy if policy is not None else _worker_policy(task)
+        assert isinstance(task.as_of, dt.date) and task.stage is not None
+        compiled, backend = policy.compiled, policy._backend
+        stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
         found = []
         with collector_paused():
-            for (owner, scope, _), place in zip(_surveyed(task, context, subjects, policy), places, strict=True):
-                compiled = owner.compiled
-                stage = compiled.stages[task.stage or ""]
+            for subject, place, (known, by_bounds) in zip(_subjects(policy, subjects), places, states, strict=True):
+                scope = Scope(subject, context, params, known=known)
+                scope.by_bounds = by_bounds
                 decision = decide(
-                    compiled,
-                    owner._backend,
-                    stage,
-                    scope,
-                    place,
-                    _date(task),
-                    None,
-                    None,
-                    task.trace,
-                    task.outside_period,
+                    compiled, backend, stage, scope, place, task.as_of, None, None, task.trace, task.outside_period
                 )
                 found.append(dataclasses.replace(decision, policy=None, subject=None, context=None))
         return found
     except EngineError as error:
         return _failure(error)
-
-
-def _date(task: _Task) -> dt.date:
-    assert isinstance(task.as_of, dt.date)
-    return task.as_of
 
 
 def _settle(get: Any, return_exceptions: bool) -> Any:
