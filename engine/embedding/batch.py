@@ -235,7 +235,8 @@ def _chunked(
             for i in range(0, len(surveyed), chunk_size)
         ]
         decisions: dict[str, Decision] = {}
-        for chunk, answer in zip(chunks, run(_decide_chunk, shipped, places, states), strict=True):
+        parcels = [_Parcel(p, s) for p, s in zip(places, states, strict=True)]
+        for chunk, answer in zip(chunks, run(_decide_chunk, shipped, parcels), strict=True):
             for subject, decision in zip(chunk, _answer(answer), strict=True):
                 decisions[decision.id] = dataclasses.replace(
                     decision, policy=policy, subject=subject, context=context, cohort=model
@@ -292,12 +293,20 @@ def _survey_chunk(
         return _failure(error)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Parcel:
+    """A chunk's places and survey states as one object (a cluster's client need not walk through them
+    looking for its own futures: Dask's does, in lists and dicts, at some 500 µs a subject)."""
+
+    places: list[Place]
+    states: list[State]
+
+
 def _decide_chunk(
     task: _Task,
     context: BaseModel | None,
     subjects: list[BaseModel] | bytes,
-    places: list[Place],
-    states: list[State],
+    parcel: _Parcel,
     policy: Policy | None = None,
 ) -> list[Decision] | _Failure:
     """Step 3 on a worker: each subject of the chunk decided at its place, from the state its survey left.
@@ -310,7 +319,8 @@ def _decide_chunk(
         stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
         found = []
         with collector_paused():
-            for subject, place, (known, by_bounds) in zip(_subjects(policy, subjects), places, states, strict=True):
+            every = zip(_subjects(policy, subjects), parcel.places, parcel.states, strict=True)
+            for subject, place, (known, by_bounds) in every:
                 scope = Scope(subject, context, params, known=known)
                 scope.by_bounds = by_bounds
                 decision = decide(

@@ -338,6 +338,9 @@ class Surveyed:
     requested: Any
     track: str | None | Missing
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled by position: a slotted dataclass's own way is slow
+        return (Surveyed, (self.entry, self.requested, self.track))
+
 
 @dataclass(frozen=True, slots=True)
 class Place:
@@ -346,6 +349,9 @@ class Place:
     info: StageInfo
     placement: Placement
     settling: tuple[str, ...]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled by position: a slotted dataclass's own way is slow
+        return (Place, (self.info, self.placement, self.settling))
 
 
 @dataclass(frozen=True)
