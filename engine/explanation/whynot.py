@@ -354,7 +354,7 @@ def _allocation(policy: Policy, decision: Decision, target: str) -> tuple[list[s
 
 def _best(policy: Policy, decision: Decision, plans: list[Plan], target: str) -> list[Suggestion]:
     found: dict[tuple[str, ...], Suggestion] = {}
-    for plan in sorted(set(plans), key=len):
+    for plan in sorted(dict.fromkeys(plans), key=len):  # the first of equal plans first, on every run
         if not plan or _verify(policy, decision, plan, target) is None:
             continue
         for edit in plan:  # keep only the changes the outcome really needs
