@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import pytest
 
-from engine import EvaluationError, Policy, Result
+from engine import EvaluationError, Policy, Result, load_policy
 from engine.cli import main
 from engine.explanation.cohort_explain import explain_cohort
 from engine.explanation.graph import graph_json, policy_graph
-from tests.conftest import EXAMPLES, RULES, chromium, chromium_command
+from tests.conftest import BENEFIT, EXAMPLES, RULES, chromium, chromium_command
 
 STAGE1, WILDCARD = str(EXAMPLES / "stage1.yaml"), str(EXAMPLES / "wildcard.yaml")
 
@@ -164,6 +166,14 @@ def test_why_not_for_sovereignty_says_what_must_be_true(policy: Policy) -> None:
         "model.components[1].weights",
         "model.components[2].weights",
     ]
+    # a record rebuilt around the choice: what changes, and only the facts given before that no longer apply
+    # (the audio encoder's `share_of_parameters` was never given, so it is not said to lapse)
+    assert [c.describe() for c in answer.suggestions[0].changes] == [
+        "model.components[1].weights (HyperCLOVA X SEED vision encoder): origin upstream → team; "
+        "upstream, use, share_of_parameters no longer apply",
+        "model.components[2].weights (HyperCLOVA X SEED audio encoder): origin upstream → team; "
+        "upstream, use no longer apply",
+    ]
 
 
 def test_why_not_for_sovereignty_names_the_committee_conclusion_that_stands_in_the_way(stage1: Result) -> None:
@@ -180,6 +190,54 @@ def test_why_not_for_sovereignty_names_the_committee_conclusion_that_stands_in_t
     assert "✗ not_rejected_by_committee: the committee concluded" in text
     # no change of the model's facts alone gets past the committee's conclusion
     assert all(any(c.path.startswith("panel") for c in s.changes) for s in answer.suggestions)
+
+
+def test_every_suggestion_is_minimal_dropping_any_one_change_misses_the_outcome(policy: Policy, stage1: Result) -> None:
+    """nc-ai needs +1.0 on its total and a rank within the places: each suggestion keeps only the changes
+    the outcome needs (a plan that raises three scores where two suffice is pruned), checked by hand."""
+    answer = stage1.decisions["nc-ai"].why_not("advanced").to_json()
+    assert answer["suggestions"]
+    for suggestion in answer["suggestions"]:
+        changes = suggestion["changes"]
+        cohort = apply_changes(policy.load_cohort(STAGE1).model_dump(), "nc-ai", changes)
+        assert policy.evaluate(cohort).decisions["nc-ai"].outcome == "advanced"
+        for dropped in range(len(changes)):
+            fewer = changes[:dropped] + changes[dropped + 1 :]
+            cohort = apply_changes(policy.load_cohort(STAGE1).model_dump(), "nc-ai", fewer)
+            assert policy.evaluate(cohort).decisions["nc-ai"].outcome != "advanced", (changes, dropped)
+
+
+@pytest.fixture(scope="module")
+def benefit() -> Policy:
+    return load_policy(BENEFIT)
+
+
+def test_why_not_over_facts_without_nested_records_checks_every_plan(benefit: Policy) -> None:
+    """The benefit programme's facts are top-level fields (no record to rebuild around a choice): plans
+    that fail are verified both ways without error, and the answer says that none reaches the outcome."""
+    claims = BENEFIT / "tests" / "facts" / "claims_2026.yaml"
+    answer = benefit.evaluate(claims).decisions["h1-single"].why_not("nothing_to_pay")
+    assert answer.needs == ("The monthly benefit (`benefit_amount`) is 650.0; it needs ≤ 0: -650.0",)
+    assert answer.suggestions == ()
+    assert answer.note is not None and answer.note.startswith("no change of the subject's own facts reaches")
+
+
+def test_why_not_suggests_the_same_changes_in_the_same_order_on_every_run() -> None:
+    """Suggestions of equal size come in the order they were found, whatever Python's string hashing:
+    the same question gets the same answer in every process."""
+    code = (
+        "import sys; from engine.cli import main; "
+        f"sys.exit(main(['explain', {str(RULES)!r}, {STAGE1!r}, 'lg-ai-research', '--why-not', 'disqualified']))"
+    )
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+    first, second = "1. model.team_controls_development: yes → no", "2. model.team_controls_operation: yes → no"
+    assert f"{first}\n    {second}" in outputs.pop()
 
 
 def test_why_not_never_proposes_facts_the_subject_cannot_change(policy: Policy) -> None:
