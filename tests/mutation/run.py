@@ -64,6 +64,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "engine/language/checker.py": [
         "tests/test_golden_check.py",
+        "tests/test_soundness.py",
         "tests/test_expr.py",
         *SEMANTICS,
         "tests/test_sovereign_ai.py",
