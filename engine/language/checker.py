@@ -461,7 +461,7 @@ def _objection_period(state: _State, d: _Def) -> None:
     span = d.file.source.span(d.path + ("objection_period",))
     if found is None or found.kind != "parameter":
         state.error("unknown-name", f"`objection_period` names `{name}`, which is not a parameter", span)
-    elif state.types.get(name) != NUM:
+    elif name in state.callables or state.types.get(name) != NUM:  # a table or scale of numbers is not one number
         state.error("type-mismatch", f"`objection_period` names `{name}`, which is not a number of days", span)
     else:
         state.mentioned.add(name)
