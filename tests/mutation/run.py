@@ -53,7 +53,7 @@ MODULES: dict[str, list[str]] = {
     "engine/evaluation/compiled.py": [*SEMANTICS, *DECISIONS, *RANKING, *PROPERTIES],
     "engine/evaluation/evaluate.py": [*SEMANTICS, *RANKING, *DECISIONS, *PROPERTIES],
     "engine/evaluation/stages.py": [*RANKING, *SEMANTICS, *DECISIONS, *PROPERTIES],
-    "engine/evaluation/uncertain.py": [*RANKING, *SEMANTICS, *DECISIONS],
+    "engine/evaluation/uncertain.py": ["tests/test_intervals.py", *RANKING, *SEMANTICS, *DECISIONS],
     "engine/evaluation/durable/backend.py": [
         *SEMANTICS,
         "tests/test_ranking.py",

@@ -1,0 +1,295 @@
+"""The interval arithmetic and interval comparisons behind ranking under uncertainty
+(`engine.evaluation.uncertain`), checked against brute force over every completion.
+
+Intervals here have whole-number ends, so every completion worth trying is a whole number between
+them: a property that holds on that grid holds for the interval (the operations are monotone in
+each operand between the ends, or, for `abs` and division, change direction only at 0).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from engine.core.diagnostics import Span
+from engine.core.errors import EvaluationError
+from engine.evaluation.uncertain import (
+    UNKNOWN,
+    Bounder,
+    Interval,
+    decided_by_bounds,
+    possibly_before,
+    surely_before,
+)
+from engine.language.expr import Compare, Const, Name, Node, parse_expression
+from tests.conftest import GRANTS, RULES
+
+ORIGIN = Span("rules.yaml", 1, 1)
+INF = math.inf
+
+
+class Given(Bounder):
+    """A bounder whose names are missing facts with the given intervals (no policy needed)."""
+
+    def __init__(self, **intervals: Interval) -> None:
+        super().__init__(None, self._value)  # type: ignore[arg-type]  # `ir` is read only for names
+        self.intervals = intervals
+
+    @staticmethod
+    def _value(node: Node) -> Any:
+        return node.value if isinstance(node, Const) else UNKNOWN
+
+    def _Name(self, node: Name, depth: int) -> Interval:
+        return self.intervals[node.name]
+
+
+def bound(text: str, **intervals: Interval) -> Interval:
+    return Given(**intervals).of(parse_expression(text, ORIGIN))
+
+
+def grid(a: Interval) -> range:
+    return range(int(a.low), int(a.high) + 1)
+
+
+ends = st.integers(-6, 6)
+
+
+@st.composite
+def intervals(draw: st.DrawFn) -> Interval:
+    low = draw(ends)
+    return Interval(low, draw(st.integers(low, 6)))
+
+
+# --- the words ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("interval", "words", "known", "bounded"),
+    [
+        (Interval.point(5.0), "5", True, True),
+        (Interval.point(2.5), "2.5", True, True),
+        (Interval.point("text"), "text", True, True),
+        (Interval(1.5, 2.0), "between 1.5 and 2", False, True),
+        (Interval(-INF, 5.0), "at most 5", False, False),
+        (Interval(3.0, INF), "at least 3", False, False),
+        (Interval(-INF, INF), "any value", False, False),
+        (Interval.anything(), "any value", False, False),
+        (Interval.point(INF), "at least inf", False, False),
+        (Interval.point(-INF), "at most -inf", False, False),
+    ],
+)
+def test_an_interval_is_described_in_words_and_knows_whether_it_is_one_value(
+    interval: Interval, words: str, known: bool, bounded: bool
+) -> None:
+    assert (interval.describe(), interval.known, interval.bounded) == (words, known, bounded)
+
+
+# --- arithmetic ---------------------------------------------------------------------------------
+
+BINARY: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
+
+
+@given(st.sampled_from(sorted(BINARY)), intervals(), intervals())
+def test_arithmetic_bounds_every_completion_and_reaches_its_bounds(op: str, a: Interval, b: Interval) -> None:
+    """`x op y` over two intervals is the smallest interval holding `x op y` for every x and y in them
+    (division by an interval holding 0 is unbounded)."""
+    found = bound(f"x {op} y", x=a, y=b)
+    if op == "/" and b.low <= 0 <= b.high:
+        event("division by an interval holding 0")
+        assert (found.low, found.high) == (-INF, INF)
+        return
+    results = [BINARY[op](x, y) for x in grid(a) for y in grid(b)]
+    assert (found.low, found.high) == pytest.approx((min(results), max(results)), abs=1e-9)
+
+
+@given(st.sampled_from(["-x", "+x", "abs(x)", "min(x, y)", "max(x, y)", "round(x / 2)"]), intervals(), intervals())
+def test_functions_and_signs_bound_every_completion_and_reach_their_bounds(text: str, a: Interval, b: Interval) -> None:
+    """Negation, `abs`, `min`, `max` and `round` over intervals hold every completion's value; all but
+    `round` (which rounds its ends outwards) are as tight as that."""
+    found = bound(text, x=a, y=b)
+    functions: dict[str, Callable[[int, int], float]] = {
+        "-x": lambda x, _: -x,
+        "+x": lambda x, _: x,
+        "abs(x)": lambda x, _: abs(x),
+        "min(x, y)": min,
+        "max(x, y)": max,
+        "round(x / 2)": lambda x, _: round(x / 2),
+    }
+    results = [functions[text](x, y) for x in grid(a) for y in grid(b)]
+    assert found.low <= min(results) and max(results) <= found.high
+    if text == "round(x / 2)":
+        assert (found.low, found.high) == (math.floor(a.low / 2), math.ceil(a.high / 2))
+    else:
+        assert (found.low, found.high) == (min(results), max(results))
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("x if c else y", 1, 9),  # c may be either: both branches
+        ("x if yes else y", 1, 3),  # the condition known: only its branch
+        ("x if no else y", 7, 9),
+        ("x if True else y", 1, 3),
+        ("x if c else t", None, None),  # one branch is anything
+        ("x if c else s", None, None),  # a number and a text have no interval together
+        ("-t", None, None),
+        ("+t", None, None),
+        ("x + t", None, None),
+        ("t * x", None, None),
+        ("abs(t)", None, None),
+        ("min(x)", None, None),  # one argument: a list, not bounded here
+        ("round(x, 1)", None, None),
+        ("len(x)", None, None),
+        ("x + 2.5", 3.5, 5.5),
+        ("x / (y - 10)", -INF, INF),  # y - 10 runs from -3 to -1: no zero; but x / (y - 10) below
+        ("x - y", -8, -4),
+    ],
+)
+def test_what_cannot_be_bounded_is_anything_and_a_known_condition_picks_its_branch(
+    text: str, low: Any, high: Any
+) -> None:
+    x, y = Interval(1, 3), Interval(7, 9)
+    given_ = {"c": Interval(False, True), "yes": Interval.point(True), "no": Interval.point(False)}
+    found = bound(text, x=x, y=y, t=Interval.anything(), s=Interval.point("s"), **given_)
+    if text == "x / (y - 10)":
+        assert (found.low, found.high) == (-3, pytest.approx(-1 / 3))
+        return
+    assert (found.low, found.high) == (low, high)
+
+
+def test_a_value_the_evaluator_knows_is_taken_as_it_is_and_an_error_is_anything() -> None:
+    node = parse_expression("x + 1", ORIGIN)
+
+    def fails(_: Node) -> Any:
+        raise EvaluationError("no value")
+
+    assert Bounder(None, lambda _: 4).of(node) == Interval.point(4)  # type: ignore[arg-type]
+    assert Bounder(None, fails).of(node) == Interval.anything()  # type: ignore[arg-type]
+    deep = parse_expression("-" * 90 + "x", ORIGIN)
+    assert bound("-" * 90 + "x", x=Interval(1, 2)) == Interval(1, 2)  # an even number of signs
+    assert Given(x=Interval(1, 2)).of(deep, depth=150) == Interval.anything()  # past 200 levels: anything
+
+
+def test_names_are_bounded_from_the_fact_model_and_facts_without_bounds_are_named() -> None:
+    from engine import load_policy
+
+    policy = load_policy(RULES)
+    bounder = Bounder(policy.ir, lambda _: UNKNOWN)
+
+    def of(text: str) -> Interval:
+        return bounder.of(parse_expression(text, ORIGIN, callables=frozenset()))
+
+    assert of("scores.expert + scores.user") == Interval(0.0, 60.0)
+    assert of("benchmark_score") == Interval(0.0, 40.0)  # a value: its expression, written out
+    assert of("minimum_total_score") == Interval.anything()  # a parameter is known, or nothing
+    assert of("model.parameters_billions") == Interval(0.0, INF)  # `gt=0` and no upper bound: one side is enough
+    assert bounder.unbounded == set()
+    assert of("name") == Interval.anything()  # text: no interval, and said to be unbounded
+    assert of("max(scores.expert, 1).real") == Interval.anything()  # not a path of the facts
+    assert bounder.unbounded == {"name"}
+    grants = load_policy(GRANTS)
+    in_context = Bounder(grants.ir, lambda _: UNKNOWN)
+    assert in_context.of(parse_expression("income", ORIGIN)) == Interval(-INF, INF)  # no bound on either side
+    assert in_context.of(parse_expression("context.date", ORIGIN)) == Interval.anything()
+    assert in_context.unbounded == {"income", "context.date"}
+    assert in_context.of(parse_expression("stage.rank", ORIGIN)) == Interval.anything()
+
+
+# --- comparisons decided from bounds --------------------------------------------------------------
+
+COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@given(st.sampled_from(sorted(COMPARE)), intervals(), intervals())
+def test_a_comparison_is_decided_exactly_when_every_completion_agrees(op: str, a: Interval, b: Interval) -> None:
+    """`x op y` is decided from the bounds (True or False) exactly when every x and y in them give
+    that answer; otherwise it stays open (None)."""
+    node = parse_expression(f"x {op} y", ORIGIN)
+    assert isinstance(node, Compare)
+    answers = {COMPARE[op](x, y) for x in grid(a) for y in grid(b)}
+    decided = decided_by_bounds(Given(x=a, y=b), node)
+    event(f"decided: {decided}")
+    assert decided == (answers.pop() if len(answers) == 1 else None)
+
+
+def test_membership_and_what_has_no_interval_are_never_decided_from_bounds() -> None:
+    for text in ("x in y", "x < t", "s == s"):
+        node = parse_expression(text, ORIGIN)
+        assert isinstance(node, Compare)
+        given_ = Given(x=Interval(1, 2), y=Interval(3, 4), t=Interval.anything(), s=Interval.point("s"))
+        assert decided_by_bounds(given_, node) is None
+
+
+# --- ranking subjects whose keys are intervals ----------------------------------------------------
+
+
+def _before(a: tuple[int, ...], b: tuple[int, ...], descending: tuple[bool, ...]) -> bool:
+    for x, y, desc in zip(a, b, descending, strict=True):
+        if x != y:
+            return x > y if desc else x < y
+    return False
+
+
+@given(
+    st.integers(1, 2).flatmap(
+        lambda n: st.tuples(
+            st.lists(intervals(), min_size=n, max_size=n),
+            st.lists(intervals(), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+        )
+    )
+)
+def test_possibly_before_is_exact_and_surely_before_is_sound(
+    keys: tuple[list[Interval], list[Interval], list[bool]],
+) -> None:
+    """Over independent keys, `possibly_before` says whether some completion ranks a strictly before b;
+    `surely_before` only when every completion does (and, on one key, whenever every one does)."""
+    a, b, descending = keys
+    completions = [
+        _before(x, y, tuple(descending))
+        for x in itertools.product(*(grid(k) for k in a))
+        for y in itertools.product(*(grid(k) for k in b))
+    ]
+    surely, possibly = surely_before(a, b, descending), possibly_before(a, b, descending)
+    event(f"{len(a)} key(s): surely {surely}, possibly {possibly}")
+    assert possibly == any(completions)
+    assert not surely or all(completions)
+    if len(a) == 1 or (a[0].known and b[0].known):
+        assert surely == all(completions)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "descending", "surely", "possibly"),
+    [
+        ([Interval.anything()], [Interval.point(1)], [True], False, True),
+        ([Interval.point(1)], [Interval.anything()], [False], False, True),
+        ([Interval.point("a")], [Interval.point(1)], [False], False, True),  # text against a number: open
+        ([Interval.point("a")], [Interval.point("a")], [False], False, False),  # the same text: a tie
+        ([Interval.point("a"), Interval.point(2)], [Interval.point("a"), Interval.point(1)], [False, True], True, True),
+        ([Interval(1, 2), Interval.point(1)], [Interval.point("b"), Interval.point(2)], [False, False], False, True),
+        ([Interval.point(3), Interval(1, 5)], [Interval.point(3), Interval(6, 9)], [True, False], True, True),
+    ],
+)
+def test_keys_without_an_interval_leave_the_order_open_and_equal_texts_tie(
+    a: list[Interval], b: list[Interval], descending: list[bool], surely: bool, possibly: bool
+) -> None:
+    assert (surely_before(a, b, descending), possibly_before(a, b, descending)) == (surely, possibly)
