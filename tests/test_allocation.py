@@ -101,6 +101,32 @@ def test_the_stage_explanation_and_why_not_know_capacity_and_tracks(python: Any)
     assert "parameter `gpu_hour_pool` = 10000, in force since 2026-03-01" in tree
 
 
+def test_why_not_when_nothing_was_left_proposes_no_request_and_no_rank(python: Any) -> None:
+    """With the pool used up exactly before its turn, a subject that did not fit is told so, and is
+    neither offered a request of 0 nor told that every place was taken (places were left)."""
+    cohort = python.load_cohort(CALL).model_dump()
+    cohort["applicants"][5]["requested_gpu_hours"] = 2000  # the university's track takes 1,000 more
+    answer = python.evaluate(cohort).decisions["a2-institute"].why_not("allocated")
+    assert answer.needs == ("allocation: capacity left 0 GPU-hours < requested 3,000 GPU-hours; skipped",)
+    assert all("requested_gpu_hours" not in c.path for s in answer.suggestions for c in s.changes)
+
+
+def test_why_not_when_the_request_is_a_formula_gives_the_request_that_fits_and_no_change(tmp_path: Path) -> None:
+    """`takes` written as a formula (not one fact): the request that would have fitted is given, and no
+    change is proposed for the formula itself."""
+    folder = tmp_path / "gpu"
+    shutil.copytree(GPU_HOURS, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    rules = folder / "allocation.yaml"
+    text = rules.read_text(encoding="utf-8")
+    rules.write_text(text.replace("takes: requested_gpu_hours", "takes: requested_gpu_hours * 1"), "utf-8")
+    answer = load_policy(folder).evaluate(CALL).decisions["a2-institute"].why_not("allocated")
+    assert answer.needs == (
+        "allocation: capacity left 1,000 GPU-hours < requested 3,000 GPU-hours; skipped",
+        "a request of at most 1000.0 GPU-hours would have fitted when its turn came",
+    )
+    assert answer.suggestions == ()
+
+
 def test_does_not_fit_partial_gives_what_is_left(tmp_path: Path) -> None:
     folder = tmp_path / "gpu"
     shutil.copytree(GPU_HOURS, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
