@@ -421,6 +421,7 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
             d.file.source.span(d.path + ("fills_slot",)),
             suggest(item.fills_slot, [r.outcome for r in item.outcomes]),
         )
+    _objection_period(state, d)  # checked even when another part of the stage is broken: every error at once
     broken = (item.slots is not None and slots is None) or (item.capacity is not None and capacity is None)
     if pool is None or None in keys or broken or None in rows or None in tracks:
         return None
@@ -433,7 +434,6 @@ def _lower_stage(state: _State, checker: _Checker, d: _Def) -> Stage | None:
         OpenSlots(item.open_slots.to, item.open_slots.title, item.open_slots.reference) if item.open_slots else None
     )
     dates = (item.dates.from_, item.dates.until) if item.dates else None
-    _objection_period(state, d)
     return Stage(
         id=item.id,
         title=item.title,
