@@ -1,9 +1,11 @@
 """The interval arithmetic and interval comparisons behind ranking under uncertainty
 (`engine.evaluation.uncertain`), checked against brute force over every completion.
 
-Intervals here have whole-number ends, so every completion worth trying is a whole number between
-them: a property that holds on that grid holds for the interval (the operations are monotone in
-each operand between the ends, or, for `abs` and division, change direction only at 0).
+Every interval with whole-number ends in a small range is tried (exhaustively, not sampled), and
+every completion worth trying is a whole number between its ends: a property that holds on that
+grid holds for the interval (the operations are monotone in each operand between the ends, or, for
+`abs` and division, change direction only at 0). Ends are fresh float objects, so a comparison by
+identity (`is`) where equality is meant is caught.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import event, given
-from hypothesis import strategies as st
 
 from engine.core.diagnostics import Span
 from engine.core.errors import EvaluationError
@@ -50,21 +50,20 @@ class Given(Bounder):
         return self.intervals[node.name]
 
 
+TABLES = frozenset({"aa", "score_table"})  # table parameters, called like functions
+
+
 def bound(text: str, **intervals: Interval) -> Interval:
-    return Given(**intervals).of(parse_expression(text, ORIGIN))
+    return Given(**intervals).of(parse_expression(text, ORIGIN, callables=TABLES))
 
 
 def grid(a: Interval) -> range:
     return range(int(a.low), int(a.high) + 1)
 
 
-ends = st.integers(-6, 6)
-
-
-@st.composite
-def intervals(draw: st.DrawFn) -> Interval:
-    low = draw(ends)
-    return Interval(low, draw(st.integers(low, 6)))
+def every_interval(lowest: int, highest: int) -> list[Interval]:
+    """Every interval with whole-number ends between `lowest` and `highest`, each end a fresh float."""
+    return [Interval(float(low), float(high)) for low in range(lowest, highest + 1) for high in range(low, highest + 1)]
 
 
 # --- the words ----------------------------------------------------------------------------------
@@ -83,6 +82,11 @@ def intervals(draw: st.DrawFn) -> Interval:
         (Interval.anything(), "any value", False, False),
         (Interval.point(INF), "at least inf", False, False),
         (Interval.point(-INF), "at most -inf", False, False),
+        (Interval(2.5, 5 / 2), "2.5", True, True),  # equal ends that are not one object
+        (Interval(2.0, 1.0), "between 2 and 1", False, True),  # never built from a fact model that admits a value
+        (Interval(0.0, float("inf")), "at least 0", False, False),  # an infinity that is not `math.inf` itself
+        (Interval(-INF, float("inf")), "any value", False, False),
+        (Interval("a", "b"), "between a and b", False, True),  # texts: `"a" if c else "b"`
     ],
 )
 def test_an_interval_is_described_in_words_and_knows_whether_it_is_one_value(
@@ -101,38 +105,44 @@ BINARY: dict[str, Callable[[float, float], float]] = {
 }
 
 
-@given(st.sampled_from(sorted(BINARY)), intervals(), intervals())
-def test_arithmetic_bounds_every_completion_and_reaches_its_bounds(op: str, a: Interval, b: Interval) -> None:
+@pytest.mark.parametrize("op", sorted(BINARY))
+def test_arithmetic_bounds_every_completion_and_reaches_its_bounds(op: str) -> None:
     """`x op y` over two intervals is the smallest interval holding `x op y` for every x and y in them
     (division by an interval holding 0 is unbounded)."""
-    found = bound(f"x {op} y", x=a, y=b)
-    if op == "/" and b.low <= 0 <= b.high:
-        event("division by an interval holding 0")
-        assert (found.low, found.high) == (-INF, INF)
-        return
-    results = [BINARY[op](x, y) for x in grid(a) for y in grid(b)]
-    assert (found.low, found.high) == pytest.approx((min(results), max(results)), abs=1e-9)
+    node = parse_expression(f"x {op} y", ORIGIN)
+    for a, b in itertools.product(every_interval(-3, 3), repeat=2):
+        found = Given(x=a, y=b).of(node)
+        if op == "/" and b.low <= 0 <= b.high:
+            assert (found.low, found.high) == (-INF, INF), (a, b)
+            continue
+        results = [BINARY[op](x, y) for x in grid(a) for y in grid(b)]
+        assert (found.low, found.high) == pytest.approx((min(results), max(results)), abs=1e-9), (a, b)
 
 
-@given(st.sampled_from(["-x", "+x", "abs(x)", "min(x, y)", "max(x, y)", "round(x / 2)"]), intervals(), intervals())
-def test_functions_and_signs_bound_every_completion_and_reach_their_bounds(text: str, a: Interval, b: Interval) -> None:
+FUNCTIONS: dict[str, Callable[[int, int], float]] = {
+    "-x": lambda x, _: -x,
+    "+x": lambda x, _: x,
+    "abs(x)": lambda x, _: abs(x),
+    "min(x, y)": min,
+    "max(x, y)": max,
+    "min(x, y, 0)": lambda x, y: min(x, y, 0),
+    "round(x / 2)": lambda x, _: round(x / 2),
+}
+
+
+@pytest.mark.parametrize("text", sorted(FUNCTIONS))
+def test_functions_and_signs_bound_every_completion_and_reach_their_bounds(text: str) -> None:
     """Negation, `abs`, `min`, `max` and `round` over intervals hold every completion's value; all but
     `round` (which rounds its ends outwards) are as tight as that."""
-    found = bound(text, x=a, y=b)
-    functions: dict[str, Callable[[int, int], float]] = {
-        "-x": lambda x, _: -x,
-        "+x": lambda x, _: x,
-        "abs(x)": lambda x, _: abs(x),
-        "min(x, y)": min,
-        "max(x, y)": max,
-        "round(x / 2)": lambda x, _: round(x / 2),
-    }
-    results = [functions[text](x, y) for x in grid(a) for y in grid(b)]
-    assert found.low <= min(results) and max(results) <= found.high
-    if text == "round(x / 2)":
-        assert (found.low, found.high) == (math.floor(a.low / 2), math.ceil(a.high / 2))
-    else:
-        assert (found.low, found.high) == (min(results), max(results))
+    node = parse_expression(text, ORIGIN)
+    for a, b in itertools.product(every_interval(-3, 3), repeat=2):
+        found = Given(x=a, y=b).of(node)
+        results = [FUNCTIONS[text](x, y) for x in grid(a) for y in grid(b)]
+        assert found.low <= min(results) and max(results) <= found.high, (a, b)
+        if text == "round(x / 2)":
+            assert (found.low, found.high) == (math.floor(a.low / 2), math.ceil(a.high / 2)), a
+        else:
+            assert (found.low, found.high) == (min(results), max(results)), (a, b)
 
 
 @pytest.mark.parametrize(
@@ -145,6 +155,12 @@ def test_functions_and_signs_bound_every_completion_and_reach_their_bounds(text:
         ("x if c else t", None, None),  # one branch is anything
         ("x if c else s", None, None),  # a number and a text have no interval together
         ("-t", None, None),
+        ("-s", None, None),  # a text has no sign
+        ("not c", None, None),  # a condition is not a number
+        ("aa(x)", None, None),  # a table's row is not bounded here, whatever the table is called
+        ("score_table(x)", None, None),
+        ("abs(x, y)", None, None),  # not a call the checker lets through
+        ("min(x, y, s)", None, None),
         ("+t", None, None),
         ("x + t", None, None),
         ("t * x", None, None),
@@ -180,6 +196,8 @@ def test_a_value_the_evaluator_knows_is_taken_as_it_is_and_an_error_is_anything(
     deep = parse_expression("-" * 90 + "x", ORIGIN)
     assert bound("-" * 90 + "x", x=Interval(1, 2)) == Interval(1, 2)  # an even number of signs
     assert Given(x=Interval(1, 2)).of(deep, depth=150) == Interval.anything()  # past 200 levels: anything
+    assert Given(x=Interval(1, 2)).of(parse_expression("-x", ORIGIN), depth=201) == Interval.anything()
+    assert Given(x=Interval(1, 2)).of(parse_expression("- -x", ORIGIN), depth=101) == Interval(1, 2)  # one a level
 
 
 def test_names_are_bounded_from_the_fact_model_and_facts_without_bounds_are_named() -> None:
@@ -198,6 +216,11 @@ def test_names_are_bounded_from_the_fact_model_and_facts_without_bounds_are_name
     assert bounder.unbounded == set()
     assert of("name") == Interval.anything()  # text: no interval, and said to be unbounded
     assert of("max(scores.expert, 1).real") == Interval.anything()  # not a path of the facts
+    assert bounder.unbounded == {"name"}
+    for other in ("context", "stage", "stage.rank", "eligible", "eligible.x", "nothing_defined", "nothing_defined.x"):
+        assert of(other) == Interval.anything(), other  # not a fact: nothing to bound, and not said to be unbounded
+    assert bounder.unbounded == {"name"}
+    assert of("context.slots_planned") == Interval(0, INF)  # the cohort's context, read from its own model
     assert bounder.unbounded == {"name"}
     grants = load_policy(GRANTS)
     in_context = Bounder(grants.ir, lambda _: UNKNOWN)
@@ -219,16 +242,16 @@ COMPARE: dict[str, Callable[[int, int], bool]] = {
 }
 
 
-@given(st.sampled_from(sorted(COMPARE)), intervals(), intervals())
-def test_a_comparison_is_decided_exactly_when_every_completion_agrees(op: str, a: Interval, b: Interval) -> None:
+@pytest.mark.parametrize("op", sorted(COMPARE))
+def test_a_comparison_is_decided_exactly_when_every_completion_agrees(op: str) -> None:
     """`x op y` is decided from the bounds (True or False) exactly when every x and y in them give
     that answer; otherwise it stays open (None)."""
     node = parse_expression(f"x {op} y", ORIGIN)
     assert isinstance(node, Compare)
-    answers = {COMPARE[op](x, y) for x in grid(a) for y in grid(b)}
-    decided = decided_by_bounds(Given(x=a, y=b), node)
-    event(f"decided: {decided}")
-    assert decided == (answers.pop() if len(answers) == 1 else None)
+    for a, b in itertools.product(every_interval(-2, 2), repeat=2):
+        answers = {COMPARE[op](x, y) for x in grid(a) for y in grid(b)}
+        expected = answers.pop() if len(answers) == 1 else None
+        assert decided_by_bounds(Given(x=a, y=b), node) == expected, (a, b)
 
 
 def test_membership_and_what_has_no_interval_are_never_decided_from_bounds() -> None:
@@ -249,32 +272,22 @@ def _before(a: tuple[int, ...], b: tuple[int, ...], descending: tuple[bool, ...]
     return False
 
 
-@given(
-    st.integers(1, 2).flatmap(
-        lambda n: st.tuples(
-            st.lists(intervals(), min_size=n, max_size=n),
-            st.lists(intervals(), min_size=n, max_size=n),
-            st.lists(st.booleans(), min_size=n, max_size=n),
-        )
-    )
-)
-def test_possibly_before_is_exact_and_surely_before_is_sound(
-    keys: tuple[list[Interval], list[Interval], list[bool]],
-) -> None:
+@pytest.mark.parametrize("count", [1, 2])
+def test_possibly_before_is_exact_and_surely_before_is_sound(count: int) -> None:
     """Over independent keys, `possibly_before` says whether some completion ranks a strictly before b;
     `surely_before` only when every completion does (and, on one key, whenever every one does)."""
-    a, b, descending = keys
-    completions = [
-        _before(x, y, tuple(descending))
-        for x in itertools.product(*(grid(k) for k in a))
-        for y in itertools.product(*(grid(k) for k in b))
-    ]
-    surely, possibly = surely_before(a, b, descending), possibly_before(a, b, descending)
-    event(f"{len(a)} key(s): surely {surely}, possibly {possibly}")
-    assert possibly == any(completions)
-    assert not surely or all(completions)
-    if len(a) == 1 or (a[0].known and b[0].known):
-        assert surely == all(completions)
+    keys = list(itertools.product(every_interval(-2, 2) if count == 1 else every_interval(-1, 1), repeat=count))
+    for a, b, descending in itertools.product(keys, keys, itertools.product([False, True], repeat=count)):
+        completions = [
+            _before(x, y, descending)
+            for x in itertools.product(*(grid(k) for k in a))
+            for y in itertools.product(*(grid(k) for k in b))
+        ]
+        surely, possibly = surely_before(a, b, descending), possibly_before(a, b, descending)
+        assert possibly == any(completions), (a, b, descending)
+        assert not surely or all(completions), (a, b, descending)
+        if count == 1 or (a[0].known and b[0].known):
+            assert surely == all(completions), (a, b, descending)
 
 
 @pytest.mark.parametrize(
