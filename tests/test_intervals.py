@@ -110,7 +110,7 @@ def test_arithmetic_bounds_every_completion_and_reaches_its_bounds(op: str) -> N
     """`x op y` over two intervals is the smallest interval holding `x op y` for every x and y in them
     (division by an interval holding 0 is unbounded)."""
     node = parse_expression(f"x {op} y", ORIGIN)
-    for a, b in itertools.product(every_interval(-3, 3), repeat=2):
+    for a, b in itertools.product(every_interval(-3, 3), every_interval(-3, 3)):
         found = Given(x=a, y=b).of(node)
         if op == "/" and b.low <= 0 <= b.high:
             assert (found.low, found.high) == (-INF, INF), (a, b)
@@ -135,7 +135,7 @@ def test_functions_and_signs_bound_every_completion_and_reach_their_bounds(text:
     """Negation, `abs`, `min`, `max` and `round` over intervals hold every completion's value; all but
     `round` (which rounds its ends outwards) are as tight as that."""
     node = parse_expression(text, ORIGIN)
-    for a, b in itertools.product(every_interval(-3, 3), repeat=2):
+    for a, b in itertools.product(every_interval(-3, 3), every_interval(-3, 3)):
         found = Given(x=a, y=b).of(node)
         results = [FUNCTIONS[text](x, y) for x in grid(a) for y in grid(b)]
         assert found.low <= min(results) and max(results) <= found.high, (a, b)
@@ -248,7 +248,7 @@ def test_a_comparison_is_decided_exactly_when_every_completion_agrees(op: str) -
     that answer; otherwise it stays open (None)."""
     node = parse_expression(f"x {op} y", ORIGIN)
     assert isinstance(node, Compare)
-    for a, b in itertools.product(every_interval(-2, 2), repeat=2):
+    for a, b in itertools.product(every_interval(-2, 2), every_interval(-2, 2)):  # two lists: no end shared
         answers = {COMPARE[op](x, y) for x in grid(a) for y in grid(b)}
         expected = answers.pop() if len(answers) == 1 else None
         assert decided_by_bounds(Given(x=a, y=b), node) == expected, (a, b)
@@ -276,8 +276,11 @@ def _before(a: tuple[int, ...], b: tuple[int, ...], descending: tuple[bool, ...]
 def test_possibly_before_is_exact_and_surely_before_is_sound(count: int) -> None:
     """Over independent keys, `possibly_before` says whether some completion ranks a strictly before b;
     `surely_before` only when every completion does (and, on one key, whenever every one does)."""
-    keys = list(itertools.product(every_interval(-2, 2) if count == 1 else every_interval(-1, 1), repeat=count))
-    for a, b, descending in itertools.product(keys, keys, itertools.product([False, True], repeat=count)):
+
+    def keys() -> list[tuple[Interval, ...]]:  # built afresh for each side, so no end is shared
+        return list(itertools.product(every_interval(-2, 2) if count == 1 else every_interval(-1, 1), repeat=count))
+
+    for a, b, descending in itertools.product(keys(), keys(), itertools.product([False, True], repeat=count)):
         completions = [
             _before(x, y, descending)
             for x in itertools.product(*(grid(k) for k in a))
