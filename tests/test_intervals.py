@@ -171,6 +171,8 @@ def test_functions_and_signs_bound_every_completion_and_reach_their_bounds(text:
         ("x + 2.5", 3.5, 5.5),
         ("x / (y - 10)", -INF, INF),  # y - 10 runs from -3 to -1: no zero; but x / (y - 10) below
         ("x - y", -8, -4),
+        ("p + 0.2", 0.3, 0.3),  # rounded to the compiler's places: 0.1 + 0.2 is 0.3, as keys are compared
+        ("z * zero", -INF, INF),  # 0 × inf has no value: anything a number may be
     ],
 )
 def test_what_cannot_be_bounded_is_anything_and_a_known_condition_picks_its_branch(
@@ -178,6 +180,7 @@ def test_what_cannot_be_bounded_is_anything_and_a_known_condition_picks_its_bran
 ) -> None:
     x, y = Interval(1, 3), Interval(7, 9)
     given_ = {"c": Interval(False, True), "yes": Interval.point(True), "no": Interval.point(False)}
+    given_ |= {"p": Interval(0.1, 0.1), "z": Interval(0.0, INF), "zero": Interval(0.0, 0.0)}
     found = bound(text, x=x, y=y, t=Interval.anything(), s=Interval.point("s"), **given_)
     if text == "x / (y - 10)":
         assert (found.low, found.high) == (-3, pytest.approx(-1 / 3))
@@ -197,6 +200,7 @@ def test_a_value_the_evaluator_knows_is_taken_as_it_is_and_an_error_is_anything(
     assert bound("-" * 90 + "x", x=Interval(1, 2)) == Interval(1, 2)  # an even number of signs
     assert Given(x=Interval(1, 2)).of(deep, depth=150) == Interval.anything()  # past 200 levels: anything
     assert Given(x=Interval(1, 2)).of(parse_expression("-x", ORIGIN), depth=201) == Interval.anything()
+    assert Given(x=Interval(1, 2)).of(parse_expression("x", ORIGIN), depth=200) == Interval(1, 2)  # 200 itself: still
     assert Given(x=Interval(1, 2)).of(parse_expression("- -x", ORIGIN), depth=101) == Interval(1, 2)  # one a level
 
 
@@ -303,9 +307,18 @@ def test_possibly_before_is_exact_and_surely_before_is_sound(count: int) -> None
         ([Interval.point("a"), Interval.point(2)], [Interval.point("a"), Interval.point(1)], [False, True], True, True),
         ([Interval(1, 2), Interval.point(1)], [Interval.point("b"), Interval.point(2)], [False, False], False, True),
         ([Interval.point(3), Interval(1, 5)], [Interval.point(3), Interval(6, 9)], [True, False], True, True),
+        # a first key that may be anything may also break the tie the other way: the second key cannot decide
+        ([Interval.anything(), Interval.point(2)], [Interval.point(1), Interval.point(1)], [False, True], False, True),
     ],
 )
 def test_keys_without_an_interval_leave_the_order_open_and_equal_texts_tie(
     a: list[Interval], b: list[Interval], descending: list[bool], surely: bool, possibly: bool
 ) -> None:
     assert (surely_before(a, b, descending), possibly_before(a, b, descending)) == (surely, possibly)
+
+
+def test_subjects_compared_on_different_numbers_of_keys_is_an_error_not_a_shorter_comparison() -> None:
+    one, two = [Interval.point(1)], [Interval.point(1), Interval.point(2)]
+    for compare in (surely_before, possibly_before):
+        with pytest.raises(ValueError):
+            compare(one, two, [True])
