@@ -10,13 +10,16 @@ identity (`is`) where equality is meant is caught.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import operator
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, Field
 
 from engine.core.diagnostics import Span
 from engine.core.errors import EvaluationError
@@ -171,6 +174,9 @@ def test_functions_and_signs_bound_every_completion_and_reach_their_bounds(text:
         ("x + 2.5", 3.5, 5.5),
         ("x / (y - 10)", -INF, INF),  # y - 10 runs from -3 to -1: no zero; but x / (y - 10) below
         ("x - y", -8, -4),
+        ("one / 3", 0.3333333333, 0.3333333333),  # ten places, as the compiler rounds
+        ("abs(h)", 0.5, 2.0),  # positive: itself
+        ("abs(nh)", 0.25, 0.5),  # negative: mirrored
         ("p + 0.2", 0.3, 0.3),  # rounded to the compiler's places: 0.1 + 0.2 is 0.3, as keys are compared
         ("z * zero", -INF, INF),  # 0 × inf has no value: anything a number may be
     ],
@@ -180,7 +186,8 @@ def test_what_cannot_be_bounded_is_anything_and_a_known_condition_picks_its_bran
 ) -> None:
     x, y = Interval(1, 3), Interval(7, 9)
     given_ = {"c": Interval(False, True), "yes": Interval.point(True), "no": Interval.point(False)}
-    given_ |= {"p": Interval(0.1, 0.1), "z": Interval(0.0, INF), "zero": Interval(0.0, 0.0)}
+    given_ |= {"p": Interval(0.1, 0.1), "z": Interval(0.0, INF), "zero": Interval(0.0, 0.0), "one": Interval(1.0, 1.0)}
+    given_ |= {"h": Interval(0.5, 2.0), "nh": Interval(-0.5, -0.25)}
     found = bound(text, x=x, y=y, t=Interval.anything(), s=Interval.point("s"), **given_)
     if text == "x / (y - 10)":
         assert (found.low, found.high) == (-3, pytest.approx(-1 / 3))
@@ -199,9 +206,11 @@ def test_a_value_the_evaluator_knows_is_taken_as_it_is_and_an_error_is_anything(
     deep = parse_expression("-" * 90 + "x", ORIGIN)
     assert bound("-" * 90 + "x", x=Interval(1, 2)) == Interval(1, 2)  # an even number of signs
     assert Given(x=Interval(1, 2)).of(deep, depth=150) == Interval.anything()  # past 200 levels: anything
-    assert Given(x=Interval(1, 2)).of(parse_expression("-x", ORIGIN), depth=201) == Interval.anything()
-    assert Given(x=Interval(1, 2)).of(parse_expression("x", ORIGIN), depth=200) == Interval(1, 2)  # 200 itself: still
-    assert Given(x=Interval(1, 2)).of(parse_expression("- -x", ORIGIN), depth=101) == Interval(1, 2)  # one a level
+    given = Given(x=Interval(1, 2))
+    assert given.of(parse_expression("x", ORIGIN), depth=201) == Interval.anything()
+    assert given.of(parse_expression("x", ORIGIN), depth=200) == Interval(1, 2)  # 200 itself: still bounded
+    assert given.of(parse_expression("-x", ORIGIN), depth=199) == Interval(-2, -1)  # one level a node
+    assert given.of(parse_expression("- -x", ORIGIN), depth=101) == Interval(1, 2)
 
 
 def test_names_are_bounded_from_the_fact_model_and_facts_without_bounds_are_named() -> None:
@@ -322,3 +331,37 @@ def test_subjects_compared_on_different_numbers_of_keys_is_an_error_not_a_shorte
     for compare in (surely_before, possibly_before):
         with pytest.raises(ValueError):
             compare(one, two, [True])
+
+
+def test_an_interval_is_a_value_immutable_and_hashable() -> None:
+    interval = Interval(1.0, 2.0)
+    assert {interval: "x"}[Interval(1.0, 2.0)] == "x"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        interval.low = 0.0  # type: ignore[misc]
+
+
+class _Inner(BaseModel):
+    depth: float = Field(ge=0, le=5)
+
+
+class _Middle(BaseModel):
+    inner: _Inner
+
+
+class _Outer(BaseModel):
+    middle: _Middle
+
+
+class _Subject(BaseModel):
+    outer: _Outer
+
+
+def test_a_fact_deep_in_nested_records_is_bounded_by_its_own_field() -> None:
+    """`outer.middle.inner.depth`: the path is read root first, however deep, to find the field's bounds."""
+    ir = SimpleNamespace(
+        kind_of=lambda name: "fact" if name == "outer" else None,
+        schema=SimpleNamespace(subject=_Subject, cohort=None, context_field=None),
+    )
+    bounder = Bounder(ir, lambda _: UNKNOWN)  # type: ignore[arg-type]
+    assert bounder.of(parse_expression("outer.middle.inner.depth", ORIGIN)) == Interval(0, 5)
+    assert bounder.unbounded == set()
