@@ -335,6 +335,7 @@ def test_subjects_compared_on_different_numbers_of_keys_is_an_error_not_a_shorte
 
 def test_an_interval_is_a_value_immutable_and_hashable() -> None:
     interval = Interval(1.0, 2.0)
+    assert interval.point(3.0) == Interval.point(3.0) and interval.anything() == Interval.anything()  # static
     assert {interval: "x"}[Interval(1.0, 2.0)] == "x"
     with pytest.raises(dataclasses.FrozenInstanceError):
         interval.low = 0.0  # type: ignore[misc]
