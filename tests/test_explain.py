@@ -240,6 +240,69 @@ def test_why_not_suggests_the_same_changes_in_the_same_order_on_every_run() -> N
     assert f"{first}\n    {second}" in outputs.pop()
 
 
+GRADE_FACTS = """
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel
+
+
+class Subject(BaseModel):
+    id: str
+    grade: int | str = 0  # a number on old forms, a word on new ones
+
+
+class Round(BaseModel):
+    stage: str
+    date: dt.date
+
+
+class Batch(BaseModel):
+    context: Round
+    subjects: list[Subject]
+"""
+
+GRADE_POLICY = """
+policy: grades
+version: "1"
+title: Grades (test programme)
+facts: {subject: facts:Subject, cohort: facts:Batch, subjects_field: subjects, context_field: context,
+        stage_field: stage, date_field: date}
+parameters:
+  room_by_grade:
+    title: Room by grade
+    reference: art. 1
+    table:
+      values: {low: 1, high: 9}
+rules:
+  - id: enough_room
+    title: The grade gives room for at least 5
+    reference: art. 2
+    when: 5 <= room_by_grade(grade)
+stages:
+  - id: review
+    title: Review
+    reference: art. 3
+    outcomes:
+      - {outcome: refused, when: not enough_room}
+      - {outcome: accepted, when: true}
+"""
+
+
+def test_why_not_proposes_a_key_of_another_type_than_the_subject_gave(tmp_path: Path) -> None:
+    """A grade given as a number where the table's keys are words: the word whose row gives room is
+    proposed, and ranking that change against others (a number to a word has no size) does not fail."""
+    (tmp_path / "facts.py").write_text(GRADE_FACTS, encoding="utf-8")
+    (tmp_path / "policy.yaml").write_text(GRADE_POLICY, encoding="utf-8")
+    grades = load_policy(tmp_path, fact_modules=[tmp_path / "facts.py"])
+    cohort = {"context": {"stage": "review", "date": "2026-01-01"}, "subjects": [{"id": "a", "grade": 3}]}
+    decision = grades.evaluate(cohort).decisions["a"]
+    assert decision.outcome == "undetermined"  # no row for 3
+    answer = decision.why_not("accepted")
+    assert [[c.describe() for c in s.changes] for s in answer.suggestions] == [["grade: 3 → high"]]
+
+
 def test_why_not_never_proposes_facts_the_subject_cannot_change(policy: Policy) -> None:
     cohort = policy.load_cohort(WILDCARD).model_dump()
     cohort["consortia"][0]["history"] = {
