@@ -111,6 +111,12 @@ def test_why_not_when_nothing_was_left_proposes_no_request_and_no_rank(python: A
     assert all("requested_gpu_hours" not in c.path for s in answer.suggestions for c in s.changes)
 
 
+def test_why_not_another_outcome_than_the_one_that_takes_a_place_says_nothing_of_the_allocation(python: Any) -> None:
+    """The allocation is explained only on the way to the outcome that fills a place (`allocated`)."""
+    answer = python.evaluate(CALL).decisions["a2-institute"].why_not("ineligible")
+    assert answer.needs and not any(n.startswith("allocation:") or "would have fitted" in n for n in answer.needs)
+
+
 def test_why_not_when_the_request_is_a_formula_gives_the_request_that_fits_and_no_change(tmp_path: Path) -> None:
     """`takes` written as a formula (not one fact): the request that would have fitted is given, and no
     change is proposed for the formula itself."""
