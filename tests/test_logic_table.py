@@ -208,6 +208,7 @@ def _lowering_rules() -> dict[str, str]:
         rules[f"w{k}"] = f"not (income {op} age * 100)"
         rules[f"o{k}"] = f"income < 0 or not (income {op} 1000)"  # inside a disjunction: one durable rule per part
         rules[f"a{k}"] = f"income > 0 and not (income {op} 1000)"
+        rules[f"g{k}"] = f"income {op} -(age * -100)"  # a negated expression of a fact: computed, not a constant
     return rules
 
 
@@ -250,6 +251,7 @@ def test_every_comparison_in_both_polarities_against_constants_and_facts(
             "w": not plain,
             "o": not plain,
             "a": not plain,
+            "g": plain,
         }
         got = {prefix: known[f"{prefix}{k}"] for prefix in expected}
         assert got == expected, op
