@@ -93,8 +93,8 @@ def test_the_stage_explanation_and_why_not_know_capacity_and_tracks(python: Any)
     assert "track `university` (universities): 1 place(s) reserved for its 1 subject(s) in the pool; 1 filled" in text
     answer = result.decisions["a2-institute"].why_not("allocated")
     assert "allocation: capacity left 1,000 GPU-hours < requested 3,000 GPU-hours; skipped" in answer.needs
-    assert [c.describe() for s in answer.suggestions for c in s.changes][0].startswith(
-        "requested_gpu_hours: 3000.0 → 1000.0"
+    assert [c.describe() for s in answer.suggestions for c in s.changes][0] == (
+        "requested_gpu_hours: 3000.0 → 1000.0 (-2000.0)"  # the change and its size, signed
     )
     tree = result.decisions["a1-foundry"].explain().to_text()
     assert "allocation: awarded 4,000 GPU-hours of the 5,000 GPU-hours left" in tree
