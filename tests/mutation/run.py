@@ -70,6 +70,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_sovereign_ai.py",
         "tests/test_reading.py",
         *RANKING,
+        "tests/test_explain.py",  # the policy's graph: nodes, edges and outcome rows as the checker records them
     ],
     "engine/explanation/whynot.py": [
         "tests/test_explain.py",
