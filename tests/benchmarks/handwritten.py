@@ -1,9 +1,19 @@
-"""The stage-1 logic written by hand, as the baselines of the benchmark (not part of the engine).
+"""The stage-1 logic written by hand, as the baselines of the benchmarks (not part of the engine).
 
-Both read the same validated fact models as the engine and must reach the same outcomes:
-sovereignty (no pretrained weights from another model, the team controls the model, no licence
-restriction, borrowed work credited), the total score, the minimum total, and the rank within
-the places available (competition ranking on total, expert, benchmark).
+Both read the same validated fact models as the engine and must reach the same outcomes on
+complete facts (a hand-written baseline has no three-valued logic: it reads a missing fact as
+false or absent, where the engine leaves a rule undetermined). The determination is the stage's
+four rules and what they stand on:
+
+- `eligible`: the lead is registered at home and of an admitted kind (the university
+  requirement is off: parameter `university_participation_required`);
+- `meets_core_requirements`: sovereign (no pretrained weights taken from another model, no
+  weights descending from a foreign model, borrowed weights and code without licence restriction
+  and credited, the team controls the model) and the committee did not conclude against it;
+- `meets_minimum_total`: the total score (rounded as the engine's arithmetic is) reaches 70;
+- `ranked_within_slots`: the competition rank on (total, expert, benchmark) within 4 places.
+
+Outcome rows, first that holds: ineligible, disqualified, eliminated, advanced.
 """
 
 from __future__ import annotations
@@ -13,27 +23,23 @@ from typing import Any
 
 from engine.evaluation.durable._host import DurableRuleset, Firing
 
-__all__ = ["plain_stage1", "DurableStage1", "ranks"]
+__all__ = ["plain_stage1", "DurableStage1", "ranks", "stage1_keys", "PARAMETERS"]
+
+PLACES = 10  # the engine rounds arithmetic results to 10 decimal places
+PARAMETERS: dict[str, Any] = {
+    "slots": 4,
+    "minimum": 70.0,
+    "home": "KR",
+    "lead_kinds": ("company", "university", "research_institute", "public_institution"),
+    "allowed": (),  # pretrained_weights_allowed_for
+}
 
 
-def _borrowed(part: Any) -> Any:
-    return part.upstream if part is not None else None
-
-
-def _sovereign(model: Any, allowed: Sequence[str]) -> bool:
-    for c in model.components:
-        if c.weights is not None and c.weights.origin == "upstream" and c.kind not in allowed:
-            return False
-        for upstream in (_borrowed(c.weights), _borrowed(c.code)):
-            if upstream is not None and (upstream.licence_restricted or not upstream.credited):
-                return False
-    return bool(model.team_controls_development and model.team_controls_operation)
-
-
-def _keys(subject: Any) -> tuple[float, float, float]:
+def stage1_keys(subject: Any) -> tuple[float, float, float]:
+    """The ranking keys (total, expert, benchmark), rounded as the engine rounds arithmetic."""
     s = subject.scores
-    bench = s.benchmark.nia + s.benchmark.global_common + s.benchmark.global_individual
-    return bench + s.expert + s.user, s.expert, bench
+    bench = round(s.benchmark.nia + s.benchmark.global_common + s.benchmark.global_individual, PLACES)
+    return round(bench + s.expert + s.user, PLACES), s.expert, bench
 
 
 def ranks(keys: dict[str, tuple[float, ...]]) -> dict[str, int]:
@@ -46,15 +52,44 @@ def ranks(keys: dict[str, tuple[float, ...]]) -> dict[str, int]:
     return found
 
 
-def plain_stage1(
-    subjects: Sequence[Any], slots: int = 4, minimum: float = 70.0, allowed: Sequence[str] = ()
-) -> dict[str, str]:
+def _eligible(subject: Any, home: str, kinds: Sequence[str]) -> bool:
+    return bool(subject.lead.country == home and subject.lead.kind in kinds)
+
+
+def _borrowed_ok(upstream: Any) -> bool:
+    return upstream is None or (not upstream.licence_restricted and bool(upstream.credited))
+
+
+def _core_requirements(subject: Any, home: str, allowed: Sequence[str]) -> bool:
+    model = subject.model
+    for c in model.components:
+        weights = c.weights
+        if weights is not None:
+            if weights.origin == "upstream" and c.kind not in allowed:
+                return False
+            upstream = weights.upstream
+            if upstream is not None:
+                if not _borrowed_ok(upstream) or any(a.country != home for a in upstream.lineage):
+                    return False
+        if c.code is not None and not _borrowed_ok(c.code.upstream):
+            return False
+    if not (model.team_controls_development and model.team_controls_operation):
+        return False
+    panel = subject.panel
+    return panel is None or panel.core_requirements_met is None or bool(panel.core_requirements_met)
+
+
+def plain_stage1(subjects: Sequence[Any], **parameters: Any) -> dict[str, str]:
     """Outcome per subject id, in plain Python."""
-    keys = {s.id: _keys(s) for s in subjects}
+    p = {**PARAMETERS, **parameters}
+    keys = {s.id: stage1_keys(s) for s in subjects}
     rank = ranks(keys)
+    slots, minimum, home, kinds, allowed = p["slots"], p["minimum"], p["home"], p["lead_kinds"], p["allowed"]
     outcomes = {}
     for s in subjects:
-        if not _sovereign(s.model, allowed):
+        if not _eligible(s, home, kinds):
+            outcomes[s.id] = "ineligible"
+        elif not _core_requirements(s, home, allowed):
             outcomes[s.id] = "disqualified"
         elif keys[s.id][0] < minimum or rank[s.id] > slots:
             outcomes[s.id] = "eliminated"
@@ -63,41 +98,66 @@ def plain_stage1(
     return outcomes
 
 
-def _counts(model: Any, allowed: Sequence[str]) -> dict[str, Any]:
-    pretrained = restricted = uncredited = 0
+def counts(subject: Any, home: str = "KR", allowed: Sequence[str] = ()) -> dict[str, Any]:
+    """Per-subject counts of the component tests, for engines that cannot quantify over a list
+    (durable_rules, Cedar): the per-item work done in Python, the verdicts left to the engine."""
+    model = subject.model
+    pretrained = foreign = restricted = uncredited = 0
     for c in model.components:
-        pretrained += c.weights is not None and c.weights.origin == "upstream" and c.kind not in allowed
-        for upstream in (_borrowed(c.weights), _borrowed(c.code)):
-            restricted += upstream is not None and bool(upstream.licence_restricted)
-            uncredited += upstream is not None and not upstream.credited
-    dev, op = bool(model.team_controls_development), bool(model.team_controls_operation)
-    return {"pretrained": pretrained, "restricted": restricted, "uncredited": uncredited, "dev": dev, "op": op}
+        weights = c.weights
+        pretrained += weights is not None and weights.origin == "upstream" and c.kind not in allowed
+        borrowed = [weights.upstream if weights is not None else None, c.code.upstream if c.code is not None else None]
+        if borrowed[0] is not None:
+            foreign += any(a.country != home for a in borrowed[0].lineage)
+        restricted += any(u is not None and bool(u.licence_restricted) for u in borrowed)
+        uncredited += any(u is not None and not u.credited for u in borrowed)
+    panel = subject.panel
+    return {
+        "lead_country": subject.lead.country,
+        "lead_kind": subject.lead.kind,
+        "pretrained": pretrained,
+        "foreign": foreign,
+        "restricted": restricted,
+        "uncredited": uncredited,
+        "dev": bool(model.team_controls_development),
+        "op": bool(model.team_controls_operation),
+        "committee_rejected": panel is not None and panel.core_requirements_met is False,
+    }
 
 
 class DurableStage1:
-    """The same logic as a hand-written durable_rules ruleset: derived fields computed in Python
-    (as the measured notes advise), one fact and one session per subject, outcome rules in Rete."""
+    """The same logic as a hand-written durable_rules ruleset: per-component counts and the
+    ranking computed in Python (as the measured notes advise: durable cannot quantify over a
+    list), one fact and one session per subject, every rule and outcome test in Rete."""
 
-    def __init__(self, slots: int = 4, minimum: float = 70.0) -> None:
+    def __init__(self, **parameters: Any) -> None:
+        p = {**PARAMETERS, **parameters}
+        self.home, self.allowed = p["home"], p["allowed"]
         subject = {"kind": "subject"}
-        sovereign = [subject, {"pretrained": 0}, {"restricted": 0}, {"uncredited": 0}, {"dev": True}, {"op": True}]
+        admitted = {"$or": [{"lead_kind": k} for k in p["lead_kinds"]]}
+        eligible = [{"lead_country": p["home"]}, admitted]
+        core = [{"pretrained": 0}, {"foreign": 0}, {"restricted": 0}, {"uncredited": 0}]
+        core += [{"dev": True}, {"op": True}, {"committee_rejected": False}]
         rules = {
+            "inel_country": [subject, {"$neq": {"lead_country": p["home"]}}],
+            "inel_kind": [subject, *({"$neq": {"lead_kind": k}} for k in p["lead_kinds"])],
             "disq_pretrained": [subject, {"$gt": {"pretrained": 0}}],
+            "disq_foreign": [subject, {"$gt": {"foreign": 0}}],
             "disq_restricted": [subject, {"$gt": {"restricted": 0}}],
             "disq_uncredited": [subject, {"$gt": {"uncredited": 0}}],
             "disq_development": [subject, {"dev": False}],
             "disq_operation": [subject, {"op": False}],
-            "elim_total": [*sovereign, {"$lt": {"total": minimum}}],
-            "elim_rank": [*sovereign, {"$gt": {"rank": slots}}],
-            "adv": [*sovereign, {"$gte": {"total": minimum}}, {"$lte": {"rank": slots}}],
+            "disq_committee": [subject, {"committee_rejected": True}],
+            "elim_total": [subject, *eligible, *core, {"$lt": {"total": p["minimum"]}}],
+            "elim_rank": [subject, *eligible, *core, {"$gt": {"rank": p["slots"]}}],
+            "adv": [subject, *eligible, *core, {"$gte": {"total": p["minimum"]}}, {"$lte": {"rank": p["slots"]}}],
         }
         self.ruleset = DurableRuleset(
             {name: {"all": [{"m": {"$and": conditions}}]} for name, conditions in rules.items()}
         )
-        self.allowed: tuple[str, ...] = ()
 
     def decide(self, subjects: Sequence[Any]) -> dict[str, str]:
-        keys = {s.id: _keys(s) for s in subjects}
+        keys = {s.id: stage1_keys(s) for s in subjects}
         rank = ranks(keys)
         outcomes = {}
         for s in subjects:
@@ -106,14 +166,15 @@ class DurableStage1:
             def on_fire(firing: Firing, fired: list[str] = fired) -> None:
                 fired.append(firing.rule)
 
-            fact = {"kind": "subject", **_counts(s.model, self.allowed), "total": keys[s.id][0], "rank": rank[s.id]}
+            fact = {"kind": "subject", **counts(s, self.home, self.allowed), "total": keys[s.id][0], "rank": rank[s.id]}
             self.ruleset.run([fact], on_fire=on_fire)
-            outcomes[s.id] = (
-                "disqualified"
-                if any(f.startswith("disq") for f in fired)
-                else "eliminated"
-                if any(f.startswith("elim") for f in fired)
-                else "advanced"
+            outcomes[s.id] = next(
+                (
+                    outcome
+                    for prefix, outcome in (("inel", "ineligible"), ("disq", "disqualified"), ("elim", "eliminated"))
+                    if any(f.startswith(prefix) for f in fired)
+                ),
+                "advanced",
             )
         return outcomes
 
