@@ -1,0 +1,75 @@
+"""The benchmark scripts keep running: tests/benchmarks/run.py and peers.py on tiny sizes.
+
+No timing is asserted (speed targets are checked by the scripts' printed figures, never by a
+timed test); what is checked is that each script runs and that every baseline and peer reaches
+the engine's outcome for every subject before anything is timed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+run = importlib.import_module("run")
+peers = importlib.import_module("peers")
+
+
+def test_run_checks_every_backend_and_baseline_then_reports_each_target(capsys: pytest.CaptureFixture[str]) -> None:
+    run.targets.clear()
+    per_decision = run.section_speed((5, 8), seconds=0.002)  # raises SystemExit if a baseline disagrees
+    run.section_explain(per_decision, seconds=0.002)
+    names = [t.name for t in run.targets]
+    assert sum("default evaluator" in n for n in names) == 2  # at 5 and at 8 teams
+    assert sum("durable backend" in n for n in names) == 2
+    assert any("explanation graph" in n for n in names)
+    assert all(t.verdict in ("met", "missed") for t in run.targets)
+    table = "\n".join(run.summary(run.targets))
+    assert table.count("met") + table.count("missed") >= len(run.targets)
+    assert "hand-written durable ruleset" in capsys.readouterr().out
+
+
+def test_a_target_without_a_figure_is_reported_as_not_measured_never_invented() -> None:
+    missing = run.Target("peak RSS", "", verdict="not measured (tests/benchmarks/scale.py missing)")
+    line = run.summary([missing])[-1]
+    assert "not measured" in line and "(tests/benchmarks/scale.py missing)" in line and "x " not in line
+    with pytest.raises(ValueError, match="needs a ratio"):
+        run.Target("peak RSS", "")
+
+
+def test_whole_process_section_runs_both_commands() -> None:
+    run.targets.clear()
+    run.section_process(1)
+    (target,) = run.targets
+    assert target.ratio is not None and target.ratio > 0 and "policy evaluate" in target.name
+
+
+def test_generated_cohort_reaches_every_outcome() -> None:
+    policy = peers.load_policy(peers.RULES)
+    outcomes = set(policy.evaluate(policy.load_cohort(peers.generated(200))).outcomes().values())
+    assert outcomes == {"ineligible", "disqualified", "eliminated", "advanced"}
+
+
+def test_peer_table_checks_every_engine_backend_and_peer_against_the_engine() -> None:
+    lines: list[str] = []
+    figures = peers.run(size=20, runs=1, out=lines.append)  # raises SystemExit if any disagrees
+    timed = [name for name, row in figures["peers"].items() if "ratio" in row]
+    assert "hand-written Python (handwritten.plain_stage1)" in timed
+    assert any(name.startswith("the engine") for name in timed)
+    assert "durable_rules, hand-written" in timed
+
+
+@pytest.mark.parametrize(
+    ("module", "make"), [("cedarpy", "cedar_peer"), ("zen", "zen_peer"), ("rule_engine", "rule_engine_peer")]
+)
+def test_each_peer_gives_the_engines_outcomes(module: str, make: str) -> None:
+    pytest.importorskip(module, reason=f"{module} not installed (pip install -e '.[bench]')")
+    policy = peers.load_policy(peers.RULES)
+    for data in (peers.generated(60, seed=3), policy.load_cohort(run.EXAMPLE).model_dump(mode="json")):
+        cohort = policy.load_cohort(data)
+        peer = getattr(peers, make)()
+        peers.check(peer.name, peer.decide(cohort.consortia), policy.evaluate(cohort).outcomes())
