@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 run = importlib.import_module("run")
 peers = importlib.import_module("peers")
+report = importlib.import_module("report")
+ABOUT = {"date": "today", "commit": "abc", "machine": "this one"}
 
 
 def test_run_checks_every_backend_and_baseline_then_reports_each_target(capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,6 +34,9 @@ def test_run_checks_every_backend_and_baseline_then_reports_each_target(capsys: 
     table = "\n".join(run.summary(run.targets))
     assert table.count("met") + table.count("missed") >= len(run.targets)
     assert "hand-written durable ruleset" in capsys.readouterr().out
+    document = report.render({**run.figures, **ABOUT, "targets": [asdict(t) for t in run.targets]}, None)
+    assert "| one decision's explanation graph <= 20x one evaluation |" in document
+    assert "### Per decision, stage-1 cohort of 8 teams" in document
 
 
 def test_a_target_without_a_figure_is_reported_as_not_measured_never_invented() -> None:
@@ -61,6 +67,15 @@ def test_peer_table_checks_every_engine_backend_and_peer_against_the_engine() ->
     assert "hand-written Python (handwritten.plain_stage1)" in timed
     assert any(name.startswith("the engine") for name in timed)
     assert "durable_rules, hand-written" in timed
+    document = report.render({**ABOUT, "targets": []}, {**ABOUT, **figures})
+    assert "| hand-written Python (handwritten.plain_stage1) |" in document
+
+
+def test_report_replaces_only_the_figures_between_the_markers(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Performance\nprose\n{report.START}\nold figures\n{report.END}\nmore prose\n")
+    report.write(page, "new figures\n")
+    assert page.read_text() == f"# Performance\nprose\n{report.START}\n\nnew figures\n\n{report.END}\nmore prose\n"
 
 
 @pytest.mark.parametrize(

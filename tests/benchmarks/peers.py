@@ -38,10 +38,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -53,7 +57,7 @@ from handwritten import PARAMETERS, DurableStage1, counts, plain_stage1, ranks, 
 
 from engine import BackendUnavailable, load_policy  # noqa: E402
 
-__all__ = ["generated", "engine_backends", "peers", "check", "main", "Peer"]
+__all__ = ["generated", "engine_backends", "peers", "check", "main", "Peer", "machine", "commit"]
 
 RULES = ROOT / "rules" / "sovereign_ai"
 # Names a backend has had or may have: the reference closures, the durable lowering, the
@@ -61,6 +65,36 @@ RULES = ROOT / "rules" / "sovereign_ai"
 BACKEND_NAMES = ("generated", "python", "reference", "durable")
 COMPONENT_KINDS = ["language_backbone", "vision_encoder", "audio_encoder", "tokenizer", "architecture_code"]
 LEAD_KINDS = ["company"] * 12 + ["university", "research_institute", "public_institution", "nonprofit", "other"]
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    durable = metadata.version("durable-rules")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {int(memory) // 1024 // 1024} GiB; Python "
+        f"{platform.python_version()} on {platform.system()} {platform.release()}; durable-rules "
+        f"{durable}"
+    )
+
+
+def commit() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=True
+        )
+        return found.stdout.strip()[:100]
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _upstream(rng: random.Random, depth: int = 0) -> dict[str, Any]:
@@ -461,7 +495,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     size = args.size or (100 if args.quick else 1000)
     if args.quick:
         print("--quick: a smoke run (100 consortia, one run): the ratios are not the benchmark's")
-    figures = run(size, 1 if args.quick else 3)
+    about = {"machine": machine(), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit()}
+    print(f"machine: {about['machine']}\ndate: {about['date']}; commit {about['commit']}")
+    figures = {**about, "quick": args.quick, **run(size, 1 if args.quick else 3)}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False))
     return figures

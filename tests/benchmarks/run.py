@@ -34,7 +34,6 @@ import gc
 import importlib
 import json
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -44,7 +43,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 from handwritten import DurableStage1, plain_stage1  # noqa: E402
-from peers import engine_backends  # noqa: E402
+from peers import commit, engine_backends, machine  # noqa: E402
 
 from engine import PolicyStore, load_policy  # noqa: E402
 from engine.evaluation.durable._host import live_rulesets  # noqa: E402
@@ -111,36 +109,6 @@ def rss_kib() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    memory = next(
-        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
-    )
-    durable = metadata.version("durable-rules")
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {int(memory) // 1024 // 1024} GiB; Python "
-        f"{platform.python_version()} on {platform.system()} {platform.release()}; durable-rules "
-        f"{durable}"
-    )
-
-
-def commit() -> str:
-    try:
-        found = subprocess.run(
-            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=True
-        )
-        return found.stdout.strip()[:100]
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def show(
@@ -211,6 +179,7 @@ def section_speed(sizes: Sequence[int] = (5, 200), seconds: float = 0.4) -> floa
     backends = dict(loaded)
     for name, reason in unloaded:
         print(f"  backend `{name}` not measured: {reason}")
+    figures["backends"] = {"default": default.backend_name, "loaded": list(backends), "not_loaded": dict(unloaded)}
     hand_durable = DurableStage1()
     per_decision_small = 0.0
     for size in sizes:
@@ -225,15 +194,24 @@ def section_speed(sizes: Sequence[int] = (5, 200), seconds: float = 0.4) -> floa
         for name, policy in backends.items():
             check_same(f"the {name} backend", policy.evaluate(cohort).outcomes(), expected)
         print(f"\nstage-1 cohort of {n} teams ({label}): validated facts in, decisions out, per decision")
+        rows: list[dict[str, Any]] = []
+        figures[f"speed.{n}"] = rows
+
+        def row(
+            what: str,
+            took: float,
+            ratio: float | None = None,
+            limit: float | None = None,
+            n: int = n,
+            rows: list[dict[str, Any]] = rows,
+        ) -> None:
+            show(what, us(took / n), ratio, limit)
+            rows.append({"what": what, "us_per_decision": took / n * 1e6, "ratio": ratio, "limit": limit})
+
         hand = per_call(lambda s=subjects: plain_stage1(s), seconds)
-        show("hand-written Python", us(hand / n), key=f"speed.{n}.hand_python")
+        row("hand-written Python", hand)
         engine = per_call(lambda c=cohort: default.evaluate(c), seconds)
-        show(f"default evaluator (`{default.backend_name}`), with trace", us(engine / n), engine / hand, 3.0)
-        figures[f"speed.{n}.default"] = {
-            "backend": default.backend_name,
-            "us": engine / n * 1e6,
-            "ratio": engine / hand,
-        }
+        row(f"default evaluator (`{default.backend_name}`), with trace", engine, engine / hand, 3.0)
         targets.append(
             Target(
                 f"default evaluator (`{default.backend_name}`) <= 3x hand-written Python, {n} teams, with trace",
@@ -243,47 +221,29 @@ def section_speed(sizes: Sequence[int] = (5, 200), seconds: float = 0.4) -> floa
             )
         )
         lean = per_call(lambda c=cohort: default.evaluate(c, trace=False), seconds)
-        show(f"default evaluator (`{default.backend_name}`), trace=False", us(lean / n), lean / hand)
-        figures[f"speed.{n}.default_untraced"] = {"us": lean / n * 1e6, "ratio": lean / hand}
-        durable_seconds = None
+        row(f"default evaluator (`{default.backend_name}`), trace=False", lean, lean / hand)
+        durable_seconds = engine if default.backend_name == "durable" else None
         for name, policy in backends.items():
             if name == default.backend_name:
                 continue
             slow = name == "durable"
             took = per_call(lambda c=cohort, p=policy: p.evaluate(c), seconds * (2.5 if slow else 1), 3 if slow else 5)
-            show(f"backend `{name}`, with trace", us(took / n), took / hand)
-            figures[f"speed.{n}.{name}"] = {"us": took / n * 1e6, "ratio": took / hand}
+            row(f"backend `{name}`, with trace", took, took / hand)
             if slow:
                 durable_seconds = took
-        if durable_seconds is None and default.backend_name == "durable":
-            durable_seconds = engine
         rete = per_call(lambda s=subjects: hand_durable.decide(s), seconds * 2.5, 3)
-        show("hand-written durable ruleset", us(rete / n), rete / hand, key=f"speed.{n}.hand_durable")
+        row("hand-written durable ruleset", rete, rete / hand)
+        name = f"durable backend <= 8x its hand-written ruleset, {n} teams"
         if durable_seconds is not None:
             ratio = durable_seconds / rete
-            show("durable backend vs hand-written durable ruleset", us(durable_seconds / n), ratio, 8.0)
-            figures[f"speed.{n}.durable_vs_hand_durable"] = ratio
-            targets.append(
-                Target(
-                    f"durable backend <= 8x its hand-written ruleset, {n} teams",
-                    f"{us(durable_seconds / n)} vs {us(rete / n)}",
-                    ratio,
-                    8.0,
-                )
-            )
+            row("durable backend against the hand-written durable ruleset", durable_seconds, ratio, 8.0)
+            targets.append(Target(name, f"{us(durable_seconds / n)} vs {us(rete / n)}", ratio, 8.0))
         else:
-            targets.append(
-                Target(
-                    f"durable backend <= 8x its hand-written ruleset, {n} teams",
-                    "",
-                    verdict="not measured (the durable backend does not load here)",
-                )
-            )
-        show("throughput: default evaluator", f"{1 / engine:,.0f} cohorts/s", key=f"speed.{n}.throughput")
+            targets.append(Target(name, "", verdict="not measured (the durable backend does not load here)"))
         if data is not None:
             validation = per_call(lambda d=data: default.load_cohort(d), seconds, 3)
-            show("fact validation from JSON-like data, per subject", us(validation / n), validation / hand)
-            figures[f"speed.{n}.validation"] = {"us": validation / n * 1e6, "ratio": validation / hand}
+            row("fact validation from JSON-like data (load_cohort)", validation, validation / hand)
+        show("throughput: default evaluator", f"{1 / engine:,.0f} cohorts/s")
         if size == sizes[0]:
             per_decision_small = engine / n
     hand_durable.close()
