@@ -493,6 +493,20 @@ def section_profile(size: int = 200, top: int = 25) -> None:
     print(f"\ncProfile: default evaluator (`{policy.backend_name}`), 20 evaluations of {size} teams, by own time")
     body = text.getvalue().replace(f"{ROOT}/", "")
     print(body[body.index("ncalls") - 3 :] if "ncalls" in body else body)
+    by_file: dict[str, float] = {}
+    for (file, _, _function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = (
+            file.replace(f"{ROOT}/", "")
+            if file.startswith(str(ROOT))
+            else "(built-ins)"
+            if file == "~"
+            else "(libraries)"
+        )
+        by_file[where] = by_file.get(where, 0.0) + own
+    total = sum(by_file.values())
+    print("own time by file:")
+    for where, own in sorted(by_file.items(), key=lambda item: -item[1])[:12]:
+        print(f"  {own / total:6.1%}  {where}")
 
 
 def summary(found: Sequence[Target]) -> list[str]:
