@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.durable  # the baselines include a hand-written durable_rules ruleset
+pytest.importorskip("durable", reason="durable_rules is not installed here")
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 run = importlib.import_module("run")
