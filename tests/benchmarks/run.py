@@ -307,7 +307,7 @@ def section_scale(quick: bool) -> None:
     print(f"\nscale: tests/benchmarks/scale.py{note}")
     names = {
         "flat": f"per-decision cost flat within {FLAT}x from {sizes[0]:,} to {sizes[-1]:,} subjects",
-        "rss": f"{rss_size:,} subjects with trace=False within 1 GB peak RSS",
+        "rss": f"{rss_size:,} subjects with trace=False within 1 GB (10^9 bytes) peak RSS",
         "validation": f"fact validation per subject flat (within {FLAT}x) from {sizes[0]:,} to {sizes[-1]:,}",
         "dask": f"Dask speed-up, 2 workers over 1, {dask_size:,} subjects (the issue sets no figure: > 1x)",
     }
@@ -327,7 +327,8 @@ def section_scale(quick: bool) -> None:
     peak, why = _measure(scale, "peak_rss_mib", rss_size)
     if peak is not None:
         print(f"  peak RSS, {rss_size:,} subjects, trace=False: {peak:,.0f} MiB")
-        targets.append(Target(names["rss"], f"{peak:,.0f} MiB", peak / 1024, 1.0))
+        # 1 GB read as 10^9 bytes (953.7 MiB), the stricter reading
+        targets.append(Target(names["rss"], f"{peak:,.0f} MiB", peak * 2**20 / 1e9, 1.0))
         figures["scale.peak_rss_mib"] = {"size": rss_size, "mib": peak}
     else:
         targets.append(Target(names["rss"], "", verdict=why))
