@@ -25,12 +25,12 @@ END = "<!-- end of figures -->"
 
 
 def _ratio(value: float | None) -> str:
-    return f"{value:.1f}x" if value is not None else ""
+    return f"{value:,.1f}x" if value is not None else ""
 
 
 def _about(name: str, figures: dict[str, Any]) -> str:
     quick = " **(--quick: a smoke run, not the benchmark's sizes)**" if figures.get("quick") else ""
-    return f"- `{name}`: {figures['date']}, commit `{figures['commit']}`; {figures['machine']}{quick}"
+    return f"- `{name}`: {figures['date']}, commit `{figures['commit'].split()[0]}`; {figures['machine']}{quick}"
 
 
 def render(run: dict[str, Any], peers: dict[str, Any] | None) -> str:
@@ -109,7 +109,9 @@ def render(run: dict[str, Any], peers: dict[str, Any] | None) -> str:
         ]
         for name, row in peers["peers"].items():
             if "ratio" in row:
-                lines.append(f"| {name} | {row['version']} | {row['us_per_decision']:,.1f} µs | {row['ratio']:.1f}x |")
+                lines.append(
+                    f"| {name} | {row['version']} | {row['us_per_decision']:,.1f} µs | {_ratio(row['ratio'])} |"
+                )
             else:
                 lines.append(f"| {name} | | | {row['note']} |")
     return "\n".join(lines) + "\n"
