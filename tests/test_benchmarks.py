@@ -11,6 +11,7 @@ import importlib
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -90,3 +91,22 @@ def test_each_peer_gives_the_engines_outcomes(module: str, make: str) -> None:
         cohort = policy.load_cohort(data)
         peer = getattr(peers, make)()
         peers.check(peer.name, peer.decide(cohort.consortia), policy.evaluate(cohort).outcomes())
+
+
+def test_scale_targets_take_their_verdicts_from_scale_py(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The wiring to tests/benchmarks/scale.py (stood in for here: its real functions take minutes)."""
+    (tmp_path / "scale.py").write_text("")
+    stand_in = SimpleNamespace(
+        flatness=lambda sizes: {sizes[0]: 100.0, sizes[-1]: 125.0},
+        peak_rss_mib=lambda size: 960.0,  # over 10^9 bytes
+        dask_speedup=lambda size: (10.0, 6.0),  # seconds with 1 worker, with 2
+    )
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    monkeypatch.setitem(sys.modules, "scale", stand_in)
+    run.targets.clear()
+    run.section_scale(quick=True)
+    verdicts = {t.name.split(" ")[0]: (t.verdict, t.ratio) for t in run.targets}
+    assert verdicts["per-decision"] == ("met", 1.25)
+    assert verdicts["10,000"][0] == "missed"
+    assert verdicts["fact"] == ("not measured (tests/benchmarks/scale.py has no `validation_flatness`)", None)
+    assert verdicts["Dask"] == ("met", 0.6)
