@@ -99,7 +99,7 @@ def render(run: dict[str, Any], peers: dict[str, Any] | None) -> str:
         lines += [
             "",
             f"### Peers: the stage-1 determination on {peers['size']:,} generated consortia "
-            f"(CPU time of one pass, best of {peers['runs']})",
+            f"(CPU time of one pass, best of {peers['runs']}; hand-written Python: best of {peers['runs'] * 5})",
             "",
             f"Outcomes: {', '.join(f'{k} {v}' for k, v in peers['outcomes'].items())}. Every peer with a figure "
             "gave the engine's outcome for every consortium.",
