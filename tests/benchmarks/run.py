@@ -504,6 +504,8 @@ def section_profile(size: int = 200, top: int = 25) -> None:
             if file.startswith(str(ROOT))
             else "(built-ins)"
             if file == "~"
+            else "(generated code)"
+            if file.startswith("<generated")
             else "(libraries)"
         )
         by_file[where] = by_file.get(where, 0.0) + own
