@@ -38,7 +38,7 @@ def ensure_environment() -> None:
     if not _stamp().exists():
         print("installing the project and its test tools (first run only) ...", flush=True)
         pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-        subprocess.run(pip + ["-e", f"{ROOT}[test,scale]"], check=True, cwd=ROOT)
+        subprocess.run(pip + ["-e", f"{ROOT}[test,scale,bench]"], check=True, cwd=ROOT)
         for old in VENV.glob(".installed-*"):
             old.unlink()
         _stamp().touch()
