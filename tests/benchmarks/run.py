@@ -301,9 +301,9 @@ def _flat(label: str, found: dict[int, float], unit: str) -> Target:
     return Target("", figure, ratio, FLAT)
 
 
-def section_scale(quick: bool) -> None:
+def section_scale(quick: bool, dask_size: int | None = None) -> None:
     sizes = (1_000, 5_000) if quick else (1_000, 10_000, 100_000)
-    rss_size, dask_size = (10_000, 20_000) if quick else (100_000, 200_000)
+    rss_size, dask_size = (10_000, dask_size or 20_000) if quick else (100_000, dask_size or 200_000)
     note = " (--quick: smaller sizes than the targets')" if quick else ""
     print(f"\nscale: tests/benchmarks/scale.py{note}")
     names = {
@@ -533,6 +533,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and counts: a check that it runs")
     parser.add_argument("--json", type=Path, help="also write the figures and targets to this file")
     parser.add_argument("--profile", action="store_true", help="only print where the default evaluator's time goes")
+    parser.add_argument(
+        "--dask-size",
+        type=int,
+        help="subjects of the Dask speed-up (default 200,000, the target's; the line says which)",
+    )
     args = parser.parse_args(argv)
     if args.profile:
         section_profile()
@@ -548,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     section_load()
     per_decision = section_speed((5, 50) if args.quick else (5, 200), 0.2 if args.quick else 0.4)
     section_explain(per_decision, 0.5 if args.quick else 1.5)
-    section_scale(args.quick)
+    section_scale(args.quick, args.dask_size)
     section_process(3 if args.quick else 9)
     section_rss(args.quick)
     section_reloads(args.quick)
