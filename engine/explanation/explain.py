@@ -9,6 +9,8 @@ and Mermaid.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -188,13 +190,7 @@ class _Builder:
             known = source in self.graph
             if not known:
                 self.graph.add_node(source, **self._attributes(source))
-            self.graph.add_edge(
-                source,
-                current,
-                **{k: str(v) for k, v in self.static.edges[source, current].items()}
-                if self.static.has_edge(source, current)
-                else {},
-            )
+            self.graph.add_edge(source, current, **_static_of(self.static).edge(source, current))
             if not known:
                 stack.append((source, self._uses(source)))
 
@@ -210,22 +206,14 @@ class _Builder:
 
     def _attributes(self, node: str) -> dict[str, Any]:
         kind, name = node.split(":", 1)
-        static = dict(self.static.nodes[node]) if node in self.static else {}
-        attrs: dict[str, Any] = {
-            "kind": kind,
-            "name": name,
-            "title": static.get("title"),
-            "reference": static.get("reference"),
-            "span": str(static.get("span", "")),
-        }
+        attrs = _static_of(self.static).node(node, self.policy.ir)
         d = self.decision
         if kind in ("value", "rule"):
             value = d.trace.get(name)
             if kind == "rule":
                 attrs["status"] = status_of(value)
             attrs["value"] = value
-            definition = self.policy.ir.values.get(name) or self.policy.ir.rules.get(name)
-            attrs["formula"] = render(definition.expr if kind == "value" else definition.when)  # type: ignore[union-attr]
+            attrs["formula"] = attrs.pop("formula")  # after the value, as explanations have always listed it
         elif kind == "parameter":
             value, since = d.parameters.get(name, (None, None))
             attrs.update(value=value, since=since.isoformat() if since else None)
@@ -244,6 +232,58 @@ class _Builder:
             source = d.allocation if field in _ALLOCATION_FIELDS else d.placement
             attrs["value"] = _stage_value(source, field)
         return attrs  # a value not known stays `Missing` here; `to_json` writes it as {"missing": [...]}
+
+
+class _Static:
+    """What an explanation copies from a policy's static graph, made once per graph: each node's and
+    edge's attributes as an explanation shows them (text), and each definition's formula."""
+
+    def __init__(self, static: nx.DiGraph) -> None:
+        self.static = static
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.edges: dict[tuple[str, str], dict[str, str]] = {}
+
+    def node(self, node: str, ir: Any) -> dict[str, Any]:
+        """The node's own attributes (a fresh dict each time: the caller adds the decision's)."""
+        found = self.nodes.get(node)
+        if found is None:
+            kind, name = node.split(":", 1)
+            static = self.static.nodes[node] if node in self.static else {}
+            found = {
+                "kind": kind,
+                "name": name,
+                "title": static.get("title"),
+                "reference": static.get("reference"),
+                "span": str(static.get("span", "")),
+            }
+            if kind in ("value", "rule"):
+                definition = ir.values.get(name) or ir.rules.get(name)
+                found["formula"] = render(definition.expr if kind == "value" else definition.when)
+            self.nodes[node] = found
+        return dict(found)
+
+    def edge(self, source: str, target: str) -> dict[str, str]:
+        found = self.edges.get((source, target))
+        if found is None:
+            found = self.edges[source, target] = (
+                {k: str(v) for k, v in self.static.edges[source, target].items()}
+                if self.static.has_edge(source, target)
+                else {}
+            )
+        return found
+
+
+_STATICS: weakref.WeakKeyDictionary[nx.DiGraph, _Static] = weakref.WeakKeyDictionary()
+_STATICS_LOCK = threading.Lock()
+
+
+def _static_of(static: nx.DiGraph) -> _Static:
+    """The cache of `static` (freed with the graph: a reloaded policy's old graph takes it along)."""
+    found = _STATICS.get(static)
+    if found is None:
+        with _STATICS_LOCK:
+            found = _STATICS.setdefault(static, _Static(static))
+    return found
 
 
 _ALLOCATED = ("rank_by", "pool", "slots", "capacity", "takes", "tracks")

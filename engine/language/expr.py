@@ -15,6 +15,7 @@ evaluating, explaining) recurses anywhere near Python's recursion limit.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -421,7 +422,19 @@ def children(node: Node) -> tuple[Node, ...]:
 
 
 def render(node: Node) -> str:
-    """The expression as text (normalised), for explanations."""
+    """The expression as text (normalised), for explanations.
+
+    The same expression (equal nodes: spans aside) is written once and remembered: an explanation
+    shows the formula of every definition it reaches, and writing one costs more than hashing it.
+    """
+    try:
+        return _rendered(node)
+    except TypeError:  # a node holding an unhashable constant
+        return ast.unparse(_to_ast(node))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rendered(node: Node) -> str:
     return ast.unparse(_to_ast(node))
 
 
