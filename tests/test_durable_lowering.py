@@ -135,3 +135,31 @@ def test_a_condition_too_wide_with_what_it_reads_inlined_is_decided_by_a_next_ru
     backend: Any = durable._backend
     assert max(len(compiled.levels) for compiled in backend._rulesets.values()) == 2
     durable.close()
+
+
+def test_an_outcome_row_with_or_is_lowered_as_alternatives_on_the_side_that_holds(tmp_path: Path) -> None:
+    """Outcome rows are lowered on the side that holds: an `or` there is alternatives (any one fires
+    the row), an `and` inside it one conjunction; the durable backend reaches the reference's outcome
+    for a subject that meets one alternative, the other, both or neither."""
+    from tests.test_logic_table import BASE_RULES, SUBJECT, _package
+
+    package = _package(tmp_path / "pkg", dict(BASE_RULES), {})
+    policy_file = package / "policy.yaml"
+    text = policy_file.read_text(encoding="utf-8")
+    row = "      - outcome: refused\n        when: not eligible\n"
+    assert row in text
+    wider = '      - outcome: refused\n        when: "age > 60 or (age < 20 and income > 0)"\n'
+    policy_file.write_text(text.replace(row, wider, 1), encoding="utf-8")
+    people = [
+        dict(SUBJECT, id="old", age=70, income=1000.0),
+        dict(SUBJECT, id="young", age=19, income=1000.0),
+        dict(SUBJECT, id="middle", age=40, income=1000.0),
+        dict(SUBJECT, id="young-unknown", age=19),
+    ]
+    cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": people}
+    durable, python = load_policy(package, backend="durable"), load_policy(package, backend="python")
+    got, expected = durable.evaluate(cohort), python.evaluate(cohort)
+    assert {k: d.outcome for k, d in got.decisions.items()} == {k: d.outcome for k, d in expected.decisions.items()}
+    assert [expected.decisions[k].outcome == "refused" for k in ("old", "young", "middle")] == [True, True, False]
+    assert expected.decisions["young-unknown"].outcome == "undetermined"
+    durable.close()
