@@ -34,7 +34,6 @@ import gc
 import importlib
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -129,21 +128,11 @@ def us(seconds: float) -> str:
 
 
 def synthetic_data(policy: Any, size: int, seed: int = 7) -> dict[str, Any]:
-    """A stage-1 cohort file's data, `size` teams: the five examples' provenance, with random scores."""
-    base = policy.load_cohort(EXAMPLE).model_dump(mode="json")
-    rng = random.Random(seed)
-    teams = []
-    for i in range(size):
-        team = json.loads(json.dumps(base["consortia"][i % 5]))
-        team["id"] = f"{team['id']}-{i}"
-        bench = {
-            "nia": rng.randint(40, 100) / 10,
-            "global_common": rng.randint(100, 200) / 10,
-            "global_individual": rng.randint(40, 100) / 10,
-        }
-        team["scores"] = {"benchmark": bench, "expert": rng.randint(200, 350) / 10, "user": rng.randint(150, 250) / 10}
-        teams.append(team)
-    return {**base, "consortia": teams}
+    """A stage-1 cohort file's data, `size` teams: the five examples' provenance, with random scores
+    (scale.py's generator: its children make the same cohorts without a loaded policy)."""
+    from scale import synthetic_data as teams
+
+    return teams(policy.load_cohort(EXAMPLE).model_dump(mode="json"), size, seed)
 
 
 def synthetic(policy: Any, size: int, seed: int = 7) -> Any:

@@ -51,7 +51,7 @@ TARGETS = {"flatness": 1.3, "peak_rss_mib": 1024.0, "validation_flatness": 1.3}
 def synthetic_data(base: dict[str, Any], size: int, seed: int = 7) -> dict[str, Any]:
     """Cohort data of `size` teams: the five examples' provenance (copied), with random scores.
 
-    The same teams and scores, for the same `seed`, as `run.py`'s `synthetic`."""
+    `run.py`'s `synthetic` uses it too, so both measure the same teams and scores."""
     rng = random.Random(seed)
     teams = []
     for i in range(size):
