@@ -589,10 +589,8 @@ class Trace(Mapping[str, Any]):
 
 def _the_rest(
     policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope, settling: tuple[str, ...]
-) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """How to settle, later, the values and rules the stage did not need (none left: None)."""
-    if not stage.others:
-        return None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """How to settle, later, the values and rules the stage did not need (`stage.others`)."""
     subject, context, params, info, span = scope.subject, scope.context, scope.params, scope.stage, scope.rank_range
 
     def settle_rest(settled: dict[str, Any]) -> dict[str, Any]:
