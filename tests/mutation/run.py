@@ -50,6 +50,13 @@ MODULES: dict[str, list[str]] = {
         *PROPERTIES,
         "tests/test_uncertain.py",
     ],
+    "engine/evaluation/generated.py": [
+        "tests/test_generated.py",
+        *SEMANTICS,
+        *DECISIONS,
+        *PROPERTIES,
+        "tests/test_uncertain.py",
+    ],
     "engine/evaluation/compiled.py": [*SEMANTICS, *DECISIONS, *RANKING, *PROPERTIES],
     "engine/evaluation/evaluate.py": [*SEMANTICS, *RANKING, *DECISIONS, *PROPERTIES],
     "engine/evaluation/stages.py": [*RANKING, *SEMANTICS, *DECISIONS, *PROPERTIES],
