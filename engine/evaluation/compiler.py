@@ -65,9 +65,9 @@ class Missing:
     paths: frozenset[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class Scope:
-    """Everything one subject's evaluation reads and records."""
+    """Everything one subject's evaluation reads and records (slotted: one is built per subject)."""
 
     subject: BaseModel | None
     context: BaseModel | None

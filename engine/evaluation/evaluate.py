@@ -140,7 +140,8 @@ def _decide(
     if traced:  # the scope's own record (nothing writes to it after this), with the rows
         settled = scope.known
         settled.update(conditions)
-        rest = _the_rest(policy, backend or PythonBackend(), stage, scope, settling) if stage.others else None
+        by = backend or PythonBackend()
+        rest = Later(_settle_rest, (policy, by, stage, scope, settling)) if stage.others else None
         trace = Trace(settled, rest, stage.others)
     row_index = row.index if row else None
     return Decision(
@@ -325,7 +326,7 @@ def evaluate_cohort(
 # --- the three steps of a cohort's evaluation, with plain data between them ----------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Surveyed:
     """One subject after the per-subject step, as the ranking and allocation see it (plain data).
 
@@ -337,12 +338,13 @@ class Surveyed:
     entry: Entry
     requested: Any
     track: str | None | Missing
+    # slotted and not frozen (as `Place`): one per subject; a frozen dataclass's `__init__` costs several times more
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickled by position: a slotted dataclass's own way is slow
         return (Surveyed, (self.entry, self.requested, self.track))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Place:
     """What the ranking and allocation gave one subject: its `stage.*`, its placement, what settles its rank."""
 
@@ -386,22 +388,25 @@ def stand(
     ranking = allot(stage, stage_scope, ranking, [(s.entry.id, s.requested, s.track) for s in surveyed], slots)
     ties = ties_of(ranking, slots)
     places = {}
+    ranges, settles, missing = ranking.ranges, ranking.settling, ranking.missing
+    infos, keys = ranking.infos, ranking.keys
     for entry in entries:
-        span = ranking.ranges.get(entry.id)
-        settling = ranking.settling.get(entry.id, ranking.missing)
-        info: StageInfo = ranking.infos[entry.id]
+        id = entry.id
+        span = ranges.get(id) if ranges else None
+        settling = settles.get(id, missing) if settles else missing
+        info: StageInfo = infos[id]
         placement = Placement(
             in_pool=info.in_pool,
             rank=info.rank,
             pool_size=info.pool_size,
             slots=info.slots,
-            keys=ranking.keys.get(entry.id),
+            keys=keys.get(id),
             rank_range=span,
-            key_ranges=_key_ranges(entry),
-            ties=ties.get(entry.id, ()),
-            settled_by=tuple(sorted(_named(settling, entry.id))) if span else (),
+            key_ranges=_key_ranges(entry) if entry.intervals is not None else None,
+            ties=ties.get(id, ()),
+            settled_by=tuple(sorted(_named(settling, id))) if span else (),
         )
-        places[entry.id] = Place(info, placement, settling)
+        places[id] = Place(info, placement, settling)
     return Standing(slots, ranking, places)
 
 
@@ -587,32 +592,29 @@ class Trace(Mapping[str, Any]):
         return f"Trace({dict(self)!r})"
 
 
-def _the_rest(
-    policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope, settling: tuple[str, ...]
-) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """How to settle, later, the values and rules the stage did not need (`stage.others`)."""
-    subject, context, params, info, span = scope.subject, scope.context, scope.params, scope.stage, scope.rank_range
-
-    def settle_rest(settled: dict[str, Any]) -> dict[str, Any]:
-        again = Scope(subject, context, params, info)
-        again.known = {k: v for k, v in settled.items() if not k.startswith("row:")}
-        others = [n for n in policy.ir.order if n in stage.others]
-        backend.run(policy, again, [n for n in others if n not in policy.ir.stage_dependent], None, rows=False)
-        later = [n for n in others if n in policy.ir.stage_dependent]
-        if (
-            later
-            and info is not None
-            and span is not None
-            and info.rank is None
-            and span[1] - span[0] < MAX_RANK_SPREAD
-        ):
-            subject_id = _subject_id(policy, subject) if subject is not None else ""
-            _at_ranks(policy, backend, None, again, span, _named(settling, subject_id), later)
-        else:
-            backend.run(policy, again, later, None, rows=False)
-        return {n: again.known[n] for n in policy.ir.order}
-
-    return settle_rest
+def _settle_rest(
+    policy: CompiledPolicy,
+    backend: Backend,
+    stage: CompiledStage,
+    scope: Scope,
+    settling: tuple[str, ...],
+    settled: dict[str, Any],
+) -> dict[str, Any]:
+    """Settle the values and rules the stage did not need (`stage.others`), in the state of the
+    decided `scope`, from what it `settled`: what a `Trace` calls when first read for one of them
+    (given as a `Later`, one object per decision rather than a closure and its cells)."""
+    subject, info, span = scope.subject, scope.stage, scope.rank_range
+    again = Scope(subject, scope.context, scope.params, info)
+    again.known = {k: v for k, v in settled.items() if not k.startswith("row:")}
+    others = [n for n in policy.ir.order if n in stage.others]
+    backend.run(policy, again, [n for n in others if n not in policy.ir.stage_dependent], None, rows=False)
+    later = [n for n in others if n in policy.ir.stage_dependent]
+    if later and info is not None and span is not None and info.rank is None and span[1] - span[0] < MAX_RANK_SPREAD:
+        subject_id = _subject_id(policy, subject) if subject is not None else ""
+        _at_ranks(policy, backend, None, again, span, _named(settling, subject_id), later)
+    else:
+        backend.run(policy, again, later, None, rows=False)
+    return {n: again.known[n] for n in policy.ir.order}
 
 
 def _agreed(values: list[Any], gap: Missing) -> Any:

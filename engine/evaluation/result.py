@@ -422,15 +422,16 @@ class PolicyIdentity:
 
 
 class Later:
-    """A value a `Decision` computes on first use: `fn(*args)`, from what the evaluation kept."""
+    """A value a `Decision` computes on first use: `fn(*args)` (`fn(*args, *more)` when called with
+    more), from what the evaluation kept."""
 
     __slots__ = ("fn", "args")
 
     def __init__(self, fn: Any, args: tuple[Any, ...]) -> None:
         self.fn, self.args = fn, args
 
-    def __call__(self) -> Any:
-        return self.fn(*self.args)
+    def __call__(self, *more: Any) -> Any:
+        return self.fn(*self.args, *more)
 
 
 class _Lazy:

@@ -32,9 +32,12 @@ __all__ = ["Entry", "Ranking", "rank_pool", "ties_of", "MAX_COMPARISONS"]
 MAX_COMPARISONS = 5_000_000  # pairs (uncertain subject, other subject) the ranking compares at most
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
-    """One subject as ranking sees it: pool membership and key values (or Missing)."""
+    """One subject as ranking sees it: pool membership and key values (or Missing).
+
+    Plain data, slotted and not frozen: one is built per subject of every cohort (a frozen
+    dataclass's `__init__` costs several times a plain one's); nothing writes to it once built."""
 
     id: str
     in_pool: bool | Missing
@@ -187,9 +190,14 @@ def _against(s: Entry, rank: int, others: list[Entry], descending: Sequence[bool
     return best, worst, unsettled
 
 
+_STAGE_INFO = StageInfo.__pydantic_validator__.validate_python  # from a dict: a third cheaper than `StageInfo(**)`
+
+
 def _info(stage_id: str, entry: Entry, rank: int | None, pool_size: int, slots: int | None) -> StageInfo:
     in_pool = entry.in_pool if isinstance(entry.in_pool, bool) else None
-    return StageInfo(id=stage_id, in_pool=in_pool, rank=rank, pool_size=pool_size, slots=slots)
+    fields = {"id": stage_id, "in_pool": in_pool, "rank": rank, "pool_size": pool_size, "slots": slots}
+    info: StageInfo = _STAGE_INFO(fields)
+    return info
 
 
 def _cut_off(
