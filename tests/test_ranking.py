@@ -111,3 +111,20 @@ def test_a_stage_may_count_its_places_with_a_number_or_an_expression(tmp_path: P
     result = decide(package, "python", person("a", 1000.0, 30, 1), person("b", 2000.0, 30, 1))
     assert result.outcomes() == {"a": "granted", "b": "waiting_list"}
     assert result.summary is not None and result.summary.slots == 1
+
+
+def test_ranks_beyond_256_behind_an_uncertain_subject_are_known_when_it_surely_comes_first() -> None:
+    """A subject whose key is missing but bounded above every other key is surely first: each of the
+    300 others has a known rank, one behind its place among them (ranks past 256 are compared by
+    value, not by identity), and no rank is left open."""
+    from engine.evaluation.compiler import Missing
+    from engine.evaluation.stages import Entry, rank_pool
+    from engine.evaluation.uncertain import Interval
+
+    others = [Entry(f"s{i:03d}", True, (float(i),)) for i in range(300)]
+    first = Entry("u", True, Missing(frozenset({"score"})), intervals=(Interval(1000.0, 2000.0),))
+    ranking = rank_pool("stage", [first, *others], [True], None)
+    assert ranking.ranges == {} and ranking.settling == {}
+    assert ranking.infos["u"].rank == 1
+    assert {ranking.infos[e.id].rank for e in others} == set(range(2, 302))
+    assert ranking.infos["s000"].rank == 301
