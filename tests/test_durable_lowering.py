@@ -52,12 +52,16 @@ def _cohort() -> dict[str, Any]:
 
 def test_each_phase_of_a_stage_has_its_own_ruleset_with_only_what_that_phase_settles(durable: Policy) -> None:
     """Stage 1 builds two rulesets (before and after the ranking), holding the rules its pool, keys and
-    rows read, its pool, and its outcome rows; no rule of another stage is lowered."""
+    rows read, its pool, and its outcome rows; no rule of another stage is in them. The rules it does
+    not need are lowered apart, before any subject (so a rule durable cannot take fails the
+    evaluation), and run only when a decision's trace is read for them."""
     durable.evaluate(EXAMPLES / "stage1.yaml")
     backend: Any = durable._backend
     stage = durable.compiled.stages["stage1"]
-    built = {(key[1], key[2]): compiled for key, compiled in backend._rulesets.items()}
+    built = {(key[1], key[2]): compiled for key, compiled in backend._rulesets.items() if key[1] is not None}
     assert set(built) == {("stage1", False), ("stage1", True)}
+    rest = {key[3]: compiled for key, compiled in backend._rulesets.items() if key[1] is None}
+    assert {name for names in rest for name in names} == set(stage.others)
     before, after = built[("stage1", False)], built[("stage1", True)]
     rules = set(durable.ir.rules)
     assert {item.name for item in before.items} == ({*stage.phase1} & rules) | {"pool"}
@@ -195,3 +199,78 @@ def test_two_values_for_one_field_are_contradictory_wherever_their_operators_com
     assert _contradictory(frozenset({_Cmp("kind", parsed, "a"), _Cmp("kind", "!=", "a")}))
     assert not _contradictory(frozenset({_Cmp("kind", parsed, "a"), _Cmp("kind", "!=", "b")}))
     assert not _contradictory(frozenset({_Cmp("kind", parsed, "a"), _Cmp("size", "==", "b")}))
+
+
+OVERLAPPING = {
+    # alternatives on one field whose first-witness rewriting meets the boundary value
+    "gt_or_ge": "age > 30 or age >= 30",
+    "lt_or_le": "age < 30 or age <= 30",
+    "ge_or_eq": "age >= 30 or age == 30",
+    "eq_or_ge": "age == 30 or age >= 30",
+    "ne_or_eq": "age != 30 or age == 30",
+    "le_or_ge": "age <= 30 or age >= 30",
+    "gt_or_eq_or_lt": "age > 30 or age == 30 or age < 30",
+    "not_le_or_ge": "not (age <= 30) or age >= 30",
+}
+
+
+def test_alternatives_on_one_field_meet_at_the_boundary_on_both_backends(tmp_path: Path) -> None:
+    """A condition whose alternatives compare one field with one constant holds at the boundary and
+    on either side exactly as the reference evaluator says (no satisfiable alternative is dropped as
+    contradictory), and is undetermined without the field."""
+    from tests.test_logic_table import BASE_RULES, SUBJECT, _package
+
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    package = _package(tmp_path / "pkg", dict(BASE_RULES) | OVERLAPPING, {})
+    people = [dict(SUBJECT, id=f"age-{age}", age=age) for age in (29, 30, 31)] + [dict(SUBJECT, id="unknown", age=None)]
+    cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": people}
+    durable, python = load_policy(package, backend="durable"), load_policy(package, backend="python")
+    got, expected = durable.evaluate(cohort), python.evaluate(cohort)
+    for person in people:
+        key = person["id"]
+        assert {n: got.decisions[key].trace[n] for n in OVERLAPPING} == {
+            n: expected.decisions[key].trace[n] for n in OVERLAPPING
+        }, key
+    at_30 = expected.decisions["age-30"].trace
+    assert all(at_30[n] is True for n in OVERLAPPING)
+    assert expected.decisions["age-29"].trace["gt_or_ge"] is False
+    durable.close()
+
+
+def test_absorption_keeps_only_the_smallest_alternatives() -> None:
+    """An alternative that a smaller one implies is dropped (`a or (a and b)` is `a`), whatever the
+    number of alternatives; repeats are dropped; unrelated alternatives all stay."""
+    from engine.evaluation.durable.backend import _Cmp, _minimal
+
+    a, b, c = _Cmp("a", "==", True), _Cmp("b", "==", True), _Cmp("c", "==", True)
+    assert _minimal([frozenset({a}), frozenset({a, b})]) == [frozenset({a})]
+    assert _minimal([frozenset({a, b}), frozenset({a})]) == [frozenset({a})]
+    assert _minimal([frozenset({a}), frozenset({a})]) == [frozenset({a})]
+    assert _minimal([frozenset({a}), frozenset({b}), frozenset({a, b, c})]) == [frozenset({a}), frozenset({b})]
+    assert _minimal([frozenset({a}), frozenset({b})]) == [frozenset({a}), frozenset({b})]
+
+
+def test_a_rule_too_wide_for_durable_that_the_stage_does_not_need_fails_the_evaluation_not_the_trace(
+    tmp_path: Path,
+) -> None:
+    """A rule whose negation has 2^7 alternatives cannot be lowered; the stage does not read it, so its
+    value is settled only if a decision's trace is read for it. The durable backend says so when the
+    cohort is evaluated with its trace (a clear error, no result), not later on reading the trace;
+    without the trace the evaluation runs, and the python backend decides the rule."""
+    from engine import BackendError
+    from tests.test_logic_table import BASE_RULES, SUBJECT, _package
+
+    pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
+    wide = " or ".join(f"(age == {20 + i} and income == {1000 * (i + 1)})" for i in range(7))
+    package = _package(tmp_path / "pkg", dict(BASE_RULES) | {"wide": wide}, {})
+    cohort = {
+        "context": {"stage": "award", "date": "2026-03-01"},
+        "applicants": [dict(SUBJECT, id="match", age=22, income=3000.0)],
+    }
+    durable, python = load_policy(package, backend="durable"), load_policy(package, backend="python")
+    assert python.evaluate(cohort).decisions["match"].trace["wide"] is True
+    with pytest.raises(BackendError, match="more than 64 alternatives"):
+        durable.evaluate(cohort)
+    lean = durable.evaluate(cohort, trace=False)
+    assert lean.decisions["match"].outcome == python.evaluate(cohort).decisions["match"].outcome
+    durable.close()

@@ -50,7 +50,7 @@ from engine.core.diagnostics import Diagnostic
 from engine.core.errors import EngineError, EvaluationError, FactError, PolicyError
 from engine.embedding.policy import BackendName, Policy, load_policy
 from engine.evaluation.compiler import Scope
-from engine.evaluation.evaluate import Place, Surveyed, conclude, decide, stand, survey
+from engine.evaluation.evaluate import Place, Surveyed, conclude, decide, prepare, stand, survey
 from engine.evaluation.periods import check_period
 from engine.evaluation.result import Decision, Result
 
@@ -282,6 +282,7 @@ def _survey_chunk(
         assert isinstance(task.as_of, dt.date) and task.stage is not None
         compiled, backend = policy.compiled, policy._backend
         stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
+        prepare(compiled, backend, stage, params, task.trace)
         found = []
         with collector_paused():
             for subject in _subjects(policy, subjects):
@@ -317,6 +318,7 @@ def _decide_chunk(
         assert isinstance(task.as_of, dt.date) and task.stage is not None
         compiled, backend = policy.compiled, policy._backend
         stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
+        prepare(compiled, backend, stage, params, task.trace)
         found = []
         with collector_paused():
             every = zip(_subjects(policy, subjects), parcel.places, parcel.states, strict=True)

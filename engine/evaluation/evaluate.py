@@ -49,6 +49,7 @@ __all__ = [
     "stand",
     "decide",
     "conclude",
+    "prepare",
 ]
 
 
@@ -270,6 +271,7 @@ def evaluate_subject(
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     scope = Scope(subject, context, policy.parameters_on(as_of))
+    prepare(policy, backend, stage, scope.params, True)
     conditions = backend.run(policy, scope, stage.phase1 + stage.phase2, stage, rows=True)
     return _decide(policy, stage, scope, conditions, as_of, None, owner, outside_period=outside, backend=backend)
 
@@ -302,6 +304,7 @@ def evaluate_cohort(
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     params = policy.parameters_on(as_of)
+    prepare(policy, backend, stage, params, trace)
     with collector_paused():
         scopes: list[Scope | None] = [Scope(s, context, params) for s in subjects]
         surveyed = []
@@ -606,15 +609,33 @@ def _settle_rest(
     subject, info, span = scope.subject, scope.stage, scope.rank_range
     again = Scope(subject, scope.context, scope.params, info)
     again.known = {k: v for k, v in settled.items() if not k.startswith("row:")}
-    others = [n for n in policy.ir.order if n in stage.others]
-    backend.run(policy, again, [n for n in others if n not in policy.ir.stage_dependent], None, rows=False)
-    later = [n for n in others if n in policy.ir.stage_dependent]
+    first, later = rest_names(policy, stage)
+    backend.run(policy, again, first, None, rows=False)
     if later and info is not None and span is not None and info.rank is None and span[1] - span[0] < MAX_RANK_SPREAD:
         subject_id = _subject_id(policy, subject) if subject is not None else ""
         _at_ranks(policy, backend, None, again, span, _named(settling, subject_id), later)
     else:
         backend.run(policy, again, later, None, rows=False)
     return {n: again.known[n] for n in policy.ir.order}
+
+
+def rest_names(policy: CompiledPolicy, stage: CompiledStage) -> tuple[list[str], list[str]]:
+    """What a stage did not need (`stage.others`), in dependency order, as a trace settles it on first
+    read: first what does not read `stage.*`, then what does."""
+    others = [n for n in policy.ir.order if n in stage.others]
+    dependent = policy.ir.stage_dependent
+    return [n for n in others if n not in dependent], [n for n in others if n in dependent]
+
+
+def prepare(
+    policy: CompiledPolicy, backend: Backend, stage: CompiledStage, params: dict[str, Any], trace: bool
+) -> None:
+    """Before any subject is decided: let a backend that builds something per set of names (the
+    durable backend's rulesets) build what the traces may settle later, so that a definition it
+    cannot evaluate fails the evaluation (no result), not a later read of a decision's trace."""
+    ready = getattr(backend, "prepare", None)
+    if ready is not None and trace and stage.others:
+        ready(policy, params, [names for names in rest_names(policy, stage) if names])
 
 
 def _agreed(values: list[Any], gap: Missing) -> Any:

@@ -558,6 +558,12 @@ class DurableBackend:
         except Exception:  # a finalizer must not raise (at exit, module globals may be gone)
             pass
 
+    def prepare(self, policy: CompiledPolicy, params: Params, groups: Sequence[Sequence[str]]) -> None:
+        """Build now the rulesets that settle each group of names later (a decision's trace read for
+        what its stage did not need): a condition too wide for durable_rules fails the evaluation."""
+        for names in groups:
+            self._compiled(params, names, None, False)
+
     def run(
         self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
     ) -> dict[str, Any]:
