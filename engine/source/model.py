@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     PlainValidator,
     StrictInt,
     StrictStr,
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-ParamScalar = bool | int | float | str | dt.date | list[str] | list[int] | list[float]
+ParamScalar = bool | int | FiniteFloat | str | dt.date | list[str] | list[int] | list[FiniteFloat]  # no .inf, no .nan
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Expression = str | bool
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
@@ -86,7 +87,7 @@ class _Model(BaseModel):
 
 
 TableKey = StrictInt | StrictStr  # a row's key: a choice of a category, or a whole number (e.g. a household size)
-Cell = bool | int | float | str | dt.date
+Cell = bool | int | FiniteFloat | str | dt.date
 
 
 class TableFile(_Model):
@@ -102,8 +103,8 @@ class TableFile(_Model):
 class BracketFile(_Model):
     """One bracket of a scale: from `threshold` (inclusive) up to the next bracket's, at `rate`."""
 
-    threshold: StrictInt | float
-    rate: StrictInt | float
+    threshold: StrictInt | FiniteFloat
+    rate: StrictInt | FiniteFloat
 
 
 class ScaleFile(_Model):

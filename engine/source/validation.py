@@ -8,6 +8,7 @@ from a file, its line and column.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -231,6 +232,9 @@ def _given(value: Any) -> str:
         return "an empty list" if not kinds else "a list of " + " and ".join(kinds)
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, float) and not math.isfinite(value):  # `.inf` and `.nan` read from YAML
+        written = ".nan" if value != value else ("-.inf" if value < 0 else ".inf")
+        return f"`{written}`, which is not a finite number"
     if isinstance(value, (int, float)):
         return f"the number `{value}`"
     if isinstance(value, str):
