@@ -226,7 +226,7 @@ def quantity_text(value: float | None, unit: str | None = None) -> str:
     return f"{number} {unit}" if unit else number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Grant:
     """What the deciding outcome row brings the subject: a name, a title, a quantity if the row gives one.
 
@@ -239,6 +239,20 @@ class Grant:
     unit: str | None = None
     reference: str | None = None
     missing: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        id: str,
+        title: str,
+        quantity: float | None = None,
+        unit: str | None = None,
+        reference: str | None = None,
+        missing: tuple[str, ...] = (),
+    ) -> None:
+        # the dataclass's own __init__ written out (see `Decision.__init__`): one per grant of every decision
+        state = self.__dict__
+        state["id"], state["title"], state["quantity"] = id, title, quantity
+        state["unit"], state["reference"], state["missing"] = unit, reference, missing
 
     def describe(self) -> str:
         """`Government GPUs (NVIDIA B200) 512 GPUs`; `... (quantity undetermined: missing x)`."""
