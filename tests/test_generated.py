@@ -390,6 +390,7 @@ def test_reasons_are_written_when_first_read() -> None:
         st.floats(-3000, 3000),
         st.integers(-(10**13), 10**13).map(lambda n: (n + 0.5) / 1e10),
         st.integers(-(10**9), 10**9).map(lambda n: n / 100 * 0.3),
+        st.integers(-(2**55), 2**55).map(lambda n: n / 1e10),  # around the bound 2**44 and the magic 2**52
     )
 )
 def test_the_inline_rounding_is_pythons_round(x: float) -> None:
