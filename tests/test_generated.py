@@ -494,3 +494,175 @@ def test_random_checked_expressions_give_the_references_values_and_errors(
         return
     batch = _batch(variant)
     assert _outcome(policies["generated"], batch) == _outcome(policies["python"], batch), drawn
+
+
+# --- fact paths read once, what an `is None` test tells, parameters read once per run -------------
+
+_PATHS_FACTS = textwrap.dedent(
+    """\
+    description: nested optional records in a list, for the generated code's shared path reads
+    records:
+      Licence:
+        fields:
+          restricted: {type: boolean, optional: true}
+      Upstream:
+        fields:
+          licence: {type: Licence, optional: true}
+          country: {type: text, optional: true}
+      Part:
+        fields:
+          upstream: {type: Upstream, optional: true}
+          kind: {type: text, optional: true}
+      Subject:
+        fields:
+          id: {type: text, fixed: true}
+          parts: {type: Part, list: true, optional: true}
+          main: {type: Part, optional: true}
+      Call:
+        fields:
+          stage: text
+          date: date
+      Cohort:
+        fields:
+          context: Call
+          subjects: {type: Subject, list: true}
+    """
+)
+
+_PATHS_POLICY = textwrap.dedent(
+    """\
+    policy: paths
+    version: "1"
+    title: Paths read more than once
+    facts:
+      schema: facts.yaml
+      subject: Subject
+      cohort: Cohort
+      subjects_field: subjects
+      context_field: context
+      stage_field: stage
+      date_field: date
+    parameters:
+      home:
+        title: a parameter in force only from June, read inside item loops
+        reference: test
+        values:
+          2026-06-01: KR
+    values:
+      restricted_parts:
+        title: every step of the path tested, then read
+        expr: >-
+          [p for p in parts if p.upstream is not None and p.upstream.licence is not None
+          and p.upstream.licence.restricted]
+      foreign_parts:
+        title: a parameter read in an item loop
+        expr: count(p.upstream.country != home for p in parts if p.upstream is not None)
+      unlicensed:
+        title: a path tested whole, its middle step missing or not
+        expr: count(p.upstream.licence is None for p in parts)
+      main_licence:
+        title: a conditional on a path's middle step
+        expr: >-
+          "none" if main is None or main.upstream is None or main.upstream.licence is None
+          else ("restricted" if main.upstream.licence.restricted else "open")
+    rules:
+      - id: clean
+        title: tests joined by or, then negated
+        reference: test
+        when: >-
+          not any(p.upstream.licence.restricted for p in parts if not (p.upstream is None or
+          p.upstream.licence is None)) and all(p.kind != home or p.upstream is None for p in parts)
+      - id: kept
+        title: the pool
+        reference: test
+        when: len(restricted_parts) == 0 or main.upstream is None or main.upstream.licence.restricted
+    stages:
+      - id: only
+        title: The only stage
+        reference: test
+        pool: kept
+        rank_by:
+          - {key: foreign_parts, title: foreign parts}
+          - {key: unlicensed, title: parts without a licence}
+        slots: 2
+        fills_slot: yes_
+        outcomes:
+          - outcome: no_
+            when: not clean or main_licence == "restricted"
+          - outcome: yes_
+            when: stage.rank <= stage.slots
+          - outcome: no_
+            when: true
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    package = tmp_path_factory.mktemp("paths")
+    (package / "facts.yaml").write_text(_PATHS_FACTS, encoding="utf-8")
+    (package / "policy.yaml").write_text(_PATHS_POLICY, encoding="utf-8")
+    return package
+
+
+_LICENCE = st.fixed_dictionaries({}, optional={"restricted": st.booleans()})
+_UPSTREAM = st.fixed_dictionaries({}, optional={"licence": _LICENCE, "country": st.sampled_from(["KR", "US"])})
+_PART = st.fixed_dictionaries({}, optional={"upstream": _UPSTREAM, "kind": st.sampled_from(["KR", "code"])})
+_PATH_SUBJECTS = st.lists(
+    st.fixed_dictionaries({}, optional={"parts": st.lists(_PART, max_size=3), "main": _PART}), min_size=1, max_size=4
+)
+
+
+@given(subjects=_PATH_SUBJECTS, date=st.sampled_from(["2026-01-01", "2026-07-01"]))
+def test_paths_read_once_and_parameters_read_once_give_the_references_answers(
+    paths: Path, subjects: list[dict[str, Any]], date: str
+) -> None:
+    """Fact paths tested with `is None` and then read (each step read once, its middle step missing or not),
+    and a parameter read inside item loops (in force, or not yet: the same located error), give the
+    reference's decisions, reasons and traces."""
+    cohort = {
+        "context": {"stage": "only", "date": date},
+        "subjects": [dict(s, id=f"s{i}") for i, s in enumerate(subjects)],
+    }
+    policies = {name: load_policy(paths, backend=name) for name in ("generated", "python")}
+    assert _outcome(policies["generated"], cohort) == _outcome(policies["python"], cohort)
+
+
+def test_a_path_is_read_once_and_a_loops_parameter_once_per_run(paths: Path) -> None:
+    """The generated text reads `p.upstream` once per item where a test and a use both need it, and a
+    parameter used in an item loop once, before the definitions (a missing one is `_Stop`, left to the closure)."""
+    policy = load_policy(paths)
+    source = policy._backend.program(policy.compiled, policy.compiled.stages["only"], ["restricted_parts"], "pool")
+    text = "".join(line for line in source.source.split("# pool:")[0].splitlines() if "#" not in line)
+    assert text.count(".upstream") == 1 and text.count(".licence") == 1, source.source  # tested, then used
+    assert "is None: _s" not in text.split(".restricted")[0], source.source  # known present: not checked again
+    assert "_P.get('home', _Stop)" not in text
+    both = policy._backend.program(policy.compiled, policy.compiled.stages["only"], ["foreign_parts"], "pool").source
+    assert both.count("_P.get('home', _Stop)") == 1 and "_P['home']" not in both, both
+
+
+def test_paths_tested_then_read_never_fall_back(paths: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where every fact read is present or only tested with `is None` (and every subject in the pool, so that
+    its rank is known), the shared path reads settle every definition, pool and row without a closure."""
+    settled: list[Any] = []
+    real = generated._HELPERS["_settle"]
+
+    def spy(fn: Any, scope: Any) -> Any:
+        settled.append(fn)
+        return real(fn, scope)
+
+    monkeypatch.setitem(generated._HELPERS, "_settle", spy)
+    restricted, licensed = {"licence": {"restricted": True}, "country": "US"}, {"licence": {"restricted": False}}
+    subjects = [
+        {"parts": [{"kind": "KR", "upstream": restricted}, {"kind": "code"}], "main": {"upstream": restricted}},
+        {"parts": [{"kind": "KR"}], "main": {"upstream": licensed}},
+        {"parts": [{"kind": "code", "upstream": dict(licensed, country="KR")}], "main": {"kind": "KR"}},
+        {"parts": [], "main": {"upstream": {"licence": {"restricted": True}}}},
+    ]
+    cohort = {
+        "context": {"stage": "only", "date": "2026-07-01"},
+        "subjects": [dict(s, id=f"s{i}") for i, s in enumerate(subjects)],
+    }
+    result, reference = load_policy(paths).evaluate(cohort), load_policy(paths, backend="python").evaluate(cohort)
+    assert _view(result) == _view(reference)
+    assert settled == []

@@ -184,11 +184,17 @@ class _Writer:
         self.target = ""  # the local of the definition being written
         self.lenient = 0  # > 0: inside what the closures decide despite missing data (and/or, bounds, is None)
         self.gaps: dict[str, str] = {}  # missing path -> the constant `Missing` naming it
-        # what this point of the block has already read and found present: `_f2` (checked), `_f2.kind`
-        # (-> its local), `K:name`; a branch starts from a copy and its own reads are dropped after it
+        # what this point of the block has already read: `_f2` (checked, present), `_f2.kind` (-> its local, present),
+        # `K:name`, `P:name`; `R:_v4.weights.upstream` (a fact path read once, its local maybe None) and `C:_7` (the
+        # path a local holds); a branch starts from a copy and its own reads are dropped after it
         self.seen: dict[str, str] = {}
+        self.bools: set[str] = set()  # locals of this definition that hold a bool: no `True if x else False`
+        # a bool local and its value -> the fact path locals known present then: `_6 = _7 is not None` gives
+        # (_6, True) -> [_7]; `not`, `and` (all true) and `or` (all false) pass them on
+        self.tests: dict[tuple[str, bool], list[str]] = {}
         self.namespace: dict[str, Any] = dict(_HELPERS)
         self.facts: dict[str, str] = {}  # subject field -> hoisted local
+        self.params: dict[str, str] = {}  # parameter read in an item loop -> hoisted local (`_Stop` if none in force)
         self.defined: dict[str, str] = {}  # value or rule settled in this function -> its local
         self.variables: list[tuple[str, str]] = []  # comprehension variable -> local, innermost last
         self.uses_context = self.uses_stage = False
@@ -252,7 +258,16 @@ class _Writer:
             return local
         kind = self.ir.kind_of(name)
         target = self.fresh()
-        if kind == "parameter":
+        if kind == "parameter" and len(self.stops) > 1:  # in an item loop: read once per run, checked here
+            if f"P:{name}" in self.seen:
+                return self.seen[f"P:{name}"]
+            if name not in self.params:
+                self.params[name] = self.unique("_p")
+            local = self.params[name]
+            self.emit(f"if {local} is _Stop: {self.stop()}")  # not in force: the closure raises its error
+            self.seen[f"P:{name}"] = local
+            return local
+        elif kind == "parameter":
             self.emit(f"{target} = _P[{name!r}]")
         elif kind in ("value", "rule"):
             return self.defined.get(name) or self._known(name, target)
@@ -297,13 +312,51 @@ class _Writer:
             return f"{obj}.{attr}"
         return f"_getattr({obj}, {attr!r})"
 
+    def _rooted(self, local: str) -> str | None:
+        """The fact path a local holds, as `R:` keys name it: a comprehension variable, a hoisted fact, the
+        context or stage is its own root; an attribute read from one of those has its `C:` entry."""
+        if local in self.facts.values() or local in ("_X", "_T") or any(v == local for _, v in self.variables):
+            return local
+        return self.seen.get(f"C:{local}")
+
+    def _read(self, obj: str, attr: str, present: bool) -> str:
+        """The local holding `obj.attr` (None when `obj` is, unless `present`): read once per path and point of the
+        block, whether an `is None` test or a read that needs the value asked for it first."""
+        chain = self._rooted(obj)
+        chain = f"{chain}.{attr}" if chain is not None else None
+        if chain is not None and f"R:{chain}" in self.seen:
+            return self.seen[f"R:{chain}"]
+        target = self.fresh()
+        if present:
+            self.emit(f"{target} = {self._get(obj, attr)}")
+        else:
+            self.emit(f"{target} = None if {obj} is None else {self._get(obj, attr)}")
+        if chain is not None:
+            self.seen[f"R:{chain}"] = target
+            self.seen[f"C:{target}"] = chain
+            self.seen[f"U:{target}"], self.seen[f"A:{target}"] = obj, attr
+        return target
+
+    def _present(self, local: str) -> None:
+        """`local` (a fact path read once) is known not None here: so is each step of its path, as if read present."""
+        while f"U:{local}" in self.seen:
+            parent, attr = self.seen[f"U:{local}"], self.seen[f"A:{local}"]
+            self.seen[f"{parent}.{attr}"] = local
+            local = parent
+        if self._rooted(local) == local:
+            self.seen[local] = local  # the root itself, as `_Name` records a checked one
+
+    def guard(self, test: str, holds: bool) -> None:
+        """What is known where the local `test` is true (`holds`) or false: `x is not None` true makes x present."""
+        for local in self.tests.get((test, holds), ()):
+            self._present(local)
+
     def _Attr(self, node: Attr) -> str:
         obj = self.expr(node.obj)
         if f"{obj}.{node.attr}" in self.seen:  # read and found present before, on this path
             return self.seen[f"{obj}.{node.attr}"]
-        target = self.fresh()
+        target = self._read(obj, node.attr, present=True)
         self.seen[f"{obj}.{node.attr}"] = target
-        self.emit(f"{target} = {self._get(obj, node.attr)}")
         path = self._path(node)
         if path is not None and self._variable(path[0].name) is not None:
             self.emit(f"if {target} is None: {self.stop()}")
@@ -341,6 +394,10 @@ class _Writer:
         target = self.fresh()
         if node.op == "not":
             self.emit(f"{target} = not {inner}")
+            self.bools.add(target)
+            for holds in (True, False):
+                if (inner, not holds) in self.tests:
+                    self.tests[(target, holds)] = self.tests[(inner, not holds)]
             return target
         self.emit(f"{target} = -{inner}" if node.op == "-" else f"{target} = {inner}")
         self._sign(target)
@@ -365,12 +422,15 @@ class _Writer:
         opened = 0
         self.lenient += 1
         outer: dict[str, str] = {}
+        implied: list[str] = []  # known present when the result is the one no operand decided (and: true, or: false)
         for position, operand in enumerate(node.operands):
             value = self.expr(operand)
+            implied += self.tests.get((value, not decisive), [])
             if position == 0:
                 outer = dict(self.seen)  # the first operand always runs; the others may not
+            self.guard(value, holds=not decisive)  # the next operands run only when this one is not decisive
             if position == len(node.operands) - 1:
-                self.emit(f"{target} = True if {value} else False")
+                self.emit(f"{target} = {value}" if value in self.bools else f"{target} = True if {value} else False")
                 break
             self.emit(f"if {'' if decisive else 'not '}{value}: {target} = {decisive}")
             self.emit("else:")
@@ -379,6 +439,9 @@ class _Writer:
         self.depth -= opened
         self.lenient -= 1
         self.seen = outer
+        self.bools.add(target)
+        if implied:
+            self.tests[(target, not decisive)] = implied
         return target
 
     def _Compare(self, node: Compare) -> str:
@@ -389,6 +452,7 @@ class _Writer:
         self.lenient -= ordering
         target = self.fresh()
         self.emit(f"{target} = {left} {node.op} {right}")
+        self.bools.add(target)  # the language's values (numbers, text, dates, lists, records) compare to a bool
         return target
 
     def _listed(self, node: Node) -> str:
@@ -415,9 +479,20 @@ class _Writer:
             inner = self.expr(node.operand)
             self.lenient -= 1
             self.emit(f"{target} = {inner} {test}")
+            self.bools.add(target)
             return target
         root, attrs = path
         value = self._raw(root)
+        self.bools.add(target)
+        if self._rooted(value) == value:  # each step read once, shared with the reads that need it present
+            present = value in self.seen
+            for attr in attrs:
+                known = self.seen.get(f"{value}.{attr}") if present else None
+                value = known or self._read(value, attr, present)
+                present = known is not None
+            self.emit(f"{target} = {value} {test}")
+            self.tests[(target, node.negated)] = [value]
+            return target
         self.emit(f"{target} = {value}")
         if self._variable(root.name) is None and self.ir.kind_of(root.name) in ("value", "rule"):
             self.emit(f"if {target}.__class__ is _M: {target} = None")
@@ -438,11 +513,13 @@ class _Writer:
         outer = dict(self.seen)
         self.emit(f"if {test}:")
         self.depth += 1
+        self.guard(test, holds=True)
         self.emit(f"{target} = {self.expr(node.body)}")
         self.depth -= 1
         self.seen = dict(outer)
         self.emit("else:")
         self.depth += 1
+        self.guard(test, holds=False)
         self.emit(f"{target} = {self.expr(node.orelse)}")
         self.depth -= 1
         self.seen = outer
@@ -478,9 +555,12 @@ class _Writer:
         if node.condition is not None:
             condition = self.expr(node.condition)
             self.emit(f"if not {condition}: continue")
+            self.guard(condition, holds=True)
         body = self.expr(node.body)
         self.variables.pop()
         self.stops.pop()
+        if kind in ("any", "all"):
+            self.bools.add(target)
         if kind == "any":
             self.emit(f"if {body}: {target} = True")
         elif kind == "all":
@@ -504,7 +584,7 @@ class _Writer:
 
     def settle(self, label: str, node: Node, target: str, closure: str) -> None:
         self.emit(f"# {_comment(label)}: {_comment(render(node))}")
-        self.count, self.target, self.seen = 0, target, {}
+        self.count, self.target, self.seen, self.bools, self.tests = 0, target, {}, set(), {}
         self.emit(f"{target} = _Stop")
         self.emit("try:")
         self.emit("    while True:  # one pass; `break` leaves the fast path")
@@ -565,6 +645,7 @@ def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequenc
     body = writer.lines
     preamble = ["    _K = _scope.known", "    _P = _scope.params", "    _S = _scope.subject"]
     preamble += [f"    {local} = _getattr(_S, {name!r}, None)" for name, local in writer.facts.items()]
+    preamble += [f"    {local} = _P.get({name!r}, _Stop)" for name, local in writer.params.items()]
     if writer.uses_context:
         preamble.append("    _X = _scope.context")
     if writer.uses_stage:
@@ -613,6 +694,7 @@ def generate_quantities(policy: CompiledPolicy, row: OutcomeRow) -> Callable[[Sc
             "    _P = _scope.params",
             "    _S = _scope.subject",
             *(f"    {local} = _getattr(_S, {name!r}, None)" for name, local in writer.facts.items()),
+            *(f"    {local} = _P.get({name!r}, _Stop)" for name, local in writer.params.items()),
             *(["    _X = _scope.context"] if writer.uses_context else []),
             *(["    _T = _scope.stage"] if writer.uses_stage else []),
             *writer.lines,
