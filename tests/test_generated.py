@@ -302,7 +302,8 @@ _ATTRIBUTES = {"rank", "slots"}  # `stage.rank <= stage.slots`: attribute names 
 
 def test_the_generated_namespace_holds_only_helpers_and_the_policys_closures(clash: Path) -> None:
     """Every name a generated function can see starts with `_` (the language refuses such names), and
-    the package's names appear in the text only inside string literals and comments."""
+    the package's names appear in the text only inside string literals and comments, or as attribute names
+    (a subject's field, a record's field), which never name a variable."""
     policy = load_policy(clash)
     for program in generated.stage_programs(policy.compiled, "only"):
         namespace = program.run.__globals__
@@ -310,7 +311,9 @@ def test_the_generated_namespace_holds_only_helpers_and_the_policys_closures(cla
         code = program.run.__code__
         assert all(name.startswith("_") for name in code.co_varnames), code.co_varnames
         identifiers = {n for n in code.co_names if not n.startswith("_")}
-        assert identifiers <= {"known", "params", "subject", "context", "stage", "append"} | _ATTRIBUTES, identifiers
+        fields = set(policy.ir.schema.subject.model_fields)  # attributes of the subject (`_S.k`), never variables
+        allowed = {"known", "params", "subject", "context", "stage", "append", "get"} | _ATTRIBUTES | fields
+        assert identifiers <= allowed, identifiers
 
 
 # --- errors are the reference's, located ---------------------------------------------------------

@@ -5,23 +5,32 @@ everything at once for a subject decided outside a cohort) the checked expressio
 definitions that phase settles are written out as the text of one Python function, compiled once
 with `compile()` and run with `exec` in a namespace that holds only this module's helpers and the
 policy's closures. Nothing else is ever executed: the text is built from checked IR nodes only,
-and no name of the package becomes an identifier (definitions are read and written under string
-keys of `scope.known`, and every identifier of the generated text starts with `_`: locals are
-numbered, `_1`, `_d2`..., constants are literals or numbered namespace entries, helpers are `_`
-names), while the language refuses names that start with `_`: nothing can collide.
+and no name of the package becomes a variable (definitions are read and written under string
+keys of `scope.known`, parameters under string keys of `scope.params`, a subject's fields and a
+record's fields are attribute names, `_S.lead`, `_f2.kind`, and every variable of the generated
+text starts with `_`: locals are numbered, `_1`, `_d2`..., constants are literals or numbered
+namespace entries, helpers are `_` names), while the language refuses names that start with `_`:
+nothing can collide.
 
 Semantics are the closures' (`engine.evaluation.compiler`, the reference evaluator, backend
 `python`), by construction: each definition's generated code is the fast path for the common
-case, every fact it reads present and every value ordinary. Fact reads are hoisted, `and`/`or`
-are Python's short-circuit with `bool` results, comparisons, arithmetic (rounded to `PLACES`,
-checked finite), calls and comprehensions are inline. The moment anything is not ordinary (a
-missing fact, an undetermined definition, an ordering that the bounds of a missing fact might
-decide, a Python error that becomes a located `EvaluationError`, a number that is not finite) the
-fast path stops and that one definition is settled by its closure, which gives the three-valued
-answer, the missing paths, the bounds-decided comparison (`Scope.by_bounds`) or the located error
-exactly as the reference does. `x is None` over a fact path is decided inline without stopping.
+case, every fact it reads present and every value ordinary. The subject's fields are read once at
+the start (and parameters that item loops use, `_Stop` when none is in force: the loop stops the
+fast path there and the closure raises the error), `and`/`or` are Python's short-circuit with
+`bool` results, comparisons, arithmetic (rounded to `PLACES`, checked finite; without a call where
+that is provably `round`, see the note above `_SCALE`), calls and comprehensions are inline. Within
+one definition each fact path is read once where it is known read: an `x.a.b is None` test keeps
+the value of each step (None once a step is), a later read of `x.a.b` uses it, and where such a
+test has shown a path present (`x.a is not None and x.a.b ...`, a comprehension's condition, a
+conditional's branch) it is not checked again. The moment anything is not ordinary (a missing
+fact, an undetermined definition, an ordering that the bounds of a missing fact might decide, a
+Python error that becomes a located `EvaluationError`, a number that is not finite) the fast path
+stops and that one definition is settled by its closure, which gives the three-valued answer, the
+missing paths, the bounds-decided comparison (`Scope.by_bounds`) or the located error exactly as
+the reference does. `x is None` over a fact path is decided inline without stopping.
 
-`GeneratedBackend.source(policy, stage_id, phase)` returns a function's text (`policy compile`).
+`stage_programs(policy, stage_id)` gives a stage's two functions, each with its text
+(`Program.source`, which `policy compile` prints).
 """
 
 from __future__ import annotations
@@ -383,7 +392,8 @@ class _Writer:
         self.emit(f"    {y} = {target} * _SCALE")
         self.emit(f"    {n} = ({y} + _MAGIC) - _MAGIC")
         self.emit(f"    {e} = {y} - {n}")
-        self.emit(f"    if {n} and -_TIE < {e} < _TIE and -_BOUND < {y} < _BOUND: {target} = {n} / _SCALE")
+        t, b = repr(_TIE), repr(_BOUND)  # literals, compared one by one: cheaper than names in a chain
+        self.emit(f"    if {n} and {e} < {t} and {e} > -{t} and {y} < {b} and {y} > -{b}: {target} = {n} / _SCALE")
         self.emit("    else:")
         self.emit(f"        {target} = _round({target}, _PLACES)")
         self.emit(f"        if not _LO <= {target} <= _HI: {self.stop()}")
@@ -584,6 +594,9 @@ class _Writer:
 
     def settle(self, label: str, node: Node, target: str, closure: str) -> None:
         self.emit(f"# {_comment(label)}: {_comment(render(node))}")
+        if isinstance(node, Name) and node.name in self.defined:  # a definition settled above, Missing or not
+            self.emit(f"{target} = {self.defined[node.name]}")
+            return
         self.count, self.target, self.seen, self.bools, self.tests = 0, target, {}, set(), {}
         self.emit(f"{target} = _Stop")
         self.emit("try:")
@@ -595,6 +608,20 @@ class _Writer:
         self.emit("except _Exception:  # settled by the closure below, outside the handler: no chained traceback")
         self.emit(f"    {target} = _Stop")
         self.emit(f"if {target} is _Stop: {target} = _settle({closure}, _scope)")
+
+    def preamble(self) -> list[str]:
+        """The function's first lines: the scope's parts, the subject's fields it reads (directly; should one be
+        absent, all of them again as `getattr(subject, name, None)`) and the parameters its item loops read."""
+        lines = ["_K = _scope.known", "_P = _scope.params", "_S = _scope.subject"]
+        if self.facts:
+            lines.append("try:")
+            lines += [f"    {local} = {self._get('_S', name)}" for name, local in self.facts.items()]
+            lines.append("except _Exception:  # a subject without one of them: each read as None where absent")
+            lines += [f"    {local} = _getattr(_S, {name!r}, None)" for name, local in self.facts.items()]
+        lines += [f"{local} = _P.get({name!r}, _Stop)" for name, local in self.params.items()]
+        lines += ["_X = _scope.context"] if self.uses_context else []
+        lines += ["_T = _scope.stage"] if self.uses_stage else []
+        return ["    " + line for line in lines]
 
 
 def _definition(policy: CompiledPolicy, name: str) -> Node:
@@ -633,7 +660,9 @@ def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequenc
                 local = writer.unique("_y")
                 writer.settle(f"ranking key {index + 1}", key.expr, local, f"_KEY{index}")
                 locals_.append(local)
-            writer.emit(f"_keys = _ranked(({', '.join(locals_)},))")
+            keys = f"({', '.join(locals_)},)"
+            writer.emit(f"if {' or '.join(f'{k}.__class__ is _M' for k in locals_)}: _keys = _ranked({keys})")
+            writer.emit(f"else: _keys = {keys}")
             writer.depth -= 1
             answers.append(("keys", "_keys"))
     elif stage is not None:
@@ -643,13 +672,7 @@ def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequenc
             writer.settle(f"row {row.index} ({row.outcome})", row.when, local, f"_ROW{index}")
             answers.append((f"row:{row.index}", local))
     body = writer.lines
-    preamble = ["    _K = _scope.known", "    _P = _scope.params", "    _S = _scope.subject"]
-    preamble += [f"    {local} = _getattr(_S, {name!r}, None)" for name, local in writer.facts.items()]
-    preamble += [f"    {local} = _P.get({name!r}, _Stop)" for name, local in writer.params.items()]
-    if writer.uses_context:
-        preamble.append("    _X = _scope.context")
-    if writer.uses_stage:
-        preamble.append("    _T = _scope.stage")
+    preamble = writer.preamble()
     result = ", ".join(f"{key!r}: {local}" for key, local in answers)
     title = f"stage {stage.stage.id!r}" if stage is not None else "no stage"
     source = "\n".join(
@@ -690,13 +713,7 @@ def generate_quantities(policy: CompiledPolicy, row: OutcomeRow) -> Callable[[Sc
     source = "\n".join(
         [
             "def _run(_scope):",
-            "    _K = _scope.known",
-            "    _P = _scope.params",
-            "    _S = _scope.subject",
-            *(f"    {local} = _getattr(_S, {name!r}, None)" for name, local in writer.facts.items()),
-            *(f"    {local} = _P.get({name!r}, _Stop)" for name, local in writer.params.items()),
-            *(["    _X = _scope.context"] if writer.uses_context else []),
-            *(["    _T = _scope.stage"] if writer.uses_stage else []),
+            *writer.preamble(),
             *writer.lines,
             f"    return ({', '.join(results)},)",
             "",
