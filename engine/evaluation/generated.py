@@ -597,6 +597,9 @@ class _Writer:
         if isinstance(node, Name) and node.name in self.defined:  # a definition settled above, Missing or not
             self.emit(f"{target} = {self.defined[node.name]}")
             return
+        if isinstance(node, Const) and type(node.value) in _PLAIN and _finite(node.value):  # `when: true`
+            self.emit(f"{target} = {node.value!r}")
+            return
         self.count, self.target, self.seen, self.bools, self.tests = 0, target, {}, set(), {}
         self.emit(f"{target} = _Stop")
         self.emit("try:")
