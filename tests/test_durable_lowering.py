@@ -198,6 +198,11 @@ def test_two_values_for_one_field_are_contradictory_wherever_their_operators_com
     assert _contradictory(frozenset({_Cmp("kind", parsed, "a"), _Cmp("kind", "==", "b")}))
     assert _contradictory(frozenset({_Cmp("kind", parsed, "a"), _Cmp("kind", "!=", "a")}))
     assert not _contradictory(frozenset({_Cmp("kind", parsed, "a"), _Cmp("kind", "!=", "b")}))
+    # whichever of the two a set yields first (its order follows hashes): every pair of values
+    for low in range(6):
+        for high in range(low + 1, 6):
+            assert _contradictory(frozenset({_Cmp("size", "==", low), _Cmp("size", parsed, high)})), (low, high)
+            assert _contradictory(frozenset({_Cmp("size", "==", high), _Cmp("size", parsed, low)})), (high, low)
     assert not _contradictory(frozenset({_Cmp("kind", parsed, "a"), _Cmp("size", "==", "b")}))
 
 

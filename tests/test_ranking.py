@@ -128,3 +128,18 @@ def test_ranks_beyond_256_behind_an_uncertain_subject_are_known_when_it_surely_c
     assert ranking.infos["u"].rank == 1
     assert {ranking.infos[e.id].rank for e in others} == set(range(2, 302))
     assert ranking.infos["s000"].rank == 301
+
+
+def test_a_tie_across_a_last_place_beyond_256_is_reported_as_across() -> None:
+    """With 280 places, the 280th and 281st of a ranking that share their first key are a tie across
+    the last place (positions compared by value, not identity), and no other neighbours are."""
+    from engine.evaluation.stages import Entry, rank_pool, ties_of
+
+    keys = [(float(1000 - i), float(i)) for i in range(300)]
+    keys[280] = (keys[279][0], 0.0)  # the 281st shares the 280th's first key, loses on the second
+    entries = [Entry(f"s{i:03d}", True, k) for i, k in enumerate(keys)]
+    ranking = rank_pool("stage", entries, [True, True], 280)
+    ties = ties_of(ranking, 280)
+    assert set(ties) == {"s279", "s280"}
+    (tie,) = ties["s279"]
+    assert tie.other == "s280" and tie.across_last_place and tie.key == 1

@@ -66,6 +66,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_ranking.py",
         "tests/test_allocation.py",
         "tests/test_durable_host.py",
+        "tests/test_durable_lowering.py",
         *DECISIONS,
         *PROPERTIES,
     ],
