@@ -414,3 +414,22 @@ def test_cli_json_of_every_decision_is_a_dag_whose_leaves_are_facts_or_parameter
         assert nx.is_directed_acyclic_graph(graph)
         leaves = [n for n in graph if graph.in_degree(n) == 0]
         assert leaves and {graph.nodes[n]["kind"] for n in leaves} <= {"fact", "parameter"}, subject_id
+
+
+def test_a_change_of_a_whole_record_is_shown_as_its_fields() -> None:
+    """A suggestion that gives a record where there was none, or changes a record inside one, shows
+    the record as `{field: value, ...}` (fields without a value left out, records inside records
+    shown the same way), not as Python's text of a dict."""
+    from engine.explanation.whynot import Change
+
+    added = Change("panel", None, {"core_requirements_met": False, "findings": [], "note": None})
+    assert added.describe() == "panel: not given → {core_requirements_met: no}"
+    nested = Change(
+        "model.components[0]",
+        {"weights": {"origin": "upstream", "upstream": {"name": "Qwen"}}},
+        {"weights": {"origin": "team"}},
+        label="vision encoder",
+    )
+    assert nested.describe() == (
+        "model.components[0] (vision encoder): weights {origin: upstream, upstream: {name: Qwen}} → {origin: team}"
+    )
