@@ -433,3 +433,22 @@ def test_a_change_of_a_whole_record_is_shown_as_its_fields() -> None:
     assert nested.describe() == (
         "model.components[0] (vision encoder): weights {origin: upstream, upstream: {name: Qwen}} → {origin: team}"
     )
+
+
+def test_why_not_for_an_undetermined_decision_names_the_facts_to_give_first(policy: Policy) -> None:
+    """A team whose core requirements are undetermined (`team_controls_development` not given) cannot
+    be shown a change that reaches `advanced`: the undetermined row is the obstacle, with its
+    undetermined rules, and the note names the fact to give before any change can be checked."""
+    cohort = policy.load_cohort(STAGE1).model_dump()
+    cohort["consortia"][2]["model"]["team_controls_development"] = None
+    decision = policy.evaluate(cohort).decisions["upstage"]
+    assert decision.outcome == "undetermined"
+    answer = decision.why_not("advanced")
+    assert [(o.outcome, o.status) for o in answer.obstacles] == [("disqualified", "undetermined")]
+    (obstacle,) = answer.obstacles
+    assert {name for name, status, *_ in obstacle.rules if status == "undetermined"} >= {
+        "meets_core_requirements",
+        "team_controls_model",
+    }
+    assert not answer.suggestions
+    assert answer.note == "no change of facts can be checked until these are given: model.team_controls_development"
