@@ -219,23 +219,45 @@ OVERLAPPING = {
 }
 
 
+CONJOINED = {
+    # rules lowered on the side where they fail: their negation's alternatives overlap on one field
+    "le_and_lt": "age <= 30 and age < 30",  # fails at 30 through `age >= 30` with `age <= 30`
+    "ge_and_gt": "age >= 30 and age > 30",
+    "in_range": "age > 30 and age <= 40",  # fails above 40 through `age > 40` with `age > 30`
+    "ne_and_le": "age != 30 and age <= 40",
+    "lt_or_gt_and_le": "(age < 30 or age > 30) and age <= 40",
+}
+
+
 def test_alternatives_on_one_field_meet_at_the_boundary_on_both_backends(tmp_path: Path) -> None:
-    """A condition whose alternatives compare one field with one constant holds at the boundary and
-    on either side exactly as the reference evaluator says (no satisfiable alternative is dropped as
-    contradictory), and is undetermined without the field."""
+    """A condition whose alternatives (or whose negation's alternatives) compare one field with
+    constants holds at each boundary and on either side exactly as the reference evaluator says (no
+    satisfiable alternative is dropped as contradictory), and is undetermined without the field."""
     from tests.test_logic_table import BASE_RULES, SUBJECT, _package
 
     pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
-    package = _package(tmp_path / "pkg", dict(BASE_RULES) | OVERLAPPING, {})
-    people = [dict(SUBJECT, id=f"age-{age}", age=age) for age in (29, 30, 31)] + [dict(SUBJECT, id="unknown", age=None)]
+    rules = OVERLAPPING | CONJOINED
+    package = _package(tmp_path / "pkg", dict(BASE_RULES) | rules, {})
+    ages = (29, 30, 31, 39, 40, 41, 50)
+    people = [dict(SUBJECT, id=f"age-{age}", age=age) for age in ages] + [dict(SUBJECT, id="unknown", age=None)]
     cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": people}
     durable, python = load_policy(package, backend="durable"), load_policy(package, backend="python")
     got, expected = durable.evaluate(cohort), python.evaluate(cohort)
     for person in people:
         key = person["id"]
-        assert {n: got.decisions[key].trace[n] for n in OVERLAPPING} == {
-            n: expected.decisions[key].trace[n] for n in OVERLAPPING
+        assert {n: got.decisions[key].trace[n] for n in rules} == {
+            n: expected.decisions[key].trace[n] for n in rules
         }, key
+    assert [expected.decisions[f"age-{age}"].trace["in_range"] for age in ages] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [expected.decisions[f"age-{age}"].trace["le_and_lt"] for age in ages] == [True] + [False] * 6
     at_30 = expected.decisions["age-30"].trace
     assert all(at_30[n] is True for n in OVERLAPPING)
     assert expected.decisions["age-29"].trace["gt_or_ge"] is False
@@ -279,3 +301,21 @@ def test_a_rule_too_wide_for_durable_that_the_stage_does_not_need_fails_the_eval
     lean = durable.evaluate(cohort, trace=False)
     assert lean.decisions["match"].outcome == python.evaluate(cohort).decisions["match"].outcome
     durable.close()
+
+
+def test_each_alternative_excludes_the_earlier_ones_by_their_own_literals() -> None:
+    """Rewritten so that at most one alternative holds, `a or b` becomes `a`, `b and not a`: each
+    later alternative is joined with the negation of what an earlier one has beyond its own
+    literals; where those are all fields never missing (`x is None` tests), no witness can be hidden."""
+    from engine.evaluation.durable.backend import _Cmp, _Lowering
+
+    policy = load_policy(RULES)
+    compiled = policy.compiled
+    lowering = _Lowering(compiled, compiled.parameters_on(compiled.ir.stages["stage1"].dates[0]))  # type: ignore[index]
+    a, b = _Cmp("a", "==", True), _Cmp("b", "==", True)
+    lowering.always.add("a")
+    for safe in (False, True):
+        found, hides = lowering._first_witness([frozenset({a}), frozenset({b})], safe=safe)
+        assert found == [frozenset({a}), frozenset({b, _Cmp("a", "!=", True)})] and not hides, safe
+    found, hides = lowering._first_witness([frozenset({a, b}), frozenset({a})], safe=False)
+    assert found == [frozenset({a, b}), frozenset({a, _Cmp("b", "!=", True)})] and hides
