@@ -155,6 +155,8 @@ def test_a_missing_request_in_the_pool_leaves_the_allocation_undetermined_naming
     assert result.decisions["a1-foundry"].missing == ("requested_gpu_hours",)
     waiting = {i: d.missing for i, d in result.decisions.items() if d.outcome == "undetermined" and i != "a1-foundry"}
     assert waiting and all("a1-foundry: requested_gpu_hours" in m for m in waiting.values())
+    # what allocation gives (`stage.awarded`, `stage.placed`...) is named by the facts it waits for
+    assert not [t for d in result.decisions.values() for t in d.missing if t.startswith("stage.")]
     assert result.decisions["a8-abroad"].outcome == "ineligible"  # what a1 cannot change stays decided
     assert result.summary is not None and result.summary.open == 0 and result.summary.pending
 
@@ -274,3 +276,24 @@ def test_durable_backend_allocates_the_same(python: Any, durable: Any, cohort: d
         return {i: (d.outcome, d.reasons, d.awarded, d.allocation, d.grants) for i, d in r.decisions.items()}
 
     assert view(a) == view(b) and a.summary == b.summary
+
+
+@pytest.mark.parametrize("reads", ["stage.awarded > 0", "stage.allotment == 'awarded'", "stage.capacity_left > 0"])
+def test_a_row_waiting_for_what_allocation_gives_names_the_facts_it_waits_for(tmp_path: Path, reads: str) -> None:
+    """A rule that reads what allocation gives (`stage.awarded`, `stage.allotment`, `stage.capacity_left`)
+    is undetermined while an applicant ranked before may still take hours; the decisions name that
+    applicant's missing request (`a1-foundry: requested_gpu_hours`), never the `stage.*` term."""
+    folder = tmp_path / "gpu"
+    shutil.copytree(GPU_HOURS, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    rules = folder / "allocation.yaml"
+    text = rules.read_text(encoding="utf-8")
+    assert "    when: stage.placed\n" in text
+    rules.write_text(text.replace("    when: stage.placed\n", f'    when: "{reads}"\n', 1), "utf-8")
+    policy = load_policy(folder)
+    data = policy.load_cohort(CALL).model_dump(mode="json")
+    data["applicants"][0]["requested_gpu_hours"] = None
+    data["applicants"][0]["score"] = 95.0
+    result = policy.evaluate(data)
+    waiting = {i: d.missing for i, d in result.decisions.items() if d.outcome == "undetermined" and i != "a1-foundry"}
+    assert waiting and all("a1-foundry: requested_gpu_hours" in m for m in waiting.values())
+    assert not [t for m in waiting.values() for t in m if t.startswith("stage.")]

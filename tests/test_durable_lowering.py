@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,10 @@ def test_a_subject_missing_a_fact_is_decided_through_the_gated_side_as_the_compi
         assert dict(decision.trace) == dict(python.decisions[key].trace)
     firings = [rule for rules in fired.values() for rule in rules]
     assert "not_rejected_by_committee__tg0" in firings
+    # only the gates of conditions that read the missing field open: the committee's rule, the rule it is
+    # inlined into, and the additional call's rule that reads the panel (settled when the trace is read)
+    gated = {rule.split("__")[0] for rule in firings if re.search(r"__[tf]g\d+$", rule)}
+    assert gated == {"not_rejected_by_committee", "meets_core_requirements", "qualifies_for_additional_call"}
 
 
 def test_a_condition_too_wide_with_what_it_reads_inlined_is_decided_by_a_next_ruleset(tmp_path: Path) -> None:

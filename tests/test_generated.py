@@ -669,3 +669,30 @@ def test_paths_tested_then_read_never_fall_back(paths: Path, monkeypatch: pytest
     result, reference = load_policy(paths).evaluate(cohort), load_policy(paths, backend="python").evaluate(cohort)
     assert _view(result) == _view(reference)
     assert settled == []
+
+
+def test_a_stage_whose_pool_and_rows_read_facts_only_runs_each_phase_of_its_own(tmp_path: Path) -> None:
+    """A stage whose pool, ranking and rows read no value or rule settles nothing before or after
+    its ranking (both phases are the same empty list of names): the generated backend still runs
+    the pool's function for the pool and the rows' function for the rows, as the reference does."""
+    from tests.test_logic_table import BASE_RULES, SUBJECT, _package
+
+    package = _package(tmp_path / "pkg", dict(BASE_RULES), {})
+    policy_file = package / "policy.yaml"
+    text = policy_file.read_text(encoding="utf-8")
+    for old, new in [
+        ("    pool: eligible\n", "    pool: age >= 18\n"),
+        ("        when: not eligible\n", "        when: age < 18\n"),
+        ("        when: not within_grants\n", "        when: stage.rank > 1\n"),
+    ]:
+        assert old in text
+        text = text.replace(old, new, 1)
+    policy_file.write_text(text, encoding="utf-8")
+    people = [dict(SUBJECT, id="young", age=16), dict(SUBJECT, id="first", age=30, income=100.0)]
+    people.append(dict(SUBJECT, id="second", age=40, income=900.0))
+    cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": people}
+    generated, python = load_policy(package), load_policy(package, backend="python")
+    compiled = generated.compiled.stages["award"]
+    assert compiled.phase1 == compiled.phase2 == ()
+    got, expected = generated.evaluate(cohort), python.evaluate(cohort)
+    assert got.outcomes() == expected.outcomes() == {"young": "refused", "first": "granted", "second": "waiting_list"}
