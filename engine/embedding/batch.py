@@ -282,7 +282,6 @@ def _survey_chunk(
         assert isinstance(task.as_of, dt.date) and task.stage is not None
         compiled, backend = policy.compiled, policy._backend
         stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
-        prepare(compiled, backend, stage, params, task.trace)
         found = []
         with collector_paused():
             for subject in _subjects(policy, subjects):

@@ -50,6 +50,8 @@ class CompiledStage:
     phase1: tuple[str, ...] = ()  # the values and rules this stage needs before its ranking, in dependency order
     phase2: tuple[str, ...] = ()  # ... and after it (those that read `stage.*`)
     others: frozenset[str] = frozenset()  # the values and rules it does not need (settled if a trace is read for them)
+    rest1: tuple[str, ...] = ()  # `others` in dependency order, as a trace settles them: what does not read `stage.*`
+    rest2: tuple[str, ...] = ()  # ... then what does
     row_keys: tuple[str, ...] = ()  # each row's key among a backend's answers: `row:N`
 
 
@@ -123,6 +125,8 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
             phase1=tuple(n for n in ir.order if n in needs and n not in ir.stage_dependent),
             phase2=tuple(n for n in ir.order if n in needs and n in ir.stage_dependent),
             others=frozenset(ir.order) - needs,
+            rest1=tuple(n for n in ir.order if n not in needs and n not in ir.stage_dependent),
+            rest2=tuple(n for n in ir.order if n not in needs and n in ir.stage_dependent),
             row_keys=tuple(f"row:{row.index}" for row in stage.outcomes),
         )
     phase1 = tuple(n for n in ir.order if n not in ir.stage_dependent)

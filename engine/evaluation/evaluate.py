@@ -609,22 +609,14 @@ def _settle_rest(
     subject, info, span = scope.subject, scope.stage, scope.rank_range
     again = Scope(subject, scope.context, scope.params, info)
     again.known = {k: v for k, v in settled.items() if not k.startswith("row:")}
-    first, later = rest_names(policy, stage)
-    backend.run(policy, again, first, None, rows=False)
+    later = stage.rest2
+    backend.run(policy, again, stage.rest1, None, rows=False)
     if later and info is not None and span is not None and info.rank is None and span[1] - span[0] < MAX_RANK_SPREAD:
         subject_id = _subject_id(policy, subject) if subject is not None else ""
         _at_ranks(policy, backend, None, again, span, _named(settling, subject_id), later)
     else:
         backend.run(policy, again, later, None, rows=False)
     return {n: again.known[n] for n in policy.ir.order}
-
-
-def rest_names(policy: CompiledPolicy, stage: CompiledStage) -> tuple[list[str], list[str]]:
-    """What a stage did not need (`stage.others`), in dependency order, as a trace settles it on first
-    read: first what does not read `stage.*`, then what does."""
-    others = [n for n in policy.ir.order if n in stage.others]
-    dependent = policy.ir.stage_dependent
-    return [n for n in others if n not in dependent], [n for n in others if n in dependent]
 
 
 def prepare(
@@ -635,7 +627,7 @@ def prepare(
     cannot evaluate fails the evaluation (no result), not a later read of a decision's trace."""
     ready = getattr(backend, "prepare", None)
     if ready is not None and trace and stage.others:
-        ready(policy, params, [names for names in rest_names(policy, stage) if names])
+        ready(policy, params, [names for names in (stage.rest1, stage.rest2) if names])
 
 
 def _agreed(values: list[Any], gap: Missing) -> Any:
