@@ -41,6 +41,8 @@ def test_static_graph_has_every_kind_of_node_and_edges_labelled_with_the_span_of
     assert nx.is_directed_acyclic_graph(graph)
     rows = sorted((a["row"], a["name"]) for n, a in graph.nodes(data=True) if n.startswith("outcome:stage1."))
     assert rows == [(1, "ineligible"), (2, "disqualified"), (3, "eliminated"), (4, "advanced")]  # numbered from 1
+    # a node known only from the edges that reach it (a fact) is named and kinded by its id
+    assert graph.nodes["fact:scores.benchmark.nia"] == {"kind": "fact", "name": "scores.benchmark.nia"}
 
 
 def test_graph_command_prints_text_json_dot_and_mermaid(capsys: pytest.CaptureFixture[str], policy: Policy) -> None:
