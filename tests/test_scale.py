@@ -142,10 +142,10 @@ def test_a_place_travels_as_plain_data(policy: Policy) -> None:
 
 
 def _info(decision: Any) -> Any:
-    from engine.language.ir import StageInfo
+    from engine.evaluation.compiler import StageState
 
     p = decision.placement
-    return StageInfo(id="stage1", in_pool=p.in_pool, rank=p.rank, pool_size=p.pool_size, slots=p.slots)
+    return StageState(id="stage1", in_pool=p.in_pool, rank=p.rank, pool_size=p.pool_size, slots=p.slots)
 
 
 def test_the_collector_is_paused_during_an_evaluation_and_restored_after(policy: Policy) -> None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 __all__ = ["collector_paused"]
 
@@ -22,19 +21,31 @@ _pauses = 0  # pieces of work in flight that paused the collector
 _resume = False  # whether the collector was on when the first of them paused it
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic collector off inside the block (on again after the last block in flight, if it was on)."""
-    global _pauses, _resume
-    with _lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
+class _Paused:
+    """The context manager `collector_paused()` returns (a class, not a generator: it is entered once per
+    evaluation, small ones included)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _pauses, _resume
+        with _lock:
+            if _pauses == 0:
+                _resume = gc.isenabled()
+                gc.disable()
+            _pauses += 1
+
+    def __exit__(self, *_: object) -> None:
+        global _pauses
         with _lock:
             _pauses -= 1
             if _pauses == 0 and _resume:
                 gc.enable()
+
+
+_PAUSED = _Paused()
+
+
+def collector_paused() -> AbstractContextManager[None]:
+    """The cyclic collector off inside the block (on again after the last block in flight, if it was on)."""
+    return _PAUSED

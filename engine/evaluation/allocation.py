@@ -20,14 +20,14 @@ whole allocation is undetermined and names those facts.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.errors import EvaluationError
 from engine.evaluation.compiled import CompiledStage, settle
 from engine.evaluation.compiler import Fn, Missing, Scope
-from engine.evaluation.result import UNDETERMINED, Allocation, Decision, StageSummary, TrackSummary
+from engine.evaluation.result import UNDETERMINED, Allocation, Decision, Decisions, StageSummary, TrackSummary
 from engine.evaluation.stages import Ranking
 from engine.language.ir import Track
 
@@ -210,7 +210,7 @@ def allot(
     subjects: Sequence[tuple[str, Any, str | None | Missing]],
     slots: int | None,
 ) -> Ranking:
-    """The ranking with what allocation gives each subject in its `StageInfo` (unchanged without allocation).
+    """The ranking with what allocation gives each subject in its `StageState` (unchanged without allocation).
 
     `subjects` are plain data: each subject's id, what it asks for (`requested_of`, unchecked; None
     for a subject outside the pool) and its track (`track_of`).
@@ -359,16 +359,18 @@ def awarded_of(stage: CompiledStage, outcome: str, allocation: Allocation | None
 
 
 def stage_summary(
-    stage: CompiledStage, slots: int | None, decisions: dict[str, Decision], ranking: Ranking, outside: bool
+    stage: CompiledStage, slots: int | None, decisions: Mapping[str, Decision], ranking: Ranking, outside: bool
 ) -> StageSummary:
     """The stage over the cohort: places filled and left open, capacity used and left, each track's places."""
     s = stage.stage
-    filled = sum(1 for d in decisions.values() if s.fills_slot is not None and d.outcome == s.fills_slot)
+    # the outcomes alone where they suffice: a cohort's decisions are built when first read (`Decisions`)
+    outcomes = decisions.outcomes() if isinstance(decisions, Decisions) else _outcomes(decisions)
+    filled = sum(1 for outcome in outcomes.values() if s.fills_slot is not None and outcome == s.fills_slot)
     open_ = pending = None
     if slots is not None:
         # a place is open only once it is decided that no one fills it: an undetermined decision that
         # may still fill a place keeps one pending
-        could = sum(1 for d in decisions.values() if d.outcome == UNDETERMINED and s.fills_slot in d.possible)
+        could = sum(1 for i, o in outcomes.items() if o == UNDETERMINED and s.fills_slot in decisions[i].possible)
         pending = min(max(slots - filled, 0), could)
         open_ = max(slots - filled, 0) - pending
     to = s.open_slots.to if s.open_slots and open_ else None
@@ -405,8 +407,12 @@ def stage_summary(
     )
 
 
+def _outcomes(decisions: Mapping[str, Decision]) -> dict[str, str]:
+    return {i: d.outcome for i, d in decisions.items()}
+
+
 def _tracks(
-    tracks: Sequence[Track], allocated: Allocated | None, decisions: dict[str, Decision], fills: str | None
+    tracks: Sequence[Track], allocated: Allocated | None, decisions: Mapping[str, Decision], fills: str | None
 ) -> tuple[TrackSummary, ...]:
     if allocated is None:
         return ()

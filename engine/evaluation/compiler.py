@@ -44,7 +44,7 @@ from engine.language.expr import (
     Unary,
     render,
 )
-from engine.language.ir import PolicyIR, Scale, StageInfo
+from engine.language.ir import Allotment, PolicyIR, Scale, StageInfo
 from engine.language.ranges import fact_range
 
 __all__ = ["Undetermined", "Missing", "Scope", "Fn", "compile_expression", "ExpressionCompiler", "no_row"]
@@ -65,6 +65,66 @@ class Missing:
     paths: frozenset[str]
 
 
+class StageState:
+    """What a stage tells one subject while it is decided (`stage.rank`, `stage.slots`...): the fields of
+    `ir.StageInfo` (which the checker types `stage.*` from) as a plain slotted object, one per subject of
+    every cohort (a pydantic model costs several times more to make, and three objects for the collector).
+    Nothing writes to one once made: `model_copy(update=...)` makes another, as pydantic's does."""
+
+    __slots__ = (
+        "id",
+        "in_pool",
+        "rank",
+        "pool_size",
+        "slots",
+        "placed",
+        "awarded",
+        "allotment",
+        "capacity",
+        "capacity_left",
+        "track",
+        "reserved",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        in_pool: bool | None = None,
+        rank: int | None = None,
+        pool_size: int | None = None,
+        slots: int | None = None,
+        placed: bool | None = None,
+        awarded: float | None = None,
+        allotment: Allotment | None = None,
+        capacity: float | None = None,
+        capacity_left: float | None = None,
+        track: str | None = None,
+        reserved: bool | None = None,
+    ) -> None:
+        self.id, self.in_pool, self.rank, self.pool_size, self.slots = id, in_pool, rank, pool_size, slots
+        self.placed, self.awarded, self.allotment, self.capacity = placed, awarded, allotment, capacity
+        self.capacity_left, self.track, self.reserved = capacity_left, track, reserved
+
+    def model_dump(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def model_copy(self, update: dict[str, Any] | None = None) -> StageState:
+        return StageState(**(self.model_dump() | (update or {})))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StageState | StageInfo):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment] # compared by value, like the pydantic model
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StageState, tuple(getattr(self, name) for name in self.__slots__))
+
+    def __repr__(self) -> str:
+        return f"StageState({', '.join(f'{k}={v!r}' for k, v in self.model_dump().items())})"
+
+
 @dataclass(slots=True)
 class Scope:
     """Everything one subject's evaluation reads and records (slotted: one is built per subject)."""
@@ -72,7 +132,7 @@ class Scope:
     subject: BaseModel | None
     context: BaseModel | None
     params: dict[str, Any]
-    stage: StageInfo | None = None
+    stage: StageState | StageInfo | None = None
     known: dict[str, Any] = field(default_factory=dict)  # value and rule results (or Missing)
     locals: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)  # comprehension variable -> path of its item
@@ -494,6 +554,7 @@ def _known(name: str) -> Fn:
 
 def _root(name: str, kind: str) -> Fn:
     def get(scope: Scope) -> Any:
+        value: Any
         if kind == "context":
             value = scope.context
         elif kind == "stage":

@@ -27,13 +27,24 @@ from engine.evaluation.allocation import (
     track_of,
 )
 from engine.evaluation.compiled import CompiledPolicy, CompiledStage, Params, settle
-from engine.evaluation.compiler import Missing, Scope
+from engine.evaluation.compiler import Missing, Scope, StageState
 from engine.evaluation.periods import check_period
 from engine.evaluation.reasons import decision_reasons
-from engine.evaluation.result import UNDETERMINED, Decision, Grant, Later, Placement, PolicyIdentity, Result
+from engine.evaluation.result import (
+    UNDETERMINED,
+    Allocation,
+    Decision,
+    Decisions,
+    Grant,
+    Later,
+    Placement,
+    PolicyIdentity,
+    Result,
+    Tie,
+)
 from engine.evaluation.stages import Entry, Ranking, rank_pool, ties_of
 from engine.evaluation.uncertain import Bounder
-from engine.language.ir import OutcomeRow, StageInfo
+from engine.language.ir import OutcomeRow
 
 __all__ = [
     "Backend",
@@ -128,28 +139,68 @@ def _decide(
     outside_period: bool = False,
     backend: Backend | None = None,
 ) -> Decision:
-    settling = ranking_missing
     row, gaps = _choose(stage, conditions)
+    quantities = _quantities(policy, row, scope, backend) if row is not None and row.grants else ()
+    allocation = allocation_of(stage, scope) if placement is not None else None
+    return _decision(
+        policy,
+        stage,
+        scope,
+        conditions,
+        (row, gaps, quantities, allocation),
+        as_of=as_of,
+        placement=placement,
+        owner=owner,
+        cohort=cohort,
+        traced=traced,
+        ranking_missing=ranking_missing,
+        outside_period=outside_period,
+        backend=backend,
+    )
+
+
+Settled = tuple[OutcomeRow | None, frozenset[str], tuple[Any, ...], Allocation | None]
+"""What a decision settles when it is made, whatever is read of it later: its row (None: undetermined),
+what the rows miss, the quantities of its grants (`_quantities`) and its allocation."""
+
+
+def _decision(
+    policy: CompiledPolicy,
+    stage: CompiledStage,
+    scope: Scope,
+    conditions: dict[str, Any],
+    settled: Settled,
+    *,
+    as_of: dt.date,
+    placement: Placement | None,
+    owner: Any,
+    cohort: Any,
+    traced: bool,
+    ranking_missing: tuple[str, ...],
+    outside_period: bool,
+    backend: Backend | None,
+) -> Decision:
+    """The `Decision` of what `_choose` and `_quantities` settled for the subject of `scope` (made at once for one
+    subject, on first read for a cohort's: see `result.Decisions`); it settles nothing a backend could fail on."""
+    row, gaps, quantities, allocation = settled
     subject = scope.subject
     subject_id = _subject_id(policy, subject) if subject is not None else "?"
     missing = _own_terms(gaps, subject_id if subject is not None else None, ranking_missing) if gaps else gaps
     outcome = row.outcome if row else UNDETERMINED
-    allocation = allocation_of(stage, scope) if placement is not None else None
     params = scope.params
     used = params.used() if traced and isinstance(params, Params) else {}
     trace: Mapping[str, Any] = {}
     if traced:  # the scope's own record (nothing writes to it after this), with the rows
-        settled = scope.known
-        settled.update(conditions)
+        known = scope.known
+        known.update(conditions)
         by = backend or PythonBackend()
-        rest = Later(_settle_rest, (policy, by, stage, scope, settling)) if stage.others else None
-        trace = Trace(settled, rest, stage.others)
-    row_index = row.index if row else None
+        rest = Later(_settle_rest, (policy, by, stage, scope, ranking_missing)) if stage.others else None
+        trace = Trace(known, rest, stage.others)
     return Decision(
         id=subject_id,
         outcome=outcome,
         stage=stage.stage.id,
-        row=row_index,
+        row=row.index if row else None,
         reasons=Later(decision_reasons, (policy, stage, scope, conditions, row)),  # type: ignore[arg-type] # on first read
         missing=tuple(sorted(missing)) if missing else (),
         placement=placement,
@@ -157,10 +208,10 @@ def _decide(
         trace=trace,
         parameters=used,
         policy=owner,
-        subject=scope.subject,
+        subject=subject,
         context=scope.context,
         cohort=cohort,
-        grants=_grants(policy, row, scope, backend) if row is not None and row.grants else (),
+        grants=_granted(row, quantities),
         awarded=awarded_of(stage, outcome, allocation),
         allocation=allocation,
         outside_period=outside_period,
@@ -168,19 +219,25 @@ def _decide(
     )
 
 
-def _grants(
+def _quantities(
     policy: CompiledPolicy, row: OutcomeRow | None, scope: Scope, backend: Backend | None = None
-) -> tuple[Grant, ...]:
-    """What the deciding row brings, each quantity computed as of the evaluation's date (by the backend's
-    `quantities` where it has one: the generated backend writes them out too)."""
-    if row is None:
+) -> tuple[Any, ...]:
+    """The quantities of what the deciding row grants, each computed as of the evaluation's date (by the
+    backend's `quantities` where it has one: the generated backend writes them out too); None where a
+    grant has none, `Missing` where facts are missing. Computed when the subject is decided: an error in
+    one fails the evaluation."""
+    if row is None or not row.grants:
         return ()
     written = getattr(backend, "quantities", None)
-    quantities = (
-        written(policy, row, scope)
-        if written is not None
-        else [settle(policy.fn(g.quantity), scope) if g.quantity is not None else None for g in row.grants]
-    )
+    if written is not None:
+        return tuple(written(policy, row, scope))
+    return tuple(settle(policy.fn(g.quantity), scope) if g.quantity is not None else None for g in row.grants)
+
+
+def _granted(row: OutcomeRow | None, quantities: tuple[Any, ...]) -> tuple[Grant, ...]:
+    """What the deciding row brings, from its grants' quantities."""
+    if row is None or not row.grants:
+        return ()
     found = []
     for grant, quantity in zip(row.grants, quantities, strict=True):
         missing = tuple(sorted(quantity.paths)) if isinstance(quantity, Missing) else ()
@@ -211,7 +268,7 @@ def scope_of(policy: CompiledPolicy, decision: Decision, params: Params | None =
     """The state a decision was made in, rebuilt from its trace: for why-not and invariants."""
     place = decision.placement
     stage = (
-        StageInfo(
+        StageState(
             id=decision.stage or "",
             in_pool=place.in_pool,
             rank=place.rank,
@@ -297,33 +354,93 @@ def evaluate_cohort(
     Three steps with plain data between them, the same ones `evaluate_many(..., chunk_size=)` runs
     on an executor's workers: `survey` each subject (phase 1: pool, tracks, ranking keys or their
     intervals, what it asks for), `stand` (the ranking and allocation, a reduce over what the
-    survey found), `decide` each subject at its `Place` (phase 2 and the outcome rows). The cyclic
-    garbage collector is paused meanwhile (`engine.core.collector`), and each subject's scope is
-    dropped once it is decided.
+    survey found), `decide` each subject at its place (phase 2 and the outcome rows). The cyclic
+    garbage collector is paused meanwhile (`engine.core.collector`). Each subject's outcome, its grants'
+    quantities and its allocation are settled here; its `Decision` object (placement, trace, reasons,
+    grants) is built when first read from the result (`result.Decisions`).
     """
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     params = policy.parameters_on(as_of)
     prepare(policy, backend, stage, params, trace)
     with collector_paused():
-        scopes: list[Scope | None] = [Scope(s, context, params) for s in subjects]
-        surveyed = []
-        for scope in scopes:
-            assert scope is not None
-            surveyed.append(survey(policy, backend, stage, scope))
+        scopes = [Scope(s, context, params) for s in subjects]
+        surveyed = _survey_all(policy, backend, stage, scopes, tick)
+        standing = stand(policy, stage, surveyed, context, params, places=False)
+        made = _Made(policy, backend, stage, standing, (as_of, owner, cohort, trace, outside))
+        outcomes, kept = made.decide_all(scopes, surveyed, tick)
+        return conclude(policy, backend.name, stage, standing, Decisions(outcomes, kept, made.build), as_of, outside)
+
+
+class _Made:
+    """Step 3 in one process: each subject decided at its place (phase 2, the rows, its grants), and its
+    `Decision` built from that when first read (`result.Decisions`), with its `Placement` from the ranking."""
+
+    __slots__ = ("policy", "backend", "stage", "standing", "given", "_ties")
+
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        backend: Backend,
+        stage: CompiledStage,
+        standing: Standing,
+        given: tuple[dt.date, Any, Any, bool, bool],
+    ) -> None:
+        self.policy, self.backend, self.stage, self.standing = policy, backend, stage, standing
+        self.given = given  # as_of, owner, cohort, traced, outside
+        self._ties: dict[str, tuple[Tie, ...]] | None = None
+
+    def decide_all(
+        self, scopes: list[Scope], surveyed: list[Surveyed], tick: Callable[[], None] | None
+    ) -> tuple[dict[str, str], dict[str, tuple[Any, ...]]]:
+        """Each subject's outcome, and what its decision is built from: as `decide` and `_decide` settle them."""
+        policy, backend, stage = self.policy, self.backend, self.stage
+        ranking = self.standing.ranking
+        infos, ranges, settles, missing = ranking.infos, ranking.ranges, ranking.settling, ranking.missing
+        run = _runner(policy, backend, stage.phase2, stage, True)
+        allocating = stage.stage.capacity is not None or bool(stage.stage.tracks)
+        outcomes: dict[str, str] = {}
+        kept: dict[str, tuple[Any, ...]] = {}
+        for scope, seen in zip(scopes, surveyed, strict=True):
+            entry = seen.entry
+            id = entry.id
+            span = ranges.get(id) if ranges else None
+            scope.stage, scope.rank_range = infos[id], span
+            if span is not None and span[1] - span[0] < MAX_RANK_SPREAD:
+                settling = settles.get(id, missing) if settles else missing
+                conditions = _over_ranks(policy, backend, stage, scope, span, _named(settling, id))
+            else:
+                conditions = run(scope)
+            row, gaps = _choose(stage, conditions)
+            quantities = _quantities(policy, row, scope, backend) if row is not None and row.grants else ()
+            allocation = allocation_of(stage, scope) if allocating else None
+            outcomes[id] = row.outcome if row is not None else UNDETERMINED
+            kept[id] = (scope, conditions, (row, gaps, quantities, allocation), entry)
             if tick is not None:
                 tick()
-        standing = stand(policy, stage, surveyed, context, params)
-        decisions = {}
-        for index, seen in enumerate(surveyed):
-            scope, scopes[index] = scopes[index], None  # a decision keeps what it needs, not its scope
-            assert scope is not None
-            decisions[seen.entry.id] = decide(
-                policy, backend, stage, scope, standing.places[seen.entry.id], as_of, owner, cohort, trace, outside
-            )
-            if tick is not None:
-                tick()
-        return conclude(policy, backend.name, stage, standing, decisions, as_of, outside)
+        return outcomes, kept
+
+    def build(self, scope: Scope, conditions: dict[str, Any], settled: Settled, entry: Entry) -> Decision:
+        """One subject's `Decision`, from what `decide_all` kept of it."""
+        if self._ties is None:
+            self._ties = ties_of(self.standing.ranking, self.standing.slots)
+        place = _placed(self.standing.ranking, self._ties, entry)
+        as_of, owner, cohort, traced, outside = self.given
+        return _decision(
+            self.policy,
+            self.stage,
+            scope,
+            conditions,
+            settled,
+            as_of=as_of,
+            placement=place.placement,
+            owner=owner,
+            cohort=cohort,
+            traced=traced,
+            ranking_missing=place.settling,
+            outside_period=outside,
+            backend=self.backend,
+        )
 
 
 # --- the three steps of a cohort's evaluation, with plain data between them ----------------------
@@ -351,7 +468,7 @@ class Surveyed:
 class Place:
     """What the ranking and allocation gave one subject: its `stage.*`, its placement, what settles its rank."""
 
-    info: StageInfo
+    info: StageState
     placement: Placement
     settling: tuple[str, ...]
 
@@ -365,15 +482,52 @@ class Standing:
 
     slots: int | None
     ranking: Ranking
-    places: dict[str, Place]
+    places: dict[str, Place]  # empty from `stand(..., places=False)`
 
 
 def survey(policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope) -> Surveyed:
     """Step 1, per subject: settle phase 1 (filling `scope.known`); what the ranking needs of this subject."""
-    answers = backend.run(policy, scope, stage.phase1, stage, rows=False)
+    return _surveyed(policy, stage, scope, backend.run(policy, scope, stage.phase1, stage, rows=False))
+
+
+def _surveyed(policy: CompiledPolicy, stage: CompiledStage, scope: Scope, answers: dict[str, Any]) -> Surveyed:
     entry = _entry(policy, stage, scope, answers["pool"], answers.get("keys"))
     requested = requested_of(stage, scope) if entry.in_pool is True and stage.takes is not None else None
     return Surveyed(entry, requested, track_of(stage, answers))
+
+
+def _survey_all(
+    policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scopes: list[Scope], tick: Callable[[], None] | None
+) -> list[Surveyed]:
+    """Step 1 over a cohort in one process: `survey` of each scope, with the backend's function for the stage
+    found once; a subject in the pool with every ranking key known, of a stage without requests or tracks,
+    is surveyed without the general path's questions."""
+    run = _runner(policy, backend, stage.phase1, stage, False)
+    plain = stage.takes is None and not stage.tracks
+    id_field = policy.ir.schema.id_field
+    found = []
+    for scope in scopes:
+        answers = run(scope)
+        keys = answers.get("keys")
+        if plain and answers["pool"] is True and keys.__class__ is tuple:
+            found.append(Surveyed(Entry(str(getattr(scope.subject, id_field)), True, keys), None, None))
+        else:
+            found.append(_surveyed(policy, stage, scope, answers))
+        if tick is not None:
+            tick()
+    return found
+
+
+def _runner(
+    policy: CompiledPolicy, backend: Backend, names: Sequence[str], stage: CompiledStage, rows: bool
+) -> Callable[[Scope], dict[str, Any]]:
+    """What `backend.run(policy, scope, names, stage, rows)` does for one scope, as a function of the scope
+    (the backend's own, found once, where it has `runner`)."""
+    made = getattr(backend, "runner", None)
+    if made is not None:
+        return made(policy, names, stage, rows)  # type: ignore[no-any-return]
+    run = backend.run
+    return lambda scope: run(policy, scope, names, stage, rows)
 
 
 def stand(
@@ -382,35 +536,40 @@ def stand(
     surveyed: Sequence[Surveyed],
     context: BaseModel | None,
     params: dict[str, Any],
+    places: bool = True,
 ) -> Standing:
-    """Step 2, a reduce over the surveyed subjects only (no facts of theirs): slots, ranking, allocation."""
+    """Step 2, a reduce over the surveyed subjects only (no facts of theirs): slots, ranking, allocation,
+    and each subject's `Place` (`places=False`: none; `evaluate_cohort` makes each when its decision is read)."""
     stage_scope = Scope(None, context, params)
     slots = _slots(stage, stage_scope)
     entries = [s.entry for s in surveyed]
     ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
     ranking = allot(stage, stage_scope, ranking, [(s.entry.id, s.requested, s.track) for s in surveyed], slots)
+    if not places:
+        return Standing(slots, ranking, {})
     ties = ties_of(ranking, slots)
-    places = {}
+    return Standing(slots, ranking, {entry.id: _placed(ranking, ties, entry) for entry in entries})
+
+
+def _placed(ranking: Ranking, ties: dict[str, tuple[Tie, ...]], entry: Entry) -> Place:
+    """One subject's `Place`: its `stage.*`, its `Placement` in the ranking and what would settle its rank."""
+    id = entry.id
     ranges, settles, missing = ranking.ranges, ranking.settling, ranking.missing
-    infos, keys = ranking.infos, ranking.keys
-    for entry in entries:
-        id = entry.id
-        span = ranges.get(id) if ranges else None
-        settling = settles.get(id, missing) if settles else missing
-        info: StageInfo = infos[id]
-        placement = Placement(
-            in_pool=info.in_pool,
-            rank=info.rank,
-            pool_size=info.pool_size,
-            slots=info.slots,
-            keys=keys.get(id),
-            rank_range=span,
-            key_ranges=_key_ranges(entry) if entry.intervals is not None else None,
-            ties=ties.get(id, ()),
-            settled_by=tuple(sorted(_named(settling, id))) if span else (),
-        )
-        places[id] = Place(info, placement, settling)
-    return Standing(slots, ranking, places)
+    span = ranges.get(id) if ranges else None
+    settling = settles.get(id, missing) if settles else missing
+    info = ranking.infos[id]
+    placement = Placement(
+        in_pool=info.in_pool,
+        rank=info.rank,
+        pool_size=info.pool_size,
+        slots=info.slots,
+        keys=ranking.keys.get(id),
+        rank_range=span,
+        key_ranges=_key_ranges(entry) if entry.intervals is not None else None,
+        ties=ties.get(id, ()),
+        settled_by=tuple(sorted(_named(settling, id))) if span else (),
+    )
+    return Place(info, placement, settling)
 
 
 def decide(
@@ -446,7 +605,7 @@ def conclude(
     backend_name: str,
     stage: CompiledStage,
     standing: Standing,
-    decisions: dict[str, Decision],
+    decisions: Mapping[str, Decision],
     as_of: dt.date,
     outside: bool,
 ) -> Result:

@@ -756,6 +756,12 @@ class GeneratedBackend:
             found = policy.programs[key] = (row, generate_quantities(policy, row))
         return found[1](scope)  # type: ignore[no-any-return]
 
+    def runner(
+        self, policy: CompiledPolicy, names: Sequence[str], stage: CompiledStage | None, rows: bool
+    ) -> Callable[[Scope], dict[str, Any]]:
+        """`run` for these names and this stage, as the generated function of one scope (a cohort's loop)."""
+        return self.program(policy, stage, names, "rows" if rows else "pool").run
+
     def run(
         self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
     ) -> dict[str, Any]:

@@ -8,7 +8,7 @@ stage's ranking, and the compact trace (every value and rule result) that explan
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -27,6 +27,7 @@ __all__ = [
     "TrackSummary",
     "StageSummary",
     "Decision",
+    "Decisions",
     "Result",
     "PolicyIdentity",
     "UNDETERMINED",
@@ -595,6 +596,54 @@ class Decision:
         return json_text(self.to_json(), indent=indent)
 
 
+class Decisions(Mapping[str, Decision]):
+    """The decisions of one cohort evaluation, by subject id in the order of the input.
+
+    A cohort evaluation settles every subject's outcome at once (what `outcomes()` and the stage
+    summary read), and keeps what the rest of each decision is made of: its scope and trace, its
+    outcome row, its place in the ranking, its grants. The `Decision` object itself is built the
+    first time it is read, then kept, so a cohort whose decisions are read one by one (or only
+    their outcomes) does not pay for objects nobody reads. What a decision says does not depend on
+    when it is read: everything it is built from was settled, and every error raised, during the
+    evaluation. Pickled, it is sent as a plain dict of its decisions.
+    """
+
+    __slots__ = ("_outcomes", "_kept", "_build", "_made")
+
+    def __init__(
+        self, outcomes: dict[str, str], kept: dict[str, tuple[Any, ...]], build: Callable[..., Decision]
+    ) -> None:
+        self._outcomes = outcomes  # id -> outcome, in the order of the input
+        self._kept = kept  # id -> the arguments of `build` for its decision
+        self._build = build
+        self._made: dict[str, Decision] = {}
+
+    def __getitem__(self, id: str) -> Decision:
+        made = self._made.get(id)
+        if made is None:  # two threads may both build it: the first one kept is the one every reader gets
+            made = self._made.setdefault(id, self._build(*self._kept[id]))
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._outcomes)
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    def __contains__(self, id: object) -> bool:
+        return id in self._outcomes
+
+    def outcomes(self) -> dict[str, str]:
+        """Subject id → outcome, without building any decision."""
+        return dict(self._outcomes)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self.items()),))
+
+    def __repr__(self) -> str:
+        return f"Decisions({dict(self.items())!r})"
+
+
 @dataclass(frozen=True)
 class Result:
     """The decisions of one evaluation, in the order of the input."""
@@ -631,6 +680,8 @@ class Result:
 
     def outcomes(self) -> dict[str, str]:
         """Subject id → outcome."""
+        if isinstance(self.decisions, Decisions):
+            return self.decisions.outcomes()
         return {i: d.outcome for i, d in self.decisions.items()}
 
 

@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.evaluation.compiler import Missing
+from engine.evaluation.compiler import Missing, StageState
 from engine.evaluation.result import Tie
 from engine.evaluation.uncertain import Interval, possibly_before, surely_before
-from engine.language.ir import StageInfo
 
 __all__ = ["Entry", "Ranking", "rank_pool", "ties_of", "MAX_COMPARISONS"]
 
@@ -66,7 +65,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Ranking:
-    infos: dict[str, StageInfo]
+    infos: dict[str, StageState]
     keys: dict[str, tuple[Any, ...]]
     order: tuple[tuple[str, int | None], ...]
     cut_off: tuple[Any, ...] | None
@@ -109,7 +108,17 @@ def rank_pool(stage_id: str, entries: Sequence[Entry], descending: Sequence[bool
                 settling[id] = tuple(sorted({f"{t.id}: {p}" for t in unsettled for p in t.gaps}))
         ordered = sorted(pool, key=lambda e: (*spans[e.id][:2], e.id))
         exposed = frozenset(e.id for e in pool if not e.certain or _exposed(e, uncertain, descending))
-    infos = {e.id: _info(stage_id, e, ranks.get(e.id), len(pool), slots) for e in entries}
+    size, rank_of = len(pool), ranks.get
+    infos = {  # `stage.*` of each subject (its membership of the pool: None where undetermined)
+        e.id: StageState(
+            id=stage_id,
+            in_pool=e.in_pool if e.in_pool.__class__ is bool else None,
+            rank=rank_of(e.id),
+            pool_size=size,
+            slots=slots,
+        )
+        for e in entries
+    }
     cut_off, tie = _cut_off(ordered, ranks, slots) if not uncertain else (None, False)
     order = tuple((e.id, ranks.get(e.id)) for e in ordered)
     keys = {e.id: e.keys for e in ordered if not isinstance(e.keys, Missing)}
@@ -188,16 +197,6 @@ def _against(s: Entry, rank: int, others: list[Entry], descending: Sequence[bool
         else:
             unsettled.append(t)
     return best, worst, unsettled
-
-
-_STAGE_INFO = StageInfo.__pydantic_validator__.validate_python  # from a dict: a third cheaper than `StageInfo(**)`
-
-
-def _info(stage_id: str, entry: Entry, rank: int | None, pool_size: int, slots: int | None) -> StageInfo:
-    in_pool = entry.in_pool if isinstance(entry.in_pool, bool) else None
-    fields = {"id": stage_id, "in_pool": in_pool, "rank": rank, "pool_size": pool_size, "slots": slots}
-    info: StageInfo = _STAGE_INFO(fields)
-    return info
 
 
 def _cut_off(

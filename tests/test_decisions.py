@@ -1,0 +1,85 @@
+"""A cohort's decisions (`Result.decisions`, a `Decisions` mapping): each outcome settled by the evaluation,
+each `Decision` object built the first time it is read and then kept, the same whenever it is read.
+
+That the decisions built on read are the ones a subject decided at once gets (reasons, placement, trace,
+grants, allocation) is held by tests/test_scale.py, whose chunked evaluations decide each subject at once.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import EvaluationError, Policy, load_policy
+from engine.evaluation import evaluate
+from engine.evaluation.result import Decisions
+from tests.conftest import EXAMPLES
+from tests.test_grants import batch, granting
+
+
+@pytest.fixture()
+def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the decisions built from now on, in the order they are built."""
+    made: list[str] = []
+    original = evaluate._decision
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        decision = original(*args, **kwargs)
+        made.append(decision.id)
+        return decision
+
+    monkeypatch.setattr(evaluate, "_decision", counted)
+    return made
+
+
+def test_a_decision_is_built_when_first_read_and_then_kept(policy: Policy, built: list[str]) -> None:
+    result = policy.evaluate(EXAMPLES / "stage1.yaml")
+    assert isinstance(result.decisions, Decisions)
+    assert built == []  # outcomes and the stage summary are settled; no decision object yet
+    assert result.outcomes()["naver-cloud"] == "disqualified" and result.summary is not None
+    assert built == []
+    first = result.decisions["naver-cloud"]
+    assert result.decisions["naver-cloud"] is first and built == ["naver-cloud"]
+    assert list(result.decisions) == list(result.outcomes()) and len(result.decisions) == 5
+    assert "naver-cloud" in result.decisions and "nobody" not in result.decisions
+    assert result.decisions.get("nobody") is None
+    with pytest.raises(KeyError):
+        result.decisions["nobody"]
+    assert [d.id for d in result.decisions.values()] == list(result.outcomes())
+    assert sorted(built) == sorted(result.outcomes())  # each built once
+
+
+def test_a_decision_read_late_is_the_one_read_at_once(policy: Policy) -> None:
+    """Reading decisions in another order, or after other evaluations, changes nothing they say."""
+    now = policy.evaluate(EXAMPLES / "stage1.yaml")
+    early = {id: d.to_json() for id, d in now.decisions.items()}
+    later = policy.evaluate(EXAMPLES / "stage1.yaml")
+    policy.evaluate(EXAMPLES / "wildcard.yaml")
+    late = {id: later.decisions[id].to_json() for id in reversed(list(later.decisions))}
+    assert late == early
+    assert {id: dict(d.trace) for id, d in later.decisions.items()} == {
+        id: dict(d.trace) for id, d in now.decisions.items()
+    }
+
+
+def test_decisions_pickle_as_a_plain_dict_of_the_same_decisions(policy: Policy) -> None:
+    """What a worker sends back: decisions not attached to a policy (a `Policy` holds closures)."""
+    cohort = policy.load_cohort(EXAMPLES / "stage1.yaml")
+    compiled, backend = policy.compiled, policy._backend
+    date = cohort.context.date
+    result = evaluate.evaluate_cohort(compiled, backend, cohort.consortia, cohort.context, date, "stage1")
+    assert isinstance(result.decisions, Decisions)
+    again = pickle.loads(pickle.dumps(result))
+    assert type(again.decisions) is dict and list(again.decisions) == list(result.decisions)
+    assert again.decisions == result.decisions and again.to_json() == result.to_json()
+    assert all(dict(again.decisions[id].trace) == dict(d.trace) for id, d in result.decisions.items())
+
+
+def test_a_grant_that_fails_fails_the_evaluation_not_a_later_read(tmp_path: Path) -> None:
+    """A grant's quantity is computed when the cohort is decided: an error in it leaves no result behind."""
+    policy = load_policy(granting(tmp_path / "g", quantity="grant_amount / (age - 30)"))
+    with pytest.raises(EvaluationError, match="division by zero"):
+        policy.evaluate(batch())
