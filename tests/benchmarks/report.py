@@ -65,6 +65,19 @@ def render(run: dict[str, Any], peers: dict[str, Any] | None) -> str:
             if row["what"].startswith("durable backend against"):
                 ratio += " (against the hand-written durable ruleset)"
             lines.append(f"| {row['what']} | {row['us_per_decision']:,.1f} µs | {ratio} |")
+    flat, hand = run.get("scale.flatness"), run.get("scale.flatness_hand")
+    if flat and hand:
+        lines += [
+            "",
+            "### Per decision by cohort size (one cohort per size, each in a fresh process; wall clock, trace on)",
+            "",
+            "| subjects | default evaluator | hand-written stage 1, same facts | engine / hand-written |",
+            "|---|---|---|---|",
+        ]
+        for size in sorted(flat, key=int):
+            lines.append(
+                f"| {int(size):,} | {flat[size]:,.1f} µs | {hand[size]:,.1f} µs | {flat[size] / hand[size]:.2f}x |"
+            )
     process = run.get("process")
     if process:
         cpu, wall = process["cpu_s"], process["wall_s"]

@@ -306,12 +306,24 @@ def section_scale(quick: bool, dask_size: int | None = None) -> None:
         print(f"  {why}")
         targets.extend(Target(name, "", verdict=why) for name in names.values())
         return
-    found, why = _measure(scale, "flatness", sizes)
+    detail, why = _measure(scale, "flatness_detail", sizes) if hasattr(scale, "flatness_detail") else (None, "")
+    found, why = (
+        ({k: v["us_per_decision"] for k, v in detail.items()}, "") if detail else _measure(scale, "flatness", sizes)
+    )
     if found:
         target = _flat("evaluation", found, "µs/decision")
         target.name = names["flat"]
         targets.append(target)
         figures["scale.flatness"] = {str(k): v for k, v in found.items()}
+        if detail:  # what the size costs a hand-written reader of the same facts: the growth the engine did not add
+            hand = {k: v["hand_us_per_decision"] for k, v in detail.items()}
+            for size in sorted(hand):
+                engine = found[size] / hand[size]
+                print(
+                    f"  hand-written stage 1, {size:>7,} subjects: {hand[size]:,.1f} µs/decision (engine {engine:.2f}x)"
+                )
+            print(f"  hand-written, largest / smallest: {hand[max(hand)] / hand[min(hand)]:.2f}x")
+            figures["scale.flatness_hand"] = {str(k): v for k, v in hand.items()}
     else:
         targets.append(Target(names["flat"], "", verdict=why))
     peak, why = _measure(scale, "peak_rss_mib", rss_size)

@@ -8,7 +8,8 @@ Run by hand or by `run.py`, never by pytest (no `test_` names here). Each functi
 figures; each size is measured in a child process of its own (a fresh heap: what one size leaves
 behind does not slow the next), the best of several runs where a run is short:
 
-- `flatness(sizes)`: µs per decision of one cohort of each size (`Policy.evaluate`, trace on);
+- `flatness(sizes)`: µs per decision of one cohort of each size (`Policy.evaluate`, trace on), and in
+  `flatness_detail` the hand-written stage 1's on the same cohort beside it;
 - `peak_rss_mib(size)`: peak resident memory of a process that builds a cohort of `size` and
   evaluates it with `trace=False` (and, in `peak_rss_detail`, the memory before the evaluation);
 - `validation_flatness(sizes)`: µs per subject to validate fact data (dicts) into the fact models;
@@ -37,6 +38,7 @@ __all__ = [
     "synthetic",
     "synthetic_data",
     "flatness",
+    "flatness_detail",
     "peak_rss_mib",
     "peak_rss_detail",
     "validation_flatness",
@@ -94,16 +96,20 @@ def _rss_mib() -> float:
 
 def _child_flatness(size: int, runs: int) -> dict[str, Any]:
     from engine import load_policy
+    from tests.benchmarks.handwritten import plain_stage1
 
     policy = load_policy(RULES)
     cohort = synthetic(policy, size)
-    best = float("inf")
+    best = hand = float("inf")
     for _ in range(runs):
         start = time.perf_counter()
         result = policy.evaluate(cohort)
         best = min(best, time.perf_counter() - start)
         del result
-    return {"us_per_decision": best / size * 1e6}
+        start = time.perf_counter()  # the hand-written stage 1 on the same facts: what the size costs any reader
+        plain_stage1(cohort.consortia)
+        hand = min(hand, time.perf_counter() - start)
+    return {"us_per_decision": best / size * 1e6, "hand_us_per_decision": hand / size * 1e6}
 
 
 def _child_rss(size: int) -> dict[str, Any]:
@@ -180,7 +186,13 @@ def _runs(size: int) -> int:
 
 def flatness(sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> dict[int, float]:
     """µs per decision of one cohort of each size (trace on), each size in a process of its own."""
-    return {size: _in_child("flatness", size, _runs(size))["us_per_decision"] for size in sizes}
+    return {size: figures["us_per_decision"] for size, figures in flatness_detail(sizes).items()}
+
+
+def flatness_detail(sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> dict[int, dict[str, float]]:
+    """`flatness`, with the hand-written stage 1 (`handwritten.plain_stage1`) timed on the same cohort in
+    the same process (`hand_us_per_decision`): how much of the growth with size any reader of the facts pays."""
+    return {size: _in_child("flatness", size, _runs(size)) for size in sizes}
 
 
 def peak_rss_detail(size: int = 100_000) -> dict[str, float]:
@@ -232,12 +244,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     only = set(args.only or ["flatness", "rss", "validation", "dask"])
     out: dict[str, Any] = {}
     if "flatness" in only:
-        found = flatness(sizes)
-        out["flatness"] = {"us_per_decision": found, "ratio": _ratio(found), "target": TARGETS["flatness"]}
-        print("per-decision cost, one cohort per size (trace on):")
+        detail = flatness_detail(sizes)
+        found = {size: figures["us_per_decision"] for size, figures in detail.items()}
+        hand = {size: figures["hand_us_per_decision"] for size, figures in detail.items()}
+        out["flatness"] = {
+            "us_per_decision": found,
+            "hand_us_per_decision": hand,
+            "ratio": _ratio(found),
+            "hand_ratio": _ratio(hand),
+            "target": TARGETS["flatness"],
+        }
+        print("per-decision cost, one cohort per size (trace on), the hand-written stage 1 beside it:")
         for size, us in found.items():
-            print(f"  {size:>9,} subjects  {us:8.1f} µs per decision")
+            print(f"  {size:>9,} subjects  {us:8.1f} µs per decision  (hand-written {hand[size]:.1f} µs)")
         _verdict("largest / smallest", _ratio(found), TARGETS["flatness"])
+        print(f"  hand-written, largest / smallest: {_ratio(hand):.2f}x")
     if "rss" in only:
         detail = peak_rss_detail(largest)
         out["rss"] = detail | {"size": largest, "target_mib": TARGETS["peak_rss_mib"]}
