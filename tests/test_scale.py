@@ -9,8 +9,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import pickle
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,8 @@ from hypothesis import strategies as st
 from engine import FactError, Policy, Result, evaluate_many, load_policy
 from engine.core.collector import collector_paused
 from engine.evaluation.evaluate import Place, Surveyed
-from tests.conftest import EXAMPLES, GPU_HOURS, RULES
+from engine.evaluation.result import Decisions
+from tests.conftest import EXAMPLES, GPU_HOURS, GRANTS, RULES
 from tests.strategies import cohorts, gpu_cohorts, ranked_cohorts
 from tests.test_concurrency import PicklingExecutor, jobs
 
@@ -62,6 +65,47 @@ def test_the_ranking_step_sees_plain_data_only(policy: Policy) -> None:
     assert sent_back and all(isinstance(s, Surveyed) for s in sent_back)
     assert all(len(pickle.dumps(s)) < 2_000 for s in sent_back)
     assert "Consortium" not in repr(sent_back)
+
+
+def test_the_decision_step_sends_back_plain_data_not_decisions(policy: Policy) -> None:
+    """A worker's decide step answers with what it settled (values, rows, the deciding row, quantities): no
+    facts, no `Decision`, no reasons; the caller builds each decision when it is read."""
+    executor = PicklingExecutor()
+    [result] = evaluate_many(policy, [EXAMPLES / "stage1.yaml"], executor=executor, chunk_size=2)
+    sent_back = []
+    for payload in executor.sent:
+        fn, args, kwargs = pickle.loads(payload)
+        if fn.__name__ == "_decide_chunk":
+            sent_back += fn(*args, **kwargs)
+    assert len(sent_back) == 5 and all(isinstance(at, tuple) for at in sent_back)
+    text = repr(sent_back)
+    assert "Consortium" not in text and "Decision" not in text and "Reason" not in text
+    assert isinstance(result.decisions, Decisions)
+    assert {id: d.row for id, d in result.decisions.items()} == {
+        id: d.row for id, d in policy.evaluate(EXAMPLES / "stage1.yaml").decisions.items()
+    }
+
+
+@pytest.mark.parametrize("row", ["not within_grants", "not within_grants or age > 60"])
+def test_the_decision_step_is_sent_facts_only_where_the_rows_read_them(tmp_path: Path, row: str) -> None:
+    """After the ranking a worker needs a subject's facts only if phase 2 or the rows read them (here `age`);
+    otherwise its chunk goes out as ids, and the decisions are the single-process ones either way."""
+    package = tmp_path / "grants"
+    shutil.copytree(GRANTS, package, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = package / "policy.yaml"
+    manifest.write_text(manifest.read_text().replace("when: not within_grants", f"when: {row}"))
+    policy = load_policy(package)
+    reads = "age" in row
+    assert policy.compiled.stages["award"].facts_after is reads
+    people = [{"id": f"p{i}", "income": 1000.0 * i, "age": 20 + 15 * i, "documents": []} for i in range(5)]
+    cohort = {"context": {"stage": "award", "date": "2026-03-01"}, "applicants": people}
+    executor = PicklingExecutor()
+    [got] = evaluate_many(policy, [cohort], executor=executor, chunk_size=2)
+    _same(policy.evaluate(cohort), got)
+    sent = [pickle.loads(payload) for payload in executor.sent]
+    chunks = [args[2] for fn, args, _ in sent if fn.__name__ == "_decide_chunk"]
+    assert len(chunks) == 3 and all(isinstance(c, bytes) is reads for c in chunks)
+    assert reads or [c for chunk in chunks for c in chunk] == [p["id"] for p in people]
 
 
 @pytest.mark.durable

@@ -53,6 +53,7 @@ class CompiledStage:
     rest1: tuple[str, ...] = ()  # `others` in dependency order, as a trace settles them: what does not read `stage.*`
     rest2: tuple[str, ...] = ()  # ... then what does
     row_keys: tuple[str, ...] = ()  # each row's key among a backend's answers: `row:N`
+    facts_after: bool = True  # phase 2 or the outcome rows read the subject's facts (not only the values before)
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,28 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
             rest1=tuple(n for n in ir.order if n not in needs and n not in ir.stage_dependent),
             rest2=tuple(n for n in ir.order if n not in needs and n in ir.stage_dependent),
             row_keys=tuple(f"row:{row.index}" for row in stage.outcomes),
+            facts_after=_reads_facts(
+                ir,
+                [
+                    *(_definition(ir, n) for n in ir.order if n in needs and n in ir.stage_dependent),
+                    *(row.when for row in stage.outcomes),
+                ],
+            ),
         )
     phase1 = tuple(n for n in ir.order if n not in ir.stage_dependent)
     phase2 = tuple(n for n in ir.order if n in ir.stage_dependent)
     return CompiledPolicy(ir=ir, compiler=compiler, defs=defs, phase1=phase1, phase2=phase2, stages=stages)
+
+
+def _definition(ir: PolicyIR, name: str) -> Node:
+    return ir.values[name].expr if name in ir.values else ir.rules[name].when
+
+
+def _reads_facts(ir: PolicyIR, nodes: list[Node]) -> bool:
+    """Whether any of `nodes` reads a fact of the subject: a name that is no parameter, value, rule, `stage` or
+    `context` (a comprehension's variable counts as one, whatever it ranges over: the answer errs towards yes)."""
+    plain = ("parameter", "value", "rule", "stage", "context")
+    return any(isinstance(n, Name) and ir.kind_of(n.name) not in plain for node in nodes for n in walk(node))
 
 
 def stage_needs(ir: PolicyIR, stage: Stage) -> frozenset[str]:

@@ -61,6 +61,10 @@ __all__ = [
     "decide",
     "conclude",
     "prepare",
+    "Decider",
+    "settle_at",
+    "place_at",
+    "At",
 ]
 
 
@@ -367,16 +371,20 @@ def evaluate_cohort(
         scopes = [Scope(s, context, params) for s in subjects]
         surveyed = _survey_all(policy, backend, stage, scopes, tick)
         standing = stand(policy, stage, surveyed, context, params, places=False)
-        made = _Made(policy, backend, stage, standing, (as_of, owner, cohort, trace, outside))
+        made = Decider(
+            policy=policy, backend=backend, stage=stage, standing=standing, given=(as_of, owner, cohort, trace, outside)
+        )
         outcomes, kept = made.decide_all(scopes, surveyed, tick)
         return conclude(policy, backend.name, stage, standing, Decisions(outcomes, kept, made.build), as_of, outside)
 
 
-class _Made:
-    """Step 3 in one process: each subject decided at its place (phase 2, the rows, its grants), and its
-    `Decision` built from that when first read (`result.Decisions`), with its `Placement` from the ranking."""
+class Decider:
+    """Step 3 of a cohort: each subject settled at its place (phase 2, the rows, its grants' quantities and
+    allocation), and its `Decision` built from that when first read (`result.Decisions`), with its
+    `Placement` from the ranking. In one process `decide_all` settles every subject; over chunks each
+    worker settles its own (`settle_at`) and the caller keeps what comes back (`keep`)."""
 
-    __slots__ = ("policy", "backend", "stage", "standing", "given", "_ties")
+    __slots__ = ("policy", "backend", "stage", "standing", "given", "_ties", "_rows")
 
     def __init__(
         self,
@@ -389,6 +397,7 @@ class _Made:
         self.policy, self.backend, self.stage, self.standing = policy, backend, stage, standing
         self.given = given  # as_of, owner, cohort, traced, outside
         self._ties: dict[str, tuple[Tie, ...]] | None = None
+        self._rows = {row.index: position for position, (row, _) in enumerate(stage.rows)}  # `row:N` -> position
 
     def decide_all(
         self, scopes: list[Scope], surveyed: list[Surveyed], tick: Callable[[], None] | None
@@ -420,11 +429,30 @@ class _Made:
                 tick()
         return outcomes, kept
 
+    def keep(
+        self, scope: Scope, entry: Entry, at: tuple[dict[str, Any], int, dict[str, Any], int | None, frozenset[str]]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """A subject a worker settled (`settle_at`'s answer), kept as `decide_all` keeps one: its outcome and
+        what its decision is built from. `scope` is the caller's own, with its subject and the values its
+        survey settled; the worker's phase-2 values are added, and the grants' quantities and the
+        allocation settled here, as `decide_all` settles them (an error in one fails the evaluation)."""
+        later, by_bounds, conditions, index, gaps = at
+        _, info, span, _ = place_at(self.standing.ranking, entry.id)
+        scope.stage, scope.rank_range, scope.by_bounds = info, span, by_bounds
+        scope.known.update(later)
+        row = self.stage.rows[self._rows[index]][0] if index is not None else None
+        quantities = _quantities(self.policy, row, scope, self.backend) if row is not None and row.grants else ()
+        allocation = allocation_of(self.stage, scope)
+        outcome = row.outcome if row is not None else UNDETERMINED
+        return outcome, (scope, conditions, (row, gaps, quantities, allocation), entry)
+
     def build(self, scope: Scope, conditions: dict[str, Any], settled: Settled, entry: Entry) -> Decision:
         """One subject's `Decision`, from what `decide_all` kept of it."""
-        if self._ties is None:
-            self._ties = ties_of(self.standing.ranking, self.standing.slots)
-        place = _placed(self.standing.ranking, self._ties, entry)
+        place = self.standing.places.get(entry.id)
+        if place is None:
+            if self._ties is None:
+                self._ties = ties_of(self.standing.ranking, self.standing.slots)
+            place = _placed(self.standing.ranking, self._ties, entry)
         as_of, owner, cohort, traced, outside = self.given
         return _decision(
             self.policy,
@@ -585,19 +613,48 @@ def decide(
     outside: bool = False,
 ) -> Decision:
     """Step 3, per subject: phase 2 and the outcome rows at its place (after `survey` filled `scope`)."""
-    scope.stage = place.info
-    span = place.placement.rank_range
-    scope.rank_range = span
-    settling = place.settling
     assert scope.subject is not None
-    if span is not None and span[1] - span[0] < MAX_RANK_SPREAD:
-        subject_id = _subject_id(policy, scope.subject)
-        conditions = _over_ranks(policy, backend, stage, scope, span, _named(settling, subject_id))
-    else:
-        conditions = backend.run(policy, scope, stage.phase2, stage, rows=True)
+    at = (_subject_id(policy, scope.subject), place.info, place.placement.rank_range, place.settling)
+    conditions = _at_place(policy, backend, stage, scope, at)
     return _decide(
-        policy, stage, scope, conditions, as_of, place.placement, owner, cohort, trace, settling, outside, backend
+        policy, stage, scope, conditions, as_of, place.placement, owner, cohort, trace, place.settling, outside, backend
     )
+
+
+At = tuple[str, StageState, tuple[int, int] | None, tuple[str, ...]]
+"""Where the ranking put one subject, as a worker needs it: its id, its `stage.*`, its rank range (None:
+known or not ranked) and the facts that would settle it (another subject's as `id: path`)."""
+
+
+def settle_at(
+    policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope, at: At
+) -> tuple[dict[str, Any], int, dict[str, Any], int | None, frozenset[str]]:
+    """Step 3 on a worker, per subject: phase 2 and the rows, as plain data for the caller's `Decider.keep`:
+    the values of phase 2 (phase 1's the caller has) and the scope's comparisons decided from bounds, the
+    rows, the deciding row's index (`row:N`; None: undetermined) and what the rows miss. The grants'
+    quantities and the allocation, which may read facts the worker was not sent, the caller settles."""
+    conditions = _at_place(policy, backend, stage, scope, at)
+    row, gaps = _choose(stage, conditions)
+    known = scope.known
+    later = {name: known[name] for name in stage.phase2}
+    return later, scope.by_bounds, conditions, row.index if row is not None else None, gaps
+
+
+def place_at(ranking: Ranking, id: str) -> At:
+    """Where the ranking put subject `id`, as `settle_at` reads it (no `Placement`: the caller makes those)."""
+    ranges, settles, missing = ranking.ranges, ranking.settling, ranking.missing
+    span = ranges.get(id) if ranges else None
+    return id, ranking.infos[id], span, settles.get(id, missing) if settles else missing
+
+
+def _at_place(policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope, at: At) -> dict[str, Any]:
+    """Phase 2 and the rows at a place; the scope's subject may be absent where the stage reads no fact of it
+    then (`CompiledStage.facts_after`): a worker is then not sent the facts again."""
+    id, info, span, settling = at
+    scope.stage, scope.rank_range = info, span
+    if span is not None and span[1] - span[0] < MAX_RANK_SPREAD:
+        return _over_ranks(policy, backend, stage, scope, span, _named(settling, id))
+    return backend.run(policy, scope, stage.phase2, stage, rows=True)
 
 
 def conclude(
