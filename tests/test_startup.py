@@ -220,3 +220,29 @@ def test_each_command_alone_parses_as_in_the_whole_parser() -> None:
         alone = _commands(build_parser(command))
         assert alone[command].format_help() == sub.format_help(), command
     assert set(_commands(build_parser("no-such-command"))) == set(whole)
+
+
+# Work at load that only some commands need ----------------------------------------------------------
+
+
+def test_loading_reads_no_distribution_metadata_yet_the_trust_text_still_names_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Listing the trusted entry points reads no distribution's metadata file (an email-format parse);
+    the text saying where the trust comes from is the same when it is asked for."""
+    import importlib.metadata
+
+    from engine import load_policy
+    from engine.language.factmodels import trusted_fact_modules
+
+    def refused(self: object) -> None:
+        raise AssertionError("a distribution's metadata was read while loading")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(importlib.metadata.Distribution, "metadata", property(refused))
+        trusted = trusted_fact_modules(environ={})
+        assert "policy.facts" in trusted.origins
+        policy = load_policy(RULES, fact_modules=())
+    assert policy.ir.name == "sovereign-ai"
+    assert trusted.origins["policy.facts"] == "entry point `sovereign_ai` of `sovereign-policy`"
+    assert ("policy.facts", "entry point `sovereign_ai` of `sovereign-policy`") in trusted.origins.items()

@@ -21,7 +21,7 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -121,12 +121,40 @@ def _from_file(name: str, path: Path) -> ModuleType:
     return module
 
 
-def _registered() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        module = entry.value.partition(":")[0].strip()
+class _Origins(Mapping[str, str]):
+    """Module name → where its trust comes from. An entry point's text names its distribution, whose
+    name is read from its metadata file (an email-format parse, about as long as listing the entry
+    points): done only when the text is asked for (an error message, `policy check` output), not at
+    every load."""
+
+    def __init__(self, entries: Mapping[str, str | importlib.metadata.EntryPoint]) -> None:
+        self._entries = dict(entries)
+
+    def __getitem__(self, name: str) -> str:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            return entry
         dist = entry.dist.name if entry.dist is not None else "an installed distribution"
-        found.setdefault(module, f"{_ENTRY} `{entry.name}` of `{dist}`")
+        text = self._entries[name] = f"{_ENTRY} `{entry.name}` of `{dist}`"
+        return text
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _registered() -> dict[str, str | importlib.metadata.EntryPoint]:
+    found: dict[str, str | importlib.metadata.EntryPoint] = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry.value.partition(":")[0].strip(), entry)
     return found
 
 
@@ -146,7 +174,7 @@ def _named(spec: ModuleSpec, origin: str) -> tuple[str, Path | ModuleType | None
 
 def trusted_fact_modules(named: Iterable[ModuleSpec] = (), environ: Mapping[str, str] | None = None) -> FactModules:
     """Entry points of installed distributions, then `POLICY_FACT_MODULES`, then `named`."""
-    origins: dict[str, str] = dict(_registered())
+    origins: dict[str, str | importlib.metadata.EntryPoint] = _registered()
     files: dict[str, Path] = {}
     modules: dict[str, ModuleType] = {}
     env = (os.environ if environ is None else environ).get(ENV_VAR, "")
@@ -158,4 +186,4 @@ def trusted_fact_modules(named: Iterable[ModuleSpec] = (), environ: Mapping[str,
             files[name] = where
         elif isinstance(where, ModuleType):
             modules[name] = where
-    return FactModules(origins=origins, files=files, modules=modules)
+    return FactModules(origins=_Origins(origins), files=files, modules=modules)
