@@ -246,3 +246,18 @@ def test_loading_reads_no_distribution_metadata_yet_the_trust_text_still_names_i
     assert policy.ir.name == "sovereign-ai"
     assert trusted.origins["policy.facts"] == "entry point `sovereign_ai` of `sovereign-policy`"
     assert ("policy.facts", "entry point `sovereign_ai` of `sovereign-policy`") in trusted.origins.items()
+
+
+def test_the_records_invariants_read_are_built_once_for_every_stage() -> None:
+    """Each stage's `Decided` record (its own outcomes) shares the one `Rules` and `Values` records."""
+    from engine.language.invariants import decided_model
+    from engine.language.types import NUM
+    from policy.facts import Consortium
+
+    first = decided_model(Consortium, ("advanced", "eliminated"), ("eligible",), (("score", NUM),))
+    second = decided_model(Consortium, ("selected",), ("eligible",), (("score", NUM),))
+    assert first is not second
+    assert first.model_fields["rules"].annotation is second.model_fields["rules"].annotation
+    assert first.model_fields["values"].annotation is second.model_fields["values"].annotation
+    rules = first.model_fields["rules"].annotation
+    assert set(rules.model_fields) == {"eligible"}

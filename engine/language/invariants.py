@@ -74,7 +74,12 @@ _TYPES_ONLY = ConfigDict(defer_build=True)
 
 
 def _record(name: str, fields: Mapping[str, Ty]) -> type[BaseModel]:
-    usable = {n: (annotation_of(t) | None, None) for n, t in fields.items() if not hasattr(BaseModel, n)}
+    return _record_of(name, tuple(fields.items()))
+
+
+@functools.lru_cache(maxsize=64)  # the same for every stage's `Decided`: built once, not once per stage
+def _record_of(name: str, fields: tuple[tuple[str, Ty], ...]) -> type[BaseModel]:
+    usable = {n: (annotation_of(t) | None, None) for n, t in fields if not hasattr(BaseModel, n)}
     return create_model(name, __config__=_TYPES_ONLY, **usable)  # type: ignore[call-overload, no-any-return]
 
 
