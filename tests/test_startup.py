@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Literal
 
 import networkx as nx
 import pytest
@@ -261,3 +262,24 @@ def test_the_records_invariants_read_are_built_once_for_every_stage() -> None:
     assert first.model_fields["values"].annotation is second.model_fields["values"].annotation
     rules = first.model_fields["rules"].annotation
     assert set(rules.model_fields) == {"eligible"}
+
+
+def test_field_types_are_read_from_the_model_pydantic_built() -> None:
+    """A fact model's field types come from the annotations pydantic resolved when it built the class,
+    not resolved again: a model defined inside a function (its annotations are text under
+    `from __future__ import annotations`, naming a class of that function) is typed all the same."""
+    from pydantic import BaseModel
+
+    from engine.language.types import NUM, STR, Choice, ListTy, ModelTy, model_fields
+
+    class Member(BaseModel):
+        share: float
+        role: Literal["lead", "member"]
+
+    class Team(BaseModel):
+        name: str
+        members: list[Member]
+        lead: Member | None = None
+
+    assert model_fields(Team) == {"name": STR, "members": ListTy(ModelTy(Member)), "lead": ModelTy(Member)}
+    assert model_fields(Member) == {"share": NUM, "role": Choice(frozenset({"lead", "member"}))}

@@ -75,9 +75,11 @@ def model_fields(cls: type[BaseModel]) -> dict[str, Ty]:
 
 
 @functools.lru_cache(maxsize=512)
-def _model_fields(cls: type[BaseModel]) -> dict[str, Ty]:  # a class's annotations do not change: resolve them once
-    hints = typing.get_type_hints(cls, include_extras=False)
-    found = {name: from_annotation(hints.get(name, info.annotation)) for name, info in cls.model_fields.items()}
+def _model_fields(cls: type[BaseModel]) -> dict[str, Ty]:  # a class's fields do not change: read them once
+    # pydantic resolved each annotation when it built the class (in the namespace the class was
+    # defined in, a function's included): read those rather than resolving them again with
+    # `typing.get_type_hints`, which took longer and failed on a model defined inside a function.
+    found = {name: from_annotation(info.annotation) for name, info in cls.model_fields.items()}
     for name, computed in cls.model_computed_fields.items():
         found[name] = from_annotation(computed.return_type)
     return found
