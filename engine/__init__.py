@@ -9,10 +9,12 @@
 The pipeline runs one way: load (YAML with spans) → check (names, types, dependency graph) →
 compile (closures) → evaluate (per subject, then the stage over the cohort) → explain.
 
-Every name below is imported on first use (PEP 562): `import engine` (which any `import engine.x`
-runs first) costs almost nothing, so a command imports only what it needs. `Decision.explain()`
-and `Decision.why_not()` work from the first call all the same: `engine.explanation`, imported
-here, registers hooks that import the explanation graph and why-not when first called.
+Every name below is imported on first use (PEP 562), so a command imports only what it needs.
+`import engine` (which any `import engine.x` runs first) imports only `engine.explanation`, which
+registers the hooks of `Decision.explain()` and `Decision.why_not()` (they import the explanation
+graph and why-not when first called), and what that needs: the results of an evaluation and the IR
+they refer to (`engine.evaluation.result`, `engine.language.ir`, `expr`, `types`; pydantic with
+them). The cyclic collector does not walk what these imports build (`engine.core.collector.long_lived`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from engine import explanation as _explanation  # noqa: F401  (registers the hooks of Decision.explain(), why_not())
+from engine.core.collector import long_lived as _long_lived
+
+with _long_lived():  # what these imports build lives as long as the process: see `engine.core.collector`
+    from engine import explanation as _explanation  # noqa: F401  (registers the hooks of Decision.explain(), why_not())
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time `__getattr__` imports each on first use
     from engine.core.diagnostics import Diagnostic, Span

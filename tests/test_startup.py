@@ -283,3 +283,67 @@ def test_field_types_are_read_from_the_model_pydantic_built() -> None:
 
     assert model_fields(Team) == {"name": STR, "members": ListTy(ModelTy(Member)), "lead": ModelTy(Member)}
     assert model_fields(Member) == {"share": NUM, "role": Choice(frozenset({"lead", "member"}))}
+
+
+# The cyclic collector while the engine is imported --------------------------------------------------
+
+
+def _after_import(before: str, imports: str = "import engine.cli") -> dict[str, object]:
+    """In a fresh interpreter: run `before`, count the collector's runs while `imports` runs, report its state."""
+    script = textwrap.dedent(
+        f"""
+        import gc, json
+        {before}
+        runs = []
+        gc.callbacks.append(lambda phase, info: phase == "start" and runs.append(info["generation"]))
+        frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+        {imports}
+        gc.callbacks.clear()
+        print(json.dumps({{"runs": runs, "enabled": gc.isenabled(), "frozen_before": frozen,
+                           "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold() == threshold}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_importing_the_engine_runs_no_collection_and_leaves_the_collector_as_it_was() -> None:
+    """The classes and functions the engine's imports build go to the oldest generation unwalked; the
+    collector is on again afterwards, with its thresholds, and nothing is left frozen."""
+    state = _after_import("import importlib, threading, typing")  # the standard library's own imports aside
+    # At most the one run that reading `engine/__init__` itself may set off, before its first line
+    # (it was some 60 while the engine's modules were imported).
+    assert len(state["runs"]) <= 1 and state["enabled"] is True  # type: ignore[arg-type]
+    assert state["frozen"] == 0 and state["threshold"] is True
+
+
+def test_a_collector_turned_off_stays_off_and_a_frozen_heap_stays_frozen() -> None:
+    """Whoever imports the engine keeps their choices: the collector off, or a heap frozen before a fork."""
+    assert _after_import("gc.disable()")["enabled"] is False
+    frozen = _after_import("gc.freeze()")
+    assert frozen["enabled"] is True and frozen["frozen_before"] and frozen["frozen"]  # not unfrozen (that empties it)
+
+
+def test_what_a_long_lived_block_made_is_still_collected_when_it_is_garbage() -> None:
+    """Moving objects to the oldest generation keeps nothing from the collector: a cycle made inside
+    the block and dropped is collected by the next full collection."""
+    import gc
+    import weakref
+
+    from engine.core.collector import long_lived
+
+    class Node:
+        other: object = None
+
+    was = gc.isenabled()
+    with long_lived():
+        assert not gc.isenabled()
+        first, second = Node(), Node()
+        first.other, second.other = second, first
+        alive = weakref.ref(first)
+    assert gc.isenabled() == was
+    del first, second
+    assert alive() is not None  # a cycle: reference counting alone does not free it
+    gc.collect()
+    assert alive() is None

@@ -6,6 +6,9 @@ failure, 2 bad usage or unreadable input); each command group (`decide`, `packag
 other folder of the engine.
 """
 
-from engine.cli.main import COMMAND_MODULES, UsageError, build_parser, main
+from engine.core.collector import long_lived as _long_lived
+
+with _long_lived():  # the loader, the checker and the evaluators: built once, kept (see `engine.core.collector`)
+    from engine.cli.main import COMMAND_MODULES, UsageError, build_parser, main
 
 __all__ = ["main", "build_parser", "UsageError", "COMMAND_MODULES"]
