@@ -75,6 +75,8 @@ def node_id(kind: str, name: str) -> str:
 
 @dataclass
 class _Def:
+    """One definition of the package (a parameter, value, rule...) and where it is written."""
+
     kind: str
     name: str
     item: Any
@@ -88,6 +90,8 @@ class _Def:
 
 @dataclass
 class _State:
+    """What the check has found so far: definitions, types, parsed expressions, the graph, diagnostics."""
+
     source: PackageSource
     diagnostics: list[Diagnostic] = field(default_factory=list)
     defs: dict[str, _Def] = field(default_factory=dict)

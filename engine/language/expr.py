@@ -70,21 +70,29 @@ _CMPOPS: dict[type[ast.cmpop], str] = {
 
 @dataclass(frozen=True)
 class _Base:
+    """What every node has: where it is written (never part of equality)."""
+
     span: Span = field(compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Const(_Base):
+    """A literal: a number, text, `True`, `False` or `None` (a boolean field of a file is one too)."""
+
     value: Any = None
 
 
 @dataclass(frozen=True)
 class Name(_Base):
+    """A bare name: a fact, parameter, value, rule, `stage`, `context` or a comprehension's variable."""
+
     name: str = ""
 
 
 @dataclass(frozen=True)
 class Attr(_Base):
+    """`obj.attr`: a field of a fact, of `stage` or of `context`."""
+
     obj: Node = None  # type: ignore[assignment]
     attr: str = ""
     attr_span: Span | None = field(default=None, compare=False, hash=False, repr=False)  # where the name after `.` is
@@ -92,12 +100,16 @@ class Attr(_Base):
 
 @dataclass(frozen=True)
 class Unary(_Base):
+    """`not x`, `-x` or `+x`."""
+
     op: str = "not"  # "not", "-", "+"
     operand: Node = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class Binary(_Base):
+    """Arithmetic: `left op right` with `+`, `-`, `*` or `/`."""
+
     op: str = "+"
     left: Node = None  # type: ignore[assignment]
     right: Node = None  # type: ignore[assignment]
@@ -105,12 +117,16 @@ class Binary(_Base):
 
 @dataclass(frozen=True)
 class BoolOp(_Base):
+    """`a and b and ...` or `a or b or ...` (three-valued)."""
+
     op: str = "and"
     operands: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Compare(_Base):
+    """One comparison `left op right` (a chain `a < b < c` is lowered to several joined by `and`)."""
+
     op: str = "=="
     left: Node = None  # type: ignore[assignment]
     right: Node = None  # type: ignore[assignment]
@@ -118,23 +134,31 @@ class Compare(_Base):
 
 @dataclass(frozen=True)
 class IsNone(_Base):
+    """`x is None` (or, `negated`, `x is not None`): whether a fact is missing."""
+
     operand: Node = None  # type: ignore[assignment]
     negated: bool = False
 
 
 @dataclass(frozen=True)
 class ListLit(_Base):
+    """A list written out: `[a, b, c]`."""
+
     items: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Call(_Base):
+    """A builtin function (`len`, `min`, `max`, `round`...) or a table or scale parameter, called."""
+
     func: str = ""
     args: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Comprehension(_Base):
+    """`[body for var in iterable if condition]`, or an aggregate over one (`any`, `all`, `sum`, `count`...)."""
+
     kind: str = "list"  # "list" or one of AGGREGATES
     var: str = ""
     iterable: Node = None  # type: ignore[assignment]
@@ -144,6 +168,8 @@ class Comprehension(_Base):
 
 @dataclass(frozen=True)
 class IfExp(_Base):
+    """`body if test else orelse`."""
+
     test: Node = None  # type: ignore[assignment]
     body: Node = None  # type: ignore[assignment]
     orelse: Node = None  # type: ignore[assignment]

@@ -132,6 +132,8 @@ class Scale:
 
 @dataclass(frozen=True)
 class Parameter:
+    """A parameter of the package: its type and its values by the date each takes effect."""
+
     name: str
     title: str
     reference: str
@@ -161,6 +163,8 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Value:
+    """A named value: an expression over facts, parameters and other values."""
+
     name: str
     title: str
     expr: Node
@@ -180,6 +184,8 @@ class Template:
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule: a condition with its legal reference and the messages for when it held or failed."""
+
     id: str
     title: str
     reference: str
@@ -204,6 +210,8 @@ class OutcomeGrant:
 
 @dataclass(frozen=True)
 class OutcomeRow:
+    """One row of a stage's outcome table: the outcome its condition gives (first row that holds wins)."""
+
     index: int
     outcome: str
     when: Node
@@ -236,6 +244,8 @@ class Capacity:
 
 @dataclass(frozen=True)
 class RankKey:
+    """One key a stage ranks its pool by."""
+
     expr: Node
     descending: bool
     title: str | None = None
@@ -243,6 +253,8 @@ class RankKey:
 
 @dataclass(frozen=True)
 class OpenSlots:
+    """Where a stage's unfilled slots go (`to`), with the reference that says so."""
+
     to: str
     title: str
     reference: str
@@ -250,6 +262,8 @@ class OpenSlots:
 
 @dataclass(frozen=True)
 class Stage:
+    """A stage: its pool, ranking, slots, outcome rows and, if any, capacity, tracks and period."""
+
     id: str
     title: str
     reference: str
@@ -272,6 +286,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class FactSchema:
+    """The package's fact models and the fields of the cohort that the engine reads."""
+
     subject: type[BaseModel]
     cohort: type[BaseModel]
     subjects_field: str
@@ -433,6 +449,8 @@ class Dependencies:
 
 @dataclass(frozen=True)
 class PolicyIR:
+    """A checked package: its definitions in dependency order, stages, invariants and dependency graph."""
+
     name: str
     version: str
     title: str

@@ -41,6 +41,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Prim:
+    """A simple type: number, boolean, text, date, none or any."""
+
     name: str  # "number", "boolean", "text", "date", "none", "any"
 
 
@@ -53,6 +55,8 @@ class Choice:
 
 @dataclass(frozen=True)
 class ModelTy:
+    """A fact model (a pydantic class): its fields are typed in turn."""
+
     cls: type[BaseModel]
 
     def fields(self) -> dict[str, Ty]:
@@ -61,6 +65,8 @@ class ModelTy:
 
 @dataclass(frozen=True)
 class ListTy:
+    """A list of items of one type."""
+
     item: Ty
 
 
