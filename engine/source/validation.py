@@ -8,6 +8,7 @@ from a file, its line and column.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from typing import Any
@@ -110,11 +111,14 @@ def validation_diagnostics(
     return found
 
 
-_TAG = re.compile(
-    r"(bool|int|float|str|bytes|date|datetime|time|decimal|list|dict|set|frozenset|tuple|literal|union|"
-    r"function-\w+|lax-or-strict|json-or-python|constrained-\w+|is-instance|nullable|tagged-union)(\[.*\])?"
-    r"|[A-Z][A-Za-z0-9_]*"
-)
+@functools.cache
+def _tag() -> re.Pattern[str]:
+    """A part of pydantic's error location that names a member of a union (compiled on the first error)."""
+    return re.compile(
+        r"(bool|int|float|str|bytes|date|datetime|time|decimal|list|dict|set|frozenset|tuple|literal|union|"
+        r"function-\w+|lax-or-strict|json-or-python|constrained-\w+|is-instance|nullable|tagged-union)(\[.*\])?"
+        r"|[A-Z][A-Za-z0-9_]*"
+    )
 
 
 def _is_member_error(item: dict[str, Any]) -> Any:
@@ -124,7 +128,7 @@ def _is_member_error(item: dict[str, Any]) -> Any:
     def is_tag(index: int) -> bool:
         part = loc[index]
         last_is_field = index == len(loc) - 1 and kind in ("missing", "extra_forbidden")
-        return isinstance(part, str) and not last_is_field and bool(_TAG.fullmatch(part))
+        return isinstance(part, str) and not last_is_field and bool(_tag().fullmatch(part))
 
     return is_tag
 

@@ -12,6 +12,7 @@ by `engine.source.jsonsource`, YAML here.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -355,13 +356,18 @@ class _PlainDumper(_Dumper):  # type: ignore[misc,valid-type]
         return True
 
 
-scalars.add_dump_resolvers(_PlainDumper)
-# Text given per language (`{en: ..., ko: ...}` in a rule file) is written back as that mapping.
-_PlainDumper.add_representer(Text, lambda dumper, text: dumper.represent_dict(translations_of(text)))
+@functools.cache
+def _plain_dumper() -> type[_PlainDumper]:
+    """`_PlainDumper` with its resolvers and representers, set up on the first dump (not at every start-up:
+    compiling the resolvers' patterns took longer than most commands' use of YAML writing, which is none)."""
+    scalars.add_dump_resolvers(_PlainDumper)
+    # Text given per language (`{en: ..., ko: ...}` in a rule file) is written back as that mapping.
+    _PlainDumper.add_representer(Text, lambda dumper, text: dumper.represent_dict(translations_of(text)))
+    return _PlainDumper
 
 
 def dump_yaml(data: Any) -> str:
     """Plain data as block YAML that `read_document` reads back to the same data (keys in order)."""
     return yaml.dump(  # type: ignore[no-any-return]
-        data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+        data, Dumper=_plain_dumper(), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
     )
