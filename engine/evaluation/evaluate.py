@@ -115,14 +115,17 @@ def _possible(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[str, ..
     return tuple(found)
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def _choose(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[OutcomeRow | None, frozenset[str]]:
     for (row, _), key in zip(stage.rows, stage.row_keys, strict=True):
         value = conditions[key]
         if value.__class__ is Missing:
             return None, value.paths
         if value:
-            return row, frozenset()
-    return None, frozenset()
+            return row, _NONE
+    return None, _NONE
 
 
 def _subject_id(policy: CompiledPolicy, subject: BaseModel) -> str:
@@ -572,7 +575,8 @@ def stand(
     slots = _slots(stage, stage_scope)
     entries = [s.entry for s in surveyed]
     ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
-    ranking = allot(stage, stage_scope, ranking, [(s.entry.id, s.requested, s.track) for s in surveyed], slots)
+    if stage.stage.capacity is not None or stage.stage.tracks:  # else allocation gives nothing: no requests to list
+        ranking = allot(stage, stage_scope, ranking, [(s.entry.id, s.requested, s.track) for s in surveyed], slots)
     if not places:
         return Standing(slots, ranking, {})
     ties = ties_of(ranking, slots)

@@ -82,7 +82,9 @@ class Ranking:
 def rank_pool(stage_id: str, entries: Sequence[Entry], descending: Sequence[bool], slots: int | None) -> Ranking:
     """Rank the subjects in the pool by their keys; everyone else gets no rank."""
     pool = [e for e in entries if e.in_pool is True]
-    uncertain = [e for e in entries if e.in_pool is not False and not e.certain]
+    uncertain = [
+        e for e in entries if e.in_pool is not False and (e.in_pool is not True or e.keys.__class__ is Missing)
+    ]
     missing = sorted({f"{e.id}: {p}" for e in uncertain for p in e.gaps})
     unbounded = tuple(sorted({f"{e.id}: {p}" for e in uncertain for p in e.unbounded}))
     ranks: dict[str, int | None] = {}
@@ -95,10 +97,12 @@ def rank_pool(stage_id: str, entries: Sequence[Entry], descending: Sequence[bool
     )
     if not uncertain:
         ordered = _ordered(pool, descending)
-        for position, entry in enumerate(ordered):
-            previous = ordered[position - 1] if position else None
-            same = previous is not None and previous.keys == entry.keys
-            ranks[entry.id] = ranks[previous.id] if same and previous else position + 1  # type: ignore[union-attr]
+        rank, before = 0, None
+        for position, entry in enumerate(ordered, start=1):
+            these = entry.keys
+            if these != before:  # competition ranking: tied keys share the rank of the first of them
+                rank, before = position, these
+            ranks[entry.id] = rank
     elif bounded:
         spans = _spans(pool, uncertain, descending)
         for id, (best, worst, unsettled) in spans.items():
@@ -120,8 +124,8 @@ def rank_pool(stage_id: str, entries: Sequence[Entry], descending: Sequence[bool
         for e in entries
     }
     cut_off, tie = _cut_off(ordered, ranks, slots) if not uncertain else (None, False)
-    order = tuple((e.id, ranks.get(e.id)) for e in ordered)
-    keys = {e.id: e.keys for e in ordered if not isinstance(e.keys, Missing)}
+    order = tuple((e.id, rank_of(e.id)) for e in ordered)
+    keys = {e.id: e.keys for e in ordered if e.keys.__class__ is not Missing}
     return Ranking(
         infos=infos,
         keys=keys,  # type: ignore[arg-type]
@@ -151,9 +155,16 @@ def _ordered(pool: list[Entry], descending: Sequence[bool]) -> list[Entry]:
     """The pool in ranking order: by each key in its direction (the first that differs decides), then by id;
     stable sorts from the last criterion to the first (a reversed sort keeps equal entries in their order)."""
     ordered = sorted(pool, key=_id_of)
+    if descending and all(d == descending[0] for d in descending):  # one direction: the keys compared as a tuple
+        ordered.sort(key=_keys_of, reverse=descending[0])
+        return ordered
     for index in reversed(range(len(descending))):
         ordered.sort(key=lambda e: e.keys[index], reverse=descending[index])  # type: ignore[index]
     return ordered
+
+
+def _keys_of(entry: Entry) -> Any:
+    return entry.keys
 
 
 def _id_of(entry: Entry) -> str:
