@@ -454,3 +454,24 @@ def test_why_not_for_an_undetermined_decision_names_the_facts_to_give_first(poli
     }
     assert not answer.suggestions
     assert answer.note == "no change of facts can be checked until these are given: model.team_controls_development"
+
+
+def test_a_fact_path_resolves_to_its_values_and_the_parts_that_do_not_apply(policy: Policy) -> None:
+    """`resolve_path`/`absent_parts`: each concrete path with its value, and those under an absent part
+    (a code-only component's `weights.origin`) told apart from a value that is merely missing."""
+    from engine.explanation.explain import absent_parts, resolve_path
+
+    cohort = policy.load_cohort(EXAMPLES / "stage1.yaml")
+    team = next(t for t in cohort.consortia if any(c.weights is None for c in t.model.components))
+    assert resolve_path(team, "lead.country") == [("lead.country", team.lead.country)]
+    assert absent_parts(team, "lead.country") == []
+    assert resolve_path(None, "lead.country") == [("lead.country", None)]
+    assert absent_parts(None, "lead.country") == ["lead.country"]  # no subject: its `lead` is absent on the way
+    assert absent_parts(None, "lead") == []  # the subject itself is not a part on the way
+    assert resolve_path(team, "lead.nothing.more") == [("lead.nothing.more", None)]
+    assert absent_parts(team, "lead.nothing.more") == ["lead.nothing.more"]  # `lead.nothing` is absent on the way
+    paths = resolve_path(team, "model.components[].weights.origin")
+    assert [p for p, _ in paths] == [f"model.components[{i}].weights.origin" for i in range(len(team.model.components))]
+    absent = absent_parts(team, "model.components[].weights.origin")
+    code_only = [i for i, c in enumerate(team.model.components) if c.weights is None]
+    assert absent == [f"model.components[{i}].weights.origin" for i in code_only] and absent

@@ -37,25 +37,25 @@ _MARK = {"held": "✓", "failed": "✗", "undetermined": "?"}
 
 def resolve_path(root: Any, path: str) -> list[tuple[str, Any]]:
     """Concrete (path, value) pairs for a fact path; `[]` steps into every item of a list."""
-    found: list[tuple[str, Any]] = [("", root)]
-    for step in path.split("."):
-        many = step.endswith("[]")
-        name = step[:-2] if many else step
-        next_found: list[tuple[str, Any]] = []
-        for where, value in found:
-            child = getattr(value, name, None) if value is not None else None
-            label = f"{where}.{name}" if where else name
-            if many and isinstance(child, (list, tuple)):
-                next_found += [(f"{label}[{i}]", item) for i, item in enumerate(child)]
-            else:
-                next_found.append((label, child))
-        found = next_found
-    return found
+    return [(where, value) for where, value, _ in _walk(root, path)]
 
 
 def absent_parts(root: Any, path: str) -> list[str]:
     """The concrete paths of `path` that do not apply: a part on the way is absent (`weights` of a
     code-only component makes its `weights.origin` not missing information, but not applicable)."""
+    return [where for where, _, absent in _walk(root, path) if absent]
+
+
+def _walk(root: Any, path: str) -> list[tuple[str, Any, bool]]:
+    """Each concrete path of `path` with its value, and whether a part on the way to it is absent."""
+    if "[]" not in path:  # one concrete path, the path itself (most of them)
+        value, absent = root, False
+        for step, name in enumerate(path.split(".")):
+            if value is None:
+                absent = absent or step > 0
+            else:
+                value = getattr(value, name, None)
+        return [(path, value, absent)]
     found: list[tuple[str, Any, bool]] = [("", root, False)]
     for step in path.split("."):
         many = step.endswith("[]")
@@ -70,7 +70,7 @@ def absent_parts(root: Any, path: str) -> list[str]:
             else:
                 next_found.append((label, child, gone))
         found = next_found
-    return [where for where, _, absent in found if absent]
+    return found
 
 
 @dataclass(frozen=True)
@@ -118,13 +118,16 @@ class _Builder:
     def __init__(self, policy: Policy, decision: Decision) -> None:
         self.policy, self.decision = policy, decision
         self.static = policy.ir.graph
-        self.graph = nx.DiGraph()
+        self.cache = _static_of(self.static)
+        # nodes and edges in the order they are found, made into one `networkx.DiGraph` at the end (adding
+        # them one by one costs a call and a cache reset of networkx each)
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.edges: dict[tuple[str, str], dict[str, Any]] = {}
 
     def build(self) -> Explanation:
         d = self.decision
         root = node_id("decision", d.id)
-        self.graph.add_node(
-            root,
+        self.nodes[root] = dict(
             kind="decision",
             name=d.id,
             outcome=d.outcome,
@@ -140,8 +143,7 @@ class _Builder:
             row_node = node_id("outcome", f"{stage.id}.{row.index}")  # type: ignore[union-attr]
             value = d.trace.get(f"row:{row.index}")
             status = status_of(value)
-            self.graph.add_node(
-                row_node,
+            self.nodes[row_node] = dict(
                 kind="outcome",
                 name=f"row {row.index}",
                 outcome=row.outcome,
@@ -149,22 +151,24 @@ class _Builder:
                 status=status,
                 span=str(row.span),
             )
-            self.graph.add_edge(row_node, root)
+            self.edges[row_node, root] = {}
             if previous is not None:  # a row is reached only because the rows above it did not hold
-                self.graph.add_edge(previous, row_node, role="precedence")
+                self.edges[previous, row_node] = {"role": "precedence"}
             self._add_ancestors(row_node)
             previous = row_node
         for grant in d.grants:
             self._grant(root, grant)
-        return Explanation(d, self.graph, root, self.policy.ir)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.nodes.items())
+        graph.add_edges_from((u, v, attrs) for (u, v), attrs in self.edges.items())
+        return Explanation(d, graph, root, self.policy.ir)
 
     def _grant(self, root: str, grant: Grant) -> None:
         """A grant node under the decision, with the row that brings it and what its quantity reads."""
         d = self.decision
         node = node_id("grant", f"{d.stage}.{d.row}.{grant.id}")
         static = self.static.nodes[node] if node in self.static else {}
-        self.graph.add_node(
-            node,
+        self.nodes[node] = dict(
             kind="grant",
             name=grant.id,
             title=grant.title,
@@ -174,39 +178,39 @@ class _Builder:
             missing=list(grant.missing),
             span=str(static.get("span", "")),
         )
-        self.graph.add_edge(node, root, role="grants")
+        self.edges[node, root] = {"role": "grants"}
         if node in self.static:
             self._add_ancestors(node)
 
     def _add_ancestors(self, target: str) -> None:
         """Every definition `target` depends on, depth first, without recursion (chains may be long)."""
-        stack: list[tuple[str, Iterator[str]]] = [(target, self._uses(target))]
+        nodes, edges, cache = self.nodes, self.edges, self.cache
+        stack: list[tuple[str, Iterator[str]]] = [(target, iter(self._uses(target)))]
         while stack:
             current, sources = stack[-1]
-            source = next(sources, None)
-            if source is None:
+            for source in sources:  # resumed where it stopped once the source pushed below is done
+                known = source in nodes
+                if not known:
+                    nodes[source] = self._attributes(source)
+                edges[source, current] = cache.edge(source, current)  # networkx copies it
+                if not known:
+                    stack.append((source, iter(self._uses(source))))
+                    break
+            else:
                 stack.pop()
-                continue
-            known = source in self.graph
-            if not known:
-                self.graph.add_node(source, **self._attributes(source))
-            self.graph.add_edge(source, current, **_static_of(self.static).edge(source, current))
-            if not known:
-                stack.append((source, self._uses(source)))
 
-    def _uses(self, target: str) -> Iterator[str]:
+    def _uses(self, target: str) -> tuple[str, ...]:
         if target.startswith("ranking:") and self.decision.stage:
             stage = node_id("stage", self.decision.stage)
             wanted = _RANKING_INPUTS.get(target.split(":", 1)[1], ())
-            for source in self.static.predecessors(stage):
-                if self.static.edges[source, stage].get("role") in wanted:
-                    yield source
-            return
-        yield from self.static.predecessors(target) if target in self.static else ()
+            return tuple(
+                s for s in self.static.predecessors(stage) if self.static.edges[s, stage].get("role") in wanted
+            )
+        return self.cache.uses(target)
 
     def _attributes(self, node: str) -> dict[str, Any]:
         kind, name = node.split(":", 1)
-        attrs = _static_of(self.static).node(node, self.policy.ir)
+        attrs = self.cache.node(node, self.policy.ir)
         d = self.decision
         if kind in ("value", "rule"):
             value = d.trace.get(name)
@@ -222,8 +226,9 @@ class _Builder:
                 rows = list(dict.fromkeys(r for u in uses for r in u.rows))
                 attrs.update(value=uses[0].value if uses else None, lookups=[u.text() for u in uses], rows=rows)
         elif kind == "fact":
-            attrs["value"] = dict(resolve_path(d.subject, name))
-            attrs["absent"] = absent_parts(d.subject, name)
+            walked = _walk(d.subject, name)
+            attrs["value"] = {where: value for where, value, _ in walked}
+            attrs["absent"] = [where for where, _, absent in walked if absent]
         elif kind == "context":
             attrs["kind"] = "fact"
             attrs["value"] = dict(resolve_path(d.context, name.split(".", 1)[1])) if "." in name else None
@@ -242,6 +247,7 @@ class _Static:
         self.static = static
         self.nodes: dict[str, dict[str, Any]] = {}
         self.edges: dict[tuple[str, str], dict[str, str]] = {}
+        self.preds: dict[str, tuple[str, ...]] = {}
 
     def node(self, node: str, ir: Any) -> dict[str, Any]:
         """The node's own attributes (a fresh dict each time: the caller adds the decision's)."""
@@ -261,6 +267,13 @@ class _Static:
                 found["formula"] = render(definition.expr if kind == "value" else definition.when)
             self.nodes[node] = found
         return dict(found)
+
+    def uses(self, target: str) -> tuple[str, ...]:
+        """What `target` reads: its predecessors in the static graph (none for a node not in it)."""
+        found = self.preds.get(target)
+        if found is None:
+            found = self.preds[target] = tuple(self.static.predecessors(target)) if target in self.static else ()
+        return found
 
     def edge(self, source: str, target: str) -> dict[str, str]:
         found = self.edges.get((source, target))
