@@ -213,6 +213,9 @@ def section_speed(sizes: Sequence[int] = (5, 200), seconds: float = 0.4) -> floa
         )
         lean = per_call(lambda c=cohort: default.evaluate(c, trace=False), seconds)
         row(f"default evaluator (`{default.backend_name}`), trace=False", lean, lean / hand)
+        # a result builds each `Decision` when it is first read (`result.Decisions`): what reading them all adds
+        read = per_call(lambda c=cohort: list(default.evaluate(c).decisions.values()), seconds)
+        row(f"default evaluator (`{default.backend_name}`), with trace, every `Decision` then read", read, read / hand)
         durable_seconds = engine if default.backend_name == "durable" else None
         for name, policy in backends.items():
             if name == default.backend_name:
