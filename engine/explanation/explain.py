@@ -50,9 +50,9 @@ def _walk(root: Any, path: str) -> list[tuple[str, Any, bool]]:
     """Each concrete path of `path` with its value, and whether a part on the way to it is absent."""
     if "[]" not in path:  # one concrete path, the path itself (most of them)
         value, absent = root, False
-        for step, name in enumerate(path.split(".")):
+        for depth, name in enumerate(path.split(".")):
             if value is None:
-                absent = absent or step > 0
+                absent = absent or depth > 0
             else:
                 value = getattr(value, name, None)
         return [(path, value, absent)]
