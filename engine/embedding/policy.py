@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,9 +95,7 @@ class Policy:
     @property
     def identity(self) -> PolicyIdentity:
         """Name, version and content hash of the package's files."""
-        return PolicyIdentity(
-            name=self.ir.name, version=self.ir.version, digest=self.ir.digest, overrides=self.ir.overrides
-        )
+        return self.compiled.identity
 
     @property
     def overrides(self) -> dict[str, Any]:
@@ -176,17 +174,9 @@ class Policy:
         if close is not None:
             close()
 
-    @contextmanager
-    def _in_flight(self) -> Iterator[None]:
-        with self._guard:
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._guard:
-                self._running -= 1
-                if self._closed and self._running == 0:
-                    self._free()
+    def _in_flight(self) -> AbstractContextManager[None]:
+        """An evaluation using the backend: `close()` frees it only once none is in flight."""
+        return _InFlight(self)
 
     def with_facts(self, cohort: Any, changes: Mapping[str, Mapping[str, Any]]) -> BaseModel:
         """The cohort with some subjects' facts changed (what-if), validated again by the fact model.
@@ -220,6 +210,8 @@ class Policy:
             stage = str(getattr(context, schema.stage_field))
         if stage is None and len(self.ir.stages) == 1:
             stage = next(iter(self.ir.stages))
+        if stage is not None and stage in self.ir.stages:
+            return stage
         known = ", ".join(f"`{s}`" for s in self.ir.stages)
         if stage is None:
             raise EvaluationError(
@@ -352,6 +344,28 @@ class Policy:
             ) from None
         result = self.evaluate(cohort, as_of=date, stage=stage_id, outside_period=outside_period)
         return result.decisions[str(getattr(model, schema.id_field))]
+
+
+class _InFlight:
+    """`Policy._in_flight()`: counts the evaluations using the policy's backend (a class, not a generator:
+    it is entered once per evaluation)."""
+
+    __slots__ = ("policy",)
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def __enter__(self) -> None:
+        policy = self.policy
+        with policy._guard:
+            policy._running += 1
+
+    def __exit__(self, *_: object) -> None:
+        policy = self.policy
+        with policy._guard:
+            policy._running -= 1
+            if policy._closed and policy._running == 0:
+                policy._free()
 
 
 def load_policy(

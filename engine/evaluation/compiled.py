@@ -6,11 +6,13 @@ Shared by every backend and by the reasons a decision gives; `compile_policy` is
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.errors import EvaluationError
 from engine.evaluation.compiler import ExpressionCompiler, Fn, Missing, Scope, Undetermined
+from engine.evaluation.result import PolicyIdentity
 from engine.language.expr import Name, Node, walk
 from engine.language.ir import OutcomeRow, PolicyIR, Stage, Track
 
@@ -69,6 +71,12 @@ class CompiledPolicy:
     # functions the `generated` backend wrote for this policy, by (stage, phase, names): made on first use
     programs: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     dated: dict[dt.date, Params] = field(default_factory=dict, compare=False, repr=False)  # `parameters_on`, by date
+
+    @functools.cached_property
+    def identity(self) -> PolicyIdentity:
+        """Name, version, digest and what-if overrides: what every result of this policy names (made once)."""
+        ir = self.ir
+        return PolicyIdentity(name=ir.name, version=ir.version, digest=ir.digest, overrides=ir.overrides)
 
     def fn(self, node: Any) -> Fn:
         """The closure compiled for an expression node of this policy."""

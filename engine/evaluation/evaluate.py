@@ -38,7 +38,6 @@ from engine.evaluation.result import (
     Grant,
     Later,
     Placement,
-    PolicyIdentity,
     Result,
     Tie,
 )
@@ -672,11 +671,8 @@ def conclude(
 ) -> Result:
     """The result of a cohort: its decisions (in the order of the input) and the stage's summary."""
     summary = stage_summary(stage, standing.slots, decisions, standing.ranking, outside)
-    identity = PolicyIdentity(
-        name=policy.ir.name, version=policy.ir.version, digest=policy.ir.digest, overrides=policy.ir.overrides
-    )
     return Result(
-        policy=identity,
+        policy=policy.identity,
         as_of=as_of,
         stage=stage.stage.id,
         backend=backend_name,

@@ -735,6 +735,7 @@ class GeneratedBackend:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._hot: tuple[Any, ...] = (None, None, None, None, None)  # the last function run, and for what
+        self._runners: dict[bool, tuple[Any, ...]] = {}  # the last `runner` of each phase, and for what
 
     def program(self, policy: CompiledPolicy, stage: CompiledStage | None, names: Sequence[str], phase: str) -> Program:
         """The function for this stage, phase and names: generated on first use, then kept with the policy."""
@@ -760,7 +761,12 @@ class GeneratedBackend:
         self, policy: CompiledPolicy, names: Sequence[str], stage: CompiledStage | None, rows: bool
     ) -> Callable[[Scope], dict[str, Any]]:
         """`run` for these names and this stage, as the generated function of one scope (a cohort's loop)."""
-        return self.program(policy, stage, names, "rows" if rows else "pool").run
+        last = self._runners.get(rows)  # each evaluation asks for the same two: found by identity, no key hashed
+        if last is not None and last[0] is names and last[1] is stage and last[2] is policy:
+            return last[3]  # type: ignore[no-any-return]
+        run = self.program(policy, stage, names, "rows" if rows else "pool").run
+        self._runners[rows] = (names, stage, policy, run)
+        return run
 
     def run(
         self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
