@@ -83,3 +83,17 @@ def test_a_grant_that_fails_fails_the_evaluation_not_a_later_read(tmp_path: Path
     policy = load_policy(granting(tmp_path / "g", quantity="grant_amount / (age - 30)"))
     with pytest.raises(EvaluationError, match="division by zero"):
         policy.evaluate(batch())
+
+
+def test_the_stage_state_of_an_evaluation_has_every_field_rules_may_read() -> None:
+    """`stage.*` is typed from `ir.StageInfo` and read at evaluation from a `StageState`: the same fields,
+    copied and compared as the pydantic model is."""
+    from engine.evaluation.compiler import StageState
+    from engine.language.ir import StageInfo
+
+    assert StageState.__slots__ == tuple(StageInfo.model_fields)
+    state = StageState(id="s", in_pool=True, rank=2, pool_size=5, slots=4)
+    assert state == StageInfo(id="s", in_pool=True, rank=2, pool_size=5, slots=4)
+    moved = state.model_copy(update={"rank": 3})
+    assert moved.rank == 3 and state.rank == 2 and moved != state
+    assert pickle.loads(pickle.dumps(moved)) == moved and "rank=3" in repr(moved)
