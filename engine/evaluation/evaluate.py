@@ -426,7 +426,7 @@ class Decider:
             quantities = _quantities(policy, row, scope, backend) if row is not None and row.grants else ()
             allocation = allocation_of(stage, scope) if allocating else None
             outcomes[id] = row.outcome if row is not None else UNDETERMINED
-            kept[id] = (scope, conditions, (row, gaps, quantities, allocation), entry)
+            kept[id] = (scope, conditions, row, gaps, quantities, allocation, entry)
             if tick is not None:
                 tick()
         return outcomes, kept
@@ -446,31 +446,46 @@ class Decider:
         quantities = _quantities(self.policy, row, scope, self.backend) if row is not None and row.grants else ()
         allocation = allocation_of(self.stage, scope)
         outcome = row.outcome if row is not None else UNDETERMINED
-        return outcome, (scope, conditions, (row, gaps, quantities, allocation), entry)
+        return outcome, (scope, conditions, row, gaps, quantities, allocation, entry)
 
-    def build(self, scope: Scope, conditions: dict[str, Any], settled: Settled, entry: Entry) -> Decision:
-        """One subject's `Decision`, from what `decide_all` kept of it."""
+    def build(
+        self,
+        scope: Scope,
+        conditions: dict[str, Any],
+        row: OutcomeRow | None,
+        gaps: frozenset[str],
+        quantities: tuple[Any, ...],
+        allocation: Allocation | None,
+        entry: Entry,
+    ) -> Decision:
+        """One subject's `Decision`, from what `decide_all` (or `keep`) kept of it; its placement's ties are
+        computed, for the whole cohort at once, when some decision's are first read."""
         place = self.standing.places.get(entry.id)
-        if place is None:
-            if self._ties is None:
-                self._ties = ties_of(self.standing.ranking, self.standing.slots)
-            place = _placed(self.standing.ranking, self._ties, entry)
+        if place is not None:
+            placement, settling = place.placement, place.settling
+        else:
+            placement, settling = _placed(self.standing.ranking, Later(self._ties_for, (entry.id,)), entry)
         as_of, owner, cohort, traced, outside = self.given
         return _decision(
             self.policy,
             self.stage,
             scope,
             conditions,
-            settled,
+            (row, gaps, quantities, allocation),
             as_of=as_of,
-            placement=place.placement,
+            placement=placement,
             owner=owner,
             cohort=cohort,
             traced=traced,
-            ranking_missing=place.settling,
+            ranking_missing=settling,
             outside_period=outside,
             backend=self.backend,
         )
+
+    def _ties_for(self, id: str) -> tuple[Tie, ...]:
+        if self._ties is None:
+            self._ties = ties_of(self.standing.ranking, self.standing.slots)
+        return self._ties.get(id, ())
 
 
 # --- the three steps of a cohort's evaluation, with plain data between them ----------------------
@@ -579,11 +594,16 @@ def stand(
     if not places:
         return Standing(slots, ranking, {})
     ties = ties_of(ranking, slots)
-    return Standing(slots, ranking, {entry.id: _placed(ranking, ties, entry) for entry in entries})
+    made = {}
+    for entry in entries:
+        placement, settling = _placed(ranking, ties.get(entry.id, ()), entry)
+        made[entry.id] = Place(ranking.infos[entry.id], placement, settling)
+    return Standing(slots, ranking, made)
 
 
-def _placed(ranking: Ranking, ties: dict[str, tuple[Tie, ...]], entry: Entry) -> Place:
-    """One subject's `Place`: its `stage.*`, its `Placement` in the ranking and what would settle its rank."""
+def _placed(ranking: Ranking, ties: tuple[Tie, ...] | Later, entry: Entry) -> tuple[Placement, tuple[str, ...]]:
+    """One subject's `Placement` in the ranking (`ties`: its own, or what computes them when first read) and
+    what would settle its rank."""
     id = entry.id
     ranges, settles, missing = ranking.ranges, ranking.settling, ranking.missing
     span = ranges.get(id) if ranges else None
@@ -597,10 +617,10 @@ def _placed(ranking: Ranking, ties: dict[str, tuple[Tie, ...]], entry: Entry) ->
         keys=ranking.keys.get(id),
         rank_range=span,
         key_ranges=_key_ranges(entry) if entry.intervals is not None else None,
-        ties=ties.get(id, ()),
+        ties=ties,
         settled_by=tuple(sorted(_named(settling, id))) if span else (),
     )
-    return Place(info, placement, settling)
+    return placement, settling
 
 
 def decide(

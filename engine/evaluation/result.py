@@ -160,6 +160,37 @@ class Tie:
         }
 
 
+class Later:
+    """A value a `Decision` computes on first use: `fn(*args)` (`fn(*args, *more)` when called with
+    more), from what the evaluation kept."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn: Any, args: tuple[Any, ...]) -> None:
+        self.fn, self.args = fn, args
+
+    def __call__(self, *more: Any) -> Any:
+        return self.fn(*self.args, *more)
+
+
+class _Lazy:
+    """A field of a frozen dataclass that may be given as a `Later`: computed on first read, then kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = f"_{name}_kept"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            raise AttributeError(self.key)  # the dataclass field has no default
+        value = obj.__dict__[self.key]
+        if type(value) is Later:
+            value = obj.__dict__[self.key] = value()
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.key] = value
+
+
 @dataclass(frozen=True, init=False)
 class Placement:
     """Where a subject stood in a stage's ranking."""
@@ -171,7 +202,10 @@ class Placement:
     keys: tuple[Any, ...] | None = None
     rank_range: tuple[int, int] | None = None  # rank not known: the best and worst it can be (missing facts)
     key_ranges: tuple[str, ...] | None = None  # keys not all known: what each may be, in words
-    ties: tuple[Tie, ...] = ()  # neighbours with the same first key, and what told them apart
+    if TYPE_CHECKING:
+        ties: tuple[Tie, ...] = ()  # neighbours with the same first key, and what told them apart
+    else:
+        ties: tuple[Tie, ...] = _Lazy()  # a `Later` given here is computed on first read (a cohort's ties: once)
     settled_by: tuple[str, ...] = ()  # rank not known: the facts that would settle it (another's as `id: path`)
 
     def __init__(
@@ -183,14 +217,22 @@ class Placement:
         keys: tuple[Any, ...] | None = None,
         rank_range: tuple[int, int] | None = None,
         key_ranges: tuple[str, ...] | None = None,
-        ties: tuple[Tie, ...] = (),
+        ties: tuple[Tie, ...] | Later = (),
         settled_by: tuple[str, ...] = (),
     ) -> None:
         # the dataclass's own __init__ written out (see `Decision.__init__`)
         state = self.__dict__
         state["in_pool"], state["rank"], state["pool_size"], state["slots"] = in_pool, rank, pool_size, slots
         state["keys"], state["rank_range"], state["key_ranges"] = keys, rank_range, key_ranges
-        state["ties"], state["settled_by"] = ties, settled_by
+        state["_ties_kept"], state["settled_by"] = ties, settled_by  # `ties` (`_Lazy`): a tuple, or a `Later`
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its ties computed (what they are computed from is not sent along)."""
+        _ = self.ties
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def rank_text(self) -> str:
         """`3 of 5`, `2 to 4 of 5` (not known yet), `-` (not ranked)."""
@@ -434,37 +476,6 @@ class PolicyIdentity:
         if self.overrides:
             data["overrides"] = {name: to_jsonable(value) for name, value in self.overrides}
         return data
-
-
-class Later:
-    """A value a `Decision` computes on first use: `fn(*args)` (`fn(*args, *more)` when called with
-    more), from what the evaluation kept."""
-
-    __slots__ = ("fn", "args")
-
-    def __init__(self, fn: Any, args: tuple[Any, ...]) -> None:
-        self.fn, self.args = fn, args
-
-    def __call__(self, *more: Any) -> Any:
-        return self.fn(*self.args, *more)
-
-
-class _Lazy:
-    """A field of a frozen dataclass that may be given as a `Later`: computed on first read, then kept."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.key = f"_{name}_kept"
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            raise AttributeError(self.key)  # the dataclass field has no default
-        value = obj.__dict__[self.key]
-        if type(value) is Later:
-            value = obj.__dict__[self.key] = value()
-        return value
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.key] = value
 
 
 @dataclass(frozen=True, init=False)
