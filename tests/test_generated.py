@@ -424,16 +424,19 @@ def test_decision_and_placement_take_their_fields_as_the_dataclass_would() -> No
 
     from engine.evaluation.result import Decision, Placement, Tie
 
+    lazy = {(Placement, "ties"): ()}  # a field computed on first read (`_Lazy`): its default is the __init__'s
     for cls in (Decision, Placement, Tie):
         fields = dataclasses.fields(cls)
         parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
         assert [p.name for p in parameters] == [f.name for f in fields]
         assert [p.default for p in parameters] == [
-            inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields
+            lazy.get((cls, f.name), inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+            for f in fields
         ]
         values = {f.name: object() for f in fields}
         made = cls(**values)
         assert all(getattr(made, name) is value for name, value in values.items())
+    assert Placement(in_pool=True, rank=1, pool_size=1, slots=1).ties == ()
 
 
 _KEY = st.one_of(st.integers(0, 3), st.sampled_from([0.5, 1.0, 2.0]), st.booleans())
