@@ -148,22 +148,14 @@ def _decide(
     row, gaps = _choose(stage, conditions)
     quantities = _quantities(policy, row, scope, backend) if row is not None and row.grants else ()
     allocation = allocation_of(stage, scope) if placement is not None else None
-    return _decision(
-        policy,
-        stage,
-        scope,
-        conditions,
-        (row, gaps, quantities, allocation),
-        as_of=as_of,
-        placement=placement,
-        owner=owner,
-        cohort=cohort,
-        traced=traced,
-        ranking_missing=ranking_missing,
-        outside_period=outside_period,
-        backend=backend,
-    )
+    given = (as_of, owner, cohort, traced, outside_period)
+    settled = (row, gaps, quantities, allocation)
+    return _decision(policy, stage, scope, conditions, settled, given, placement, ranking_missing, backend)
 
+
+Given = tuple[dt.date, Any, Any, bool, bool]
+"""What an evaluation gives each of its decisions: as of, the owning `Policy`, the cohort, whether it is traced,
+whether it was decided outside its stage's period."""
 
 Settled = tuple[OutcomeRow | None, frozenset[str], tuple[Any, ...], Allocation | None]
 """What a decision settles when it is made, whatever is read of it later: its row (None: undetermined),
@@ -176,19 +168,15 @@ def _decision(
     scope: Scope,
     conditions: dict[str, Any],
     settled: Settled,
-    *,
-    as_of: dt.date,
+    given: Given,
     placement: Placement | None,
-    owner: Any,
-    cohort: Any,
-    traced: bool,
     ranking_missing: tuple[str, ...],
-    outside_period: bool,
     backend: Backend | None,
 ) -> Decision:
     """The `Decision` of what `_choose` and `_quantities` settled for the subject of `scope` (made at once for one
     subject, on first read for a cohort's: see `result.Decisions`); it settles nothing a backend could fail on."""
     row, gaps, quantities, allocation = settled
+    as_of, owner, cohort, traced, outside_period = given
     subject = scope.subject
     subject_id = _subject_id(policy, subject) if subject is not None else "?"
     missing = _own_terms(gaps, subject_id if subject is not None else None, ranking_missing) if gaps else gaps
@@ -394,7 +382,7 @@ class Decider:
         backend: Backend,
         stage: CompiledStage,
         standing: Standing,
-        given: tuple[dt.date, Any, Any, bool, bool],
+        given: Given,
     ) -> None:
         self.policy, self.backend, self.stage, self.standing = policy, backend, stage, standing
         self.given = given  # as_of, owner, cohort, traced, outside
@@ -465,21 +453,9 @@ class Decider:
             placement, settling = place.placement, place.settling
         else:
             placement, settling = _placed(self.standing.ranking, Later(self._ties_for, (entry.id,)), entry)
-        as_of, owner, cohort, traced, outside = self.given
+        settled = (row, gaps, quantities, allocation)
         return _decision(
-            self.policy,
-            self.stage,
-            scope,
-            conditions,
-            (row, gaps, quantities, allocation),
-            as_of=as_of,
-            placement=placement,
-            owner=owner,
-            cohort=cohort,
-            traced=traced,
-            ranking_missing=settling,
-            outside_period=outside,
-            backend=self.backend,
+            self.policy, self.stage, scope, conditions, settled, self.given, placement, settling, self.backend
         )
 
     def _ties_for(self, id: str) -> tuple[Tie, ...]:
