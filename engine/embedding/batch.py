@@ -250,7 +250,7 @@ def _chunked(
         outcomes: dict[str, str] = {}
         kept: dict[str, tuple[Any, ...]] = {}
         starts = range(0, len(subjects), chunk_size)
-        # the facts go out again only where phase 2, the rows or the grants read them; else the ids suffice
+        # the facts go out again only where phase 2 or the rows read them (grants are settled here); else the ids
         again = shipped if stage_.facts_after else [[s.entry.id for s in surveyed[i : i + chunk_size]] for i in starts]
         answers = run(_decide_chunk, again, parcels)
         for start, chunk, chunk_states, answer in zip(starts, chunks, states, answers, strict=True):
@@ -331,8 +331,8 @@ def _decide_chunk(
 ) -> list[tuple[Any, ...]] | _Failure:
     """Step 3 on a worker: each subject of the chunk settled at its place, from the state its survey left.
 
-    What comes back is plain data (`evaluate.settle_at`: values, rows, the deciding row, quantities), not
-    decisions: the caller builds each decision from it, with its own facts, when it is first read."""
+    What comes back is plain data (`evaluate.settle_at`: phase 2's values, the rows, the deciding row), not
+    decisions: the caller settles grants and allocation and builds each decision, with its own facts."""
     try:
         policy = policy if policy is not None else _worker_policy(task)
         assert isinstance(task.as_of, dt.date) and task.stage is not None

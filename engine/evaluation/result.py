@@ -616,7 +616,8 @@ class Decisions(Mapping[str, Decision]):
     first time it is read, then kept, so a cohort whose decisions are read one by one (or only
     their outcomes) does not pay for objects nobody reads. What a decision says does not depend on
     when it is read: everything it is built from was settled, and every error raised, during the
-    evaluation. Pickled, it is sent as a plain dict of its decisions.
+    evaluation (its trace still settles another stage's values when first read for one, as a trace
+    always has). Pickled, it is sent as a plain dict of its decisions.
     """
 
     __slots__ = ("_outcomes", "_kept", "_build", "_made")
