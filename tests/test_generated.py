@@ -172,8 +172,21 @@ def test_ordinary_facts_never_fall_back_to_the_closures(monkeypatch: pytest.Monk
 
 # --- names that look like the generated code's own -----------------------------------------------
 
-_CLASHING_FACTS = textwrap.dedent(
-    """\
+# the records every schema below ends with: a stage and date for the cohort, and its subjects
+_CALL_AND_COHORT = """\
+  Call:
+    fields:
+      stage: text
+      date: date
+  Cohort:
+    fields:
+      context: Call
+      subjects: {type: Subject, list: true}
+"""
+
+_CLASHING_FACTS = (
+    textwrap.dedent(
+        """\
     description: facts named like the generated code's locals and helpers
     records:
       Subject:
@@ -187,15 +200,9 @@ _CLASHING_FACTS = textwrap.dedent(
           t: {type: number, optional: true}
           missing: {type: number, optional: true}
           settle: {type: number, optional: true}
-      Call:
-        fields:
-          stage: text
-          date: date
-      Cohort:
-        fields:
-          context: Call
-          subjects: {type: Subject, list: true}
     """
+    )
+    + _CALL_AND_COHORT
 )
 
 _CLASHING_POLICY = textwrap.dedent(
@@ -504,8 +511,9 @@ def test_random_checked_expressions_give_the_references_values_and_errors(
 
 # --- fact paths read once, what an `is None` test tells, parameters read once per run -------------
 
-_PATHS_FACTS = textwrap.dedent(
-    """\
+_PATHS_FACTS = (
+    textwrap.dedent(
+        """\
     description: nested optional records in a list, for the generated code's shared path reads
     records:
       Licence:
@@ -524,15 +532,9 @@ _PATHS_FACTS = textwrap.dedent(
           id: {type: text, fixed: true}
           parts: {type: Part, list: true, optional: true}
           main: {type: Part, optional: true}
-      Call:
-        fields:
-          stage: text
-          date: date
-      Cohort:
-        fields:
-          context: Call
-          subjects: {type: Subject, list: true}
     """
+    )
+    + _CALL_AND_COHORT
 )
 
 _PATHS_POLICY = textwrap.dedent(
