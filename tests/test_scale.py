@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from engine import FactError, Policy, Result, evaluate_many, load_policy
 from engine.core.collector import collector_paused
-from engine.evaluation.evaluate import Place, Surveyed
+from engine.evaluation.compiler import Scope
+from engine.evaluation.evaluate import Surveyed, place_at, stand, survey
 from engine.evaluation.result import Decisions
 from tests.conftest import EXAMPLES, GPU_HOURS, GRANTS, RULES
 from tests.strategies import cohorts, gpu_cohorts, ranked_cohorts
@@ -178,18 +179,17 @@ def test_errors_in_chunks_come_back_as_engine_errors(policy: Policy) -> None:
 
 
 def test_a_place_travels_as_plain_data(policy: Policy) -> None:
-    result = policy.evaluate(EXAMPLES / "stage1.yaml")
-    decision = result.decisions["lg-ai-research"]
-    assert decision.placement is not None
-    place = Place(info=_info(decision), placement=decision.placement, settling=())
-    assert pickle.loads(pickle.dumps(place)) == place
-
-
-def _info(decision: Any) -> Any:
-    from engine.evaluation.compiler import StageState
-
-    p = decision.placement
-    return StageState(id="stage1", in_pool=p.in_pool, rank=p.rank, pool_size=p.pool_size, slots=p.slots)
+    """What a worker is sent of a subject's place (`place_at`: its id, `stage.*`, rank range and what would
+    settle it) and a decision's placement (its ties computed) come back from a pickle equal."""
+    cohort = policy.load_cohort(EXAMPLES / "stage1.yaml")
+    compiled, context = policy.compiled, cohort.context
+    stage, params = compiled.stages["stage1"], compiled.parameters_on(context.date)
+    surveyed = [survey(compiled, policy._backend, stage, Scope(s, context, params)) for s in cohort.consortia]
+    at = place_at(stand(compiled, stage, surveyed, context, params).ranking, "lg-ai-research")
+    assert at[0] == "lg-ai-research" and at[1].rank is not None
+    assert pickle.loads(pickle.dumps(at)) == at
+    placement = policy.evaluate(cohort).decisions["lg-ai-research"].placement
+    assert placement is not None and pickle.loads(pickle.dumps(placement)) == placement
 
 
 def test_the_collector_is_paused_during_an_evaluation_and_restored_after(policy: Policy) -> None:

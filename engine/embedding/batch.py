@@ -235,10 +235,10 @@ def _chunked(
         del found
         compiled = policy.compiled
         stage_ = compiled.stages[stage_id]
-        standing = stand(compiled, stage_, surveyed, context, compiled.parameters_on(date), places=False)
+        params = compiled.parameters_on(date)
+        standing = stand(compiled, stage_, surveyed, context, params)
         ats = [place_at(standing.ranking, s.entry.id) for s in surveyed]
         parcels = [_Parcel(ats[i : i + chunk_size], states[i // chunk_size]) for i in range(0, len(ats), chunk_size)]
-        params = compiled.parameters_on(date)
         prepare(compiled, policy._backend, stage_, params, trace)  # what traces settle on first read, here
         decider = Decider(
             policy=compiled,

@@ -27,7 +27,7 @@ from typing import Any
 from engine.core.errors import EvaluationError
 from engine.evaluation.compiled import CompiledStage, settle
 from engine.evaluation.compiler import Fn, Missing, Scope
-from engine.evaluation.result import UNDETERMINED, Allocation, Decision, Decisions, StageSummary, TrackSummary
+from engine.evaluation.result import UNDETERMINED, Allocation, Decision, StageSummary, TrackSummary, outcomes_of
 from engine.evaluation.stages import Ranking
 from engine.language.ir import Track
 
@@ -364,7 +364,7 @@ def stage_summary(
     """The stage over the cohort: places filled and left open, capacity used and left, each track's places."""
     s = stage.stage
     # the outcomes alone where they suffice: a cohort's decisions are built when first read (`Decisions`)
-    outcomes = decisions.outcomes() if isinstance(decisions, Decisions) else _outcomes(decisions)
+    outcomes = outcomes_of(decisions)
     filled = sum(1 for outcome in outcomes.values() if s.fills_slot is not None and outcome == s.fills_slot)
     open_ = pending = None
     if slots is not None:
@@ -405,10 +405,6 @@ def stage_summary(
         period=s.dates,
         outside_period=outside,
     )
-
-
-def _outcomes(decisions: Mapping[str, Decision]) -> dict[str, str]:
-    return {i: d.outcome for i, d in decisions.items()}
 
 
 def _tracks(

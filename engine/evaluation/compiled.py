@@ -140,7 +140,7 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
             facts_after=_reads_facts(
                 ir,
                 [
-                    *(_definition(ir, n) for n in ir.order if n in needs and n in ir.stage_dependent),
+                    *(definition_of(ir, n) for n in ir.order if n in needs and n in ir.stage_dependent),
                     *(row.when for row in stage.outcomes),
                 ],
             ),
@@ -150,7 +150,8 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
     return CompiledPolicy(ir=ir, compiler=compiler, defs=defs, phase1=phase1, phase2=phase2, stages=stages)
 
 
-def _definition(ir: PolicyIR, name: str) -> Node:
+def definition_of(ir: PolicyIR, name: str) -> Node:
+    """The expression a value or rule is defined by."""
     return ir.values[name].expr if name in ir.values else ir.rules[name].when
 
 

@@ -53,11 +53,9 @@ __all__ = [
     "evaluate_subject",
     "scope_of",
     "Surveyed",
-    "Place",
     "Standing",
     "survey",
     "stand",
-    "decide",
     "conclude",
     "prepare",
     "Decider",
@@ -146,11 +144,24 @@ def _decide(
     backend: Backend | None = None,
 ) -> Decision:
     row, gaps = _choose(stage, conditions)
-    quantities = _quantities(policy, row, scope, backend) if row is not None and row.grants else ()
-    allocation = allocation_of(stage, scope) if placement is not None else None
+    settled = _settled(policy, backend, stage, scope, row, gaps, placement is not None)
     given = (as_of, owner, cohort, traced, outside_period)
-    settled = (row, gaps, quantities, allocation)
     return _decision(policy, stage, scope, conditions, settled, given, placement, ranking_missing, backend)
+
+
+def _settled(
+    policy: CompiledPolicy,
+    backend: Backend | None,
+    stage: CompiledStage,
+    scope: Scope,
+    row: OutcomeRow | None,
+    gaps: frozenset[str],
+    allocating: bool,
+) -> Settled:
+    """What a decision settles once its row is chosen: its grants' quantities and (`allocating`) its allocation,
+    each when the subject is decided, so that an error in either fails the evaluation."""
+    quantities = _quantities(policy, row, scope, backend) if row is not None and row.grants else ()
+    return row, gaps, quantities, allocation_of(stage, scope) if allocating else None
 
 
 Given = tuple[dt.date, Any, Any, bool, bool]
@@ -348,7 +359,7 @@ def evaluate_cohort(
     Three steps with plain data between them, the same ones `evaluate_many(..., chunk_size=)` runs
     on an executor's workers: `survey` each subject (phase 1: pool, tracks, ranking keys or their
     intervals, what it asks for), `stand` (the ranking and allocation, a reduce over what the
-    survey found), `decide` each subject at its place (phase 2 and the outcome rows). The cyclic
+    survey found), decide each subject at its place (`Decider`: phase 2 and the outcome rows). The cyclic
     garbage collector is paused meanwhile (`engine.core.collector`). Each subject's outcome, its grants'
     quantities and its allocation are settled here; its `Decision` object (placement, trace, reasons,
     grants) is built when first read from the result (`result.Decisions`).
@@ -360,7 +371,7 @@ def evaluate_cohort(
     with collector_paused():
         scopes = [Scope(s, context, params) for s in subjects]
         surveyed = _survey_all(policy, backend, stage, scopes, tick)
-        standing = stand(policy, stage, surveyed, context, params, places=False)
+        standing = stand(policy, stage, surveyed, context, params)
         made = Decider(
             policy=policy, backend=backend, stage=stage, standing=standing, given=(as_of, owner, cohort, trace, outside)
         )
@@ -392,7 +403,7 @@ class Decider:
     def decide_all(
         self, scopes: list[Scope], surveyed: list[Surveyed], tick: Callable[[], None] | None
     ) -> tuple[dict[str, str], dict[str, tuple[Any, ...]]]:
-        """Each subject's outcome, and what its decision is built from: as `decide` and `_decide` settle them."""
+        """Each subject's outcome, and what its decision is built from: as `_decide` settles them for one."""
         policy, backend, stage = self.policy, self.backend, self.stage
         ranking = self.standing.ranking
         infos, ranges, settles, missing = ranking.infos, ranking.ranges, ranking.settling, ranking.missing
@@ -411,10 +422,8 @@ class Decider:
             else:
                 conditions = run(scope)
             row, gaps = _choose(stage, conditions)
-            quantities = _quantities(policy, row, scope, backend) if row is not None and row.grants else ()
-            allocation = allocation_of(stage, scope) if allocating else None
             outcomes[id] = row.outcome if row is not None else UNDETERMINED
-            kept[id] = (scope, conditions, row, gaps, quantities, allocation, entry)
+            kept[id] = (scope, conditions, *_settled(policy, backend, stage, scope, row, gaps, allocating), entry)
             if tick is not None:
                 tick()
         return outcomes, kept
@@ -431,10 +440,13 @@ class Decider:
         scope.stage, scope.rank_range, scope.by_bounds = info, span, by_bounds
         scope.known.update(later)
         row = self.stage.rows[self._rows[index]][0] if index is not None else None
-        quantities = _quantities(self.policy, row, scope, self.backend) if row is not None and row.grants else ()
-        allocation = allocation_of(self.stage, scope)
         outcome = row.outcome if row is not None else UNDETERMINED
-        return outcome, (scope, conditions, row, gaps, quantities, allocation, entry)
+        return outcome, (
+            scope,
+            conditions,
+            *_settled(self.policy, self.backend, self.stage, scope, row, gaps, True),
+            entry,
+        )
 
     def build(
         self,
@@ -448,11 +460,7 @@ class Decider:
     ) -> Decision:
         """One subject's `Decision`, from what `decide_all` (or `keep`) kept of it; its placement's ties are
         computed, for the whole cohort at once, when some decision's are first read."""
-        place = self.standing.places.get(entry.id)
-        if place is not None:
-            placement, settling = place.placement, place.settling
-        else:
-            placement, settling = _placed(self.standing.ranking, Later(self._ties_for, (entry.id,)), entry)
+        placement, settling = _placed(self.standing.ranking, Later(self._ties_for, (entry.id,)), entry)
         settled = (row, gaps, quantities, allocation)
         return _decision(
             self.policy, self.stage, scope, conditions, settled, self.given, placement, settling, self.backend
@@ -479,31 +487,19 @@ class Surveyed:
     entry: Entry
     requested: Any
     track: str | None | Missing
-    # slotted and not frozen (as `Place`): one per subject; a frozen dataclass's `__init__` costs several times more
+    # slotted and not frozen: one per subject; a frozen dataclass's `__init__` costs several times more
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickled by position: a slotted dataclass's own way is slow
         return (Surveyed, (self.entry, self.requested, self.track))
 
 
-@dataclass(slots=True)
-class Place:
-    """What the ranking and allocation gave one subject: its `stage.*`, its placement, what settles its rank."""
-
-    info: StageState
-    placement: Placement
-    settling: tuple[str, ...]
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled by position: a slotted dataclass's own way is slow
-        return (Place, (self.info, self.placement, self.settling))
-
-
 @dataclass(frozen=True)
 class Standing:
-    """The stage over the cohort after the reduce: slots, the ranking (with allocation), each subject's place."""
+    """The stage over the cohort after the reduce: slots, the ranking (with allocation, and each subject's place
+    in it: `place_at`)."""
 
     slots: int | None
     ranking: Ranking
-    places: dict[str, Place]  # empty from `stand(..., places=False)`
 
 
 def survey(policy: CompiledPolicy, backend: Backend, stage: CompiledStage, scope: Scope) -> Surveyed:
@@ -557,34 +553,21 @@ def stand(
     surveyed: Sequence[Surveyed],
     context: BaseModel | None,
     params: dict[str, Any],
-    places: bool = True,
 ) -> Standing:
-    """Step 2, a reduce over the surveyed subjects only (no facts of theirs): slots, ranking, allocation,
-    and each subject's `Place` (`places=False`: none; `evaluate_cohort` makes each when its decision is read)."""
+    """Step 2, a reduce over the surveyed subjects only (no facts of theirs): slots, ranking, allocation."""
     stage_scope = Scope(None, context, params)
     slots = _slots(stage, stage_scope)
     entries = [s.entry for s in surveyed]
     ranking = rank_pool(stage.stage.id, entries, [k.descending for k in stage.stage.rank_by], slots)
     if stage.stage.capacity is not None or stage.stage.tracks:  # else allocation gives nothing: no requests to list
         ranking = allot(stage, stage_scope, ranking, [(s.entry.id, s.requested, s.track) for s in surveyed], slots)
-    if not places:
-        return Standing(slots, ranking, {})
-    ties = ties_of(ranking, slots)
-    made = {}
-    for entry in entries:
-        placement, settling = _placed(ranking, ties.get(entry.id, ()), entry)
-        made[entry.id] = Place(ranking.infos[entry.id], placement, settling)
-    return Standing(slots, ranking, made)
+    return Standing(slots, ranking)
 
 
 def _placed(ranking: Ranking, ties: tuple[Tie, ...] | Later, entry: Entry) -> tuple[Placement, tuple[str, ...]]:
     """One subject's `Placement` in the ranking (`ties`: its own, or what computes them when first read) and
     what would settle its rank."""
-    id = entry.id
-    ranges, settles, missing = ranking.ranges, ranking.settling, ranking.missing
-    span = ranges.get(id) if ranges else None
-    settling = settles.get(id, missing) if settles else missing
-    info = ranking.infos[id]
+    id, info, span, settling = place_at(ranking, entry.id)
     placement = Placement(
         in_pool=info.in_pool,
         rank=info.rank,
@@ -597,27 +580,6 @@ def _placed(ranking: Ranking, ties: tuple[Tie, ...] | Later, entry: Entry) -> tu
         settled_by=tuple(sorted(_named(settling, id))) if span else (),
     )
     return placement, settling
-
-
-def decide(
-    policy: CompiledPolicy,
-    backend: Backend,
-    stage: CompiledStage,
-    scope: Scope,
-    place: Place,
-    as_of: dt.date,
-    owner: Any = None,
-    cohort: Any = None,
-    trace: bool = True,
-    outside: bool = False,
-) -> Decision:
-    """Step 3, per subject: phase 2 and the outcome rows at its place (after `survey` filled `scope`)."""
-    assert scope.subject is not None
-    at = (_subject_id(policy, scope.subject), place.info, place.placement.rank_range, place.settling)
-    conditions = _at_place(policy, backend, stage, scope, at)
-    return _decide(
-        policy, stage, scope, conditions, as_of, place.placement, owner, cohort, trace, place.settling, outside, backend
-    )
 
 
 At = tuple[str, StageState, tuple[int, int] | None, tuple[str, ...]]

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.evaluation.compiled import CompiledPolicy, CompiledStage, settle
+from engine.evaluation.compiled import CompiledPolicy, CompiledStage, definition_of, settle
 from engine.evaluation.compiler import _FUNCTIONS, Missing, Scope, _extreme, _finite, no_row
 from engine.evaluation.uncertain import PLACES
 from engine.language.expr import (
@@ -627,11 +627,6 @@ class _Writer:
         return ["    " + line for line in lines]
 
 
-def _definition(policy: CompiledPolicy, name: str) -> Node:
-    ir = policy.ir
-    return ir.values[name].expr if name in ir.values else ir.rules[name].when
-
-
 def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequence[str], phase: str) -> Program:
     """The generated function that settles `names` and then the stage's pool and tracks (`pool`), or its
     outcome rows (`rows`, `subject`), for one subject's `scope`."""
@@ -640,7 +635,7 @@ def generate(policy: CompiledPolicy, stage: CompiledStage | None, names: Sequenc
     for name in names:
         local = writer.unique("_d")
         kind = "value" if name in policy.ir.values else "rule"
-        writer.settle(f"{kind} {name!r}", _definition(policy, name), local, f"_D[{name!r}]")
+        writer.settle(f"{kind} {name!r}", definition_of(policy.ir, name), local, f"_D[{name!r}]")
         writer.emit(f"_K[{name!r}] = {local}")
         writer.defined[name] = local
     answers: list[tuple[str, str]] = []
@@ -734,7 +729,6 @@ class GeneratedBackend:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._hot: tuple[Any, ...] = (None, None, None, None, None)  # the last function run, and for what
         self._runners: dict[bool, tuple[Any, ...]] = {}  # the last `runner` of each phase, and for what
 
     def program(self, policy: CompiledPolicy, stage: CompiledStage | None, names: Sequence[str], phase: str) -> Program:
@@ -761,7 +755,7 @@ class GeneratedBackend:
         self, policy: CompiledPolicy, names: Sequence[str], stage: CompiledStage | None, rows: bool
     ) -> Callable[[Scope], dict[str, Any]]:
         """`run` for these names and this stage, as the generated function of one scope (a cohort's loop)."""
-        last = self._runners.get(rows)  # each evaluation asks for the same two: found by identity, no key hashed
+        last = self._runners.get(rows)  # a cohort runs the same two functions: found by identity, no key hashed
         if last is not None and last[0] is names and last[1] is stage and last[2] is policy:
             return last[3]  # type: ignore[no-any-return]
         run = self.program(policy, stage, names, "rows" if rows else "pool").run
@@ -771,12 +765,7 @@ class GeneratedBackend:
     def run(
         self, policy: CompiledPolicy, scope: Scope, names: Sequence[str], stage: CompiledStage | None, rows: bool
     ) -> dict[str, Any]:
-        hot = self._hot  # a cohort runs one function for every subject, then the other: one read, no lookup
-        if hot[0] is names and hot[1] is stage and hot[2] is rows and hot[3] is policy:
-            return hot[4](scope)  # type: ignore[no-any-return]
-        run = self.program(policy, stage, names, "rows" if rows else "pool").run
-        self._hot = (names, stage, rows, policy, run)
-        return run(scope)
+        return self.runner(policy, names, stage, rows)(scope)
 
 
 def stage_programs(policy: CompiledPolicy, stage_id: str) -> tuple[Program, Program]:

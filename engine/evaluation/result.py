@@ -28,6 +28,7 @@ __all__ = [
     "StageSummary",
     "Decision",
     "Decisions",
+    "outcomes_of",
     "Result",
     "PolicyIdentity",
     "UNDETERMINED",
@@ -692,9 +693,14 @@ class Result:
 
     def outcomes(self) -> dict[str, str]:
         """Subject id → outcome."""
-        if isinstance(self.decisions, Decisions):
-            return self.decisions.outcomes()
-        return {i: d.outcome for i, d in self.decisions.items()}
+        return outcomes_of(self.decisions)
+
+
+def outcomes_of(decisions: Mapping[str, Decision]) -> dict[str, str]:
+    """Subject id → outcome, without building a cohort's decisions (`Decisions`) where they are not built yet."""
+    if isinstance(decisions, Decisions):
+        return decisions.outcomes()
+    return {i: d.outcome for i, d in decisions.items()}
 
 
 def to_jsonable(value: Any) -> Any:
