@@ -53,6 +53,7 @@ from engine.core.collector import collector_paused
 from engine.core.diagnostics import Diagnostic
 from engine.core.errors import EngineError, EvaluationError, FactError, PolicyError
 from engine.embedding.policy import BackendName, Policy, load_policy
+from engine.evaluation.compiled import CompiledStage, Params
 from engine.evaluation.compiler import Scope
 from engine.evaluation.evaluate import At, Decider, Surveyed, conclude, place_at, prepare, settle_at, stand, survey
 from engine.evaluation.periods import check_period
@@ -298,10 +299,8 @@ def _survey_chunk(
     """Step 1 on a worker: each subject of the chunk surveyed; back come what the ranking needs and what
     phase 1 settled (plain values, no facts), so that the decision step need not settle it again."""
     try:
-        policy = policy if policy is not None else _worker_policy(task)
-        assert isinstance(task.as_of, dt.date) and task.stage is not None
+        policy, stage, params = _on_worker(task, policy)
         compiled, backend = policy.compiled, policy._backend
-        stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
         found = []
         with collector_paused():
             for subject in _subjects(policy, subjects):
@@ -311,6 +310,14 @@ def _survey_chunk(
         return found
     except EngineError as error:
         return _failure(error)
+
+
+def _on_worker(task: _Task, policy: Policy | None) -> tuple[Policy, CompiledStage, Params]:
+    """A chunk's policy (the caller's, on threads; else the worker's, loaded by digest), stage and parameters."""
+    policy = policy if policy is not None else _worker_policy(task)
+    assert isinstance(task.as_of, dt.date) and task.stage is not None
+    compiled = policy.compiled
+    return policy, compiled.stages[task.stage], compiled.parameters_on(task.as_of)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,10 +341,8 @@ def _decide_chunk(
     What comes back is plain data (`evaluate.settle_at`: phase 2's values, the rows, the deciding row), not
     decisions: the caller settles grants and allocation and builds each decision, with its own facts."""
     try:
-        policy = policy if policy is not None else _worker_policy(task)
-        assert isinstance(task.as_of, dt.date) and task.stage is not None
+        policy, stage, params = _on_worker(task, policy)
         compiled, backend = policy.compiled, policy._backend
-        stage, params = compiled.stages[task.stage], compiled.parameters_on(task.as_of)
         found = []
         with collector_paused():
             facts: list[Any] = [None] * len(parcel.places) if _ids(subjects) else _subjects(policy, subjects)
