@@ -263,12 +263,17 @@ _CLASHING_POLICY = textwrap.dedent(
 )
 
 
+def _package(tmp_path_factory: pytest.TempPathFactory, name: str, facts: str, policy: str) -> Path:
+    """A package folder of a fact schema (`facts.yaml`) and a manifest (`policy.yaml`)."""
+    package = tmp_path_factory.mktemp(name)
+    (package / "facts.yaml").write_text(facts, encoding="utf-8")
+    (package / "policy.yaml").write_text(policy, encoding="utf-8")
+    return package
+
+
 @pytest.fixture(scope="module")
 def clash(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    package = tmp_path_factory.mktemp("clash")
-    (package / "facts.yaml").write_text(_CLASHING_FACTS, encoding="utf-8")
-    (package / "policy.yaml").write_text(_CLASHING_POLICY, encoding="utf-8")
-    return package
+    return _package(tmp_path_factory, "clash", _CLASHING_FACTS, _CLASHING_POLICY)
 
 
 _CLASH_SUBJECTS = st.lists(
@@ -607,10 +612,7 @@ _PATHS_POLICY = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    package = tmp_path_factory.mktemp("paths")
-    (package / "facts.yaml").write_text(_PATHS_FACTS, encoding="utf-8")
-    (package / "policy.yaml").write_text(_PATHS_POLICY, encoding="utf-8")
-    return package
+    return _package(tmp_path_factory, "paths", _PATHS_FACTS, _PATHS_POLICY)
 
 
 _LICENCE = st.fixed_dictionaries({}, optional={"restricted": st.booleans()})
