@@ -208,6 +208,28 @@ def test_the_collector_is_paused_during_an_evaluation_and_restored_after(policy:
     assert gc.isenabled()
 
 
+def _generation_of(thing: object) -> int | None:
+    return next((g for g in range(3) if any(o is thing for o in gc.get_objects(g))), None)
+
+
+def test_what_a_pause_built_is_filed_in_the_oldest_generation_unless_the_heap_is_frozen(policy: Policy) -> None:
+    """What an evaluation builds is not walked by the next young collections: it goes to the oldest generation
+    when the collector resumes, except where the process froze its heap (which stays frozen as it was)."""
+    result = policy.evaluate(EXAMPLES / "stage1.yaml")
+    assert gc.is_tracked(result.summary) and _generation_of(result.summary) == 2
+    with collector_paused():
+        built = [[] for _ in range(100)]
+    assert _generation_of(built) == 2 and gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            again = [[] for _ in range(100)]
+        assert _generation_of(again) == 0 and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 @pytest.fixture(scope="module")
 def processes() -> Iterator[ProcessPoolExecutor]:
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
