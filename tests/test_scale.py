@@ -7,9 +7,12 @@ pool, on threads and on a Dask `distributed` LocalCluster of process workers.
 from __future__ import annotations
 
 import gc
+import json
 import multiprocessing
 import pickle
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +27,7 @@ from engine.core.collector import collector_paused
 from engine.evaluation.compiler import Scope
 from engine.evaluation.evaluate import Surveyed, place_at, stand, survey
 from engine.evaluation.result import Decisions
-from tests.conftest import EXAMPLES, GPU_HOURS, GRANTS, RULES
+from tests.conftest import EXAMPLES, GPU_HOURS, GRANTS, ROOT, RULES
 from tests.strategies import cohorts, gpu_cohorts, ranked_cohorts
 from tests.test_concurrency import PicklingExecutor, jobs
 
@@ -208,26 +211,34 @@ def test_the_collector_is_paused_during_an_evaluation_and_restored_after(policy:
     assert gc.isenabled()
 
 
-def _generation_of(thing: object) -> int | None:
+_FILED = """
+import gc, json
+from engine import load_policy
+from engine.core.collector import collector_paused
+
+def generation_of(thing):
     return next((g for g in range(3) if any(o is thing for o in gc.get_objects(g))), None)
 
+result = load_policy("rules/sovereign_ai").evaluate("examples/stage1.yaml")
+with collector_paused():
+    built = [[] for _ in range(100)]
+found = {"result": generation_of(result.summary), "built": generation_of(built), "frozen": gc.get_freeze_count()}
+gc.freeze()  # as a server does before it forks (and `policy` before its first command)
+frozen = gc.get_freeze_count()
+with collector_paused():
+    again = [[] for _ in range(100)]
+found |= {"again": generation_of(again), "still_frozen": gc.get_freeze_count() == frozen, "on": gc.isenabled()}
+print(json.dumps(found))
+"""
 
-def test_what_a_pause_built_is_filed_in_the_oldest_generation_unless_the_heap_is_frozen(policy: Policy) -> None:
+
+def test_what_a_pause_built_is_filed_in_the_oldest_generation_unless_the_heap_is_frozen() -> None:
     """What an evaluation builds is not walked by the next young collections: it goes to the oldest generation
     when the collector resumes, except where the process froze its heap (which stays frozen as it was)."""
-    result = policy.evaluate(EXAMPLES / "stage1.yaml")
-    assert gc.is_tracked(result.summary) and _generation_of(result.summary) == 2
-    with collector_paused():
-        built = [[] for _ in range(100)]
-    assert _generation_of(built) == 2 and gc.get_freeze_count() == 0
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        with collector_paused():
-            again = [[] for _ in range(100)]
-        assert _generation_of(again) == 0 and gc.get_freeze_count() == frozen
-    finally:
-        gc.unfreeze()
+    done = subprocess.run([sys.executable, "-c", _FILED], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found == {"result": 2, "built": 2, "frozen": 0, "again": 0, "still_frozen": True, "on": True}
 
 
 @pytest.fixture(scope="module")

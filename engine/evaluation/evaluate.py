@@ -423,7 +423,10 @@ class Decider:
                 conditions = run(scope)
             row, gaps = _choose(stage, conditions)
             outcomes[id] = row.outcome if row is not None else UNDETERMINED
-            kept[id] = (scope, conditions, *_settled(policy, backend, stage, scope, row, gaps, allocating), entry)
+            if allocating or (row is not None and row.grants):
+                kept[id] = (scope, conditions, *_settled(policy, backend, stage, scope, row, gaps, allocating), entry)
+            else:  # what `_settled` gives a row without grants in a stage that allocates nothing, without the call
+                kept[id] = (scope, conditions, row, gaps, (), None, entry)
             if tick is not None:
                 tick()
         return outcomes, kept

@@ -189,7 +189,7 @@ class _Writer:
         self.depth = 1
         self.count = 0  # temporaries: numbered afresh in each block (they die with it)
         self.kept = 0  # names that live through the function: definitions, hoisted facts, constants
-        self.stops: list[str] = ["break"]  # how the innermost loop leaves the fast path
+        self.stops: list[str] = ["break"]  # how the innermost loop leaves the fast path (`settle` sets the outermost)
         self.target = ""  # the local of the definition being written
         self.lenient = 0  # > 0: inside what the closures decide despite missing data (and/or, bounds, is None)
         self.gaps: dict[str, str] = {}  # missing path -> the constant `Missing` naming it
@@ -601,9 +601,9 @@ class _Writer:
             self.emit(f"{target} = {node.value!r}")
             return
         self.count, self.target, self.seen, self.bools, self.tests = 0, target, {}, set(), {}
-        self.emit(f"{target} = _Stop")
+        self.stops = [f"{target} = _Stop; break"]  # every way out assigns the target: none made beforehand
         self.emit("try:")
-        self.emit("    while True:  # one pass; `break` leaves the fast path")
+        self.emit(f"    while True:  # one pass; `{target} = _Stop; break` leaves the fast path")
         self.depth += 2
         self.emit(f"{target} = {self.expr(node)}")
         self.emit("break")
