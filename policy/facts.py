@@ -80,6 +80,13 @@ class Organisation(_Fact):
 Derivation = Literal["from_scratch", "fine_tuned", "distilled", "continued_pretraining", "merged", "other"]
 MAX_LINEAGE_DEPTH = 16  # models in one chain, the upstream itself included
 
+# Where an `Upstream` keeps its lineage once made for that very object: (its `id`, the lineage), in its `__dict__` as
+# `functools.cached_property` keeps a value (not a field: not dumped, not compared). Made on first read (each
+# `Ancestor` is a validated model, about 1.3 µs), then read again at every evaluation, explanation and letter of
+# the same facts. A copy (`model_copy`, which pydantic does not validate, or unpickled) has another `id`: it makes
+# its own. Not made when the facts are validated: most upstreams' lineage is never read (their code's, say).
+_KEPT = "_lineage_of"
+
 
 class Ancestor(_Fact):
     """One model of an upstream's lineage, flattened: what rules read (`upstream.lineage`)."""
@@ -131,20 +138,28 @@ class Upstream(_Fact):
     def _finite_acyclic_lineage(self) -> Upstream:
         if self.derivation == "from_scratch" and self.derived_from is not None:
             raise ValueError("a model pretrained `from_scratch` is not `derived_from` another model")
-        if self.derived_from is None:
-            return self
-        ancestors = [(a.model, a.owner) for a in self.derived_from.lineage]
-        if (self.model, self.owner) in ancestors:
-            raise ValueError(
-                f"lineage repeats {self.model} ({self.owner}): a model cannot be derived from itself ({self.chain()})"
-            )
-        if len(ancestors) + 1 > MAX_LINEAGE_DEPTH:
-            raise ValueError(f"lineage is deeper than {MAX_LINEAGE_DEPTH} models: record at most {MAX_LINEAGE_DEPTH}")
+        if self.derived_from is not None:
+            ancestors = [(a.model, a.owner) for a in self.derived_from.lineage]
+            if (self.model, self.owner) in ancestors:
+                raise ValueError(
+                    f"lineage repeats {self.model} ({self.owner}): a model cannot be derived from itself "
+                    f"({self.chain()})"
+                )
+            if len(ancestors) + 1 > MAX_LINEAGE_DEPTH:
+                raise ValueError(
+                    f"lineage is deeper than {MAX_LINEAGE_DEPTH} models: record at most {MAX_LINEAGE_DEPTH}"
+                )
         return self
 
     @computed_field(description="this model and every model it was derived from, nearest first")  # type: ignore[prop-decorator]
     @property
     def lineage(self) -> list[Ancestor]:
+        kept = self.__dict__.get(_KEPT)
+        if kept is None or kept[0] != id(self):
+            kept = self.__dict__[_KEPT] = (id(self), self._walk())
+        return list(kept[1])  # a list of its own: a caller changing it changes no one else's
+
+    def _walk(self) -> list[Ancestor]:
         found: list[Ancestor] = []
         node: Upstream | None = self
         while node is not None and len(found) <= MAX_LINEAGE_DEPTH:

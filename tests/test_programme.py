@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import pickle
 import re
 from typing import Any
 
@@ -224,6 +225,22 @@ def test_a_lineage_that_repeats_a_model_or_is_too_deep_is_a_located_error(policy
         policy.evaluate(cohort)
     [found] = caught.value.diagnostics
     assert f"deeper than {MAX_LINEAGE_DEPTH}" in found.message and ".derived_from`" in found.message
+
+
+def test_a_lineage_is_made_once_and_a_changed_copy_makes_its_own() -> None:
+    """`lineage` is made on first read, not at each; it is not a field (not dumped, not compared); a copy pydantic
+    does not validate (`model_copy(update=...)`, pickling) reads its own lineage."""
+    node = {"model": "K-Vision 2", "owner": "Hanbit Vision Lab", "country": "KR", "derivation": "fine_tuned"}
+    upstream = Upstream.model_validate(node | {"derived_from": {"model": "SigLIP", "owner": "Google", "country": "US"}})
+    first, again = upstream.lineage, upstream.lineage
+    assert first == again and first is not again and first[1] is again[1]  # the same ancestors, a list of its own
+    first.clear()
+    assert [a.country for a in upstream.lineage] == ["KR", "US"]
+    assert "lineage_of" not in str(upstream.model_dump()) and upstream == Upstream.model_validate(upstream.model_dump())
+    moved = upstream.model_copy(update={"country": "JP"})
+    assert [a.country for a in moved.lineage] == ["JP", "US"] and upstream.lineage[0].country == "KR"
+    thawed = pickle.loads(pickle.dumps(upstream))
+    assert thawed == upstream and thawed.lineage == upstream.lineage and thawed.lineage[0] is not upstream.lineage[0]
 
 
 # --- the committee and the tests ------------------------------------------------------------

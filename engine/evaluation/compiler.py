@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -125,19 +125,38 @@ class StageState:
         return f"StageState({', '.join(f'{k}={v!r}' for k, v in self.model_dump().items())})"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Scope:
-    """Everything one subject's evaluation reads and records (slotted: one is built per subject)."""
+    """Everything one subject's evaluation reads and records (slotted: one is built per subject; its `__init__`
+    written out, as a dataclass's with default factories costs a third more)."""
 
     subject: BaseModel | None
     context: BaseModel | None
     params: dict[str, Any]
-    stage: StageState | StageInfo | None = None
-    known: dict[str, Any] = field(default_factory=dict)  # value and rule results (or Missing)
-    locals: dict[str, Any] = field(default_factory=dict)
-    paths: dict[str, str] = field(default_factory=dict)  # comprehension variable -> path of its item
-    rank_range: tuple[int, int] | None = None  # `stage.rank` not known (missing facts): the best and worst it can be
-    by_bounds: int = 0  # comparisons decided from the bounds of values not known (see `_Compare`)
+    stage: StageState | StageInfo | None
+    known: dict[str, Any]  # value and rule results (or Missing)
+    locals: dict[str, Any]
+    paths: dict[str, str]  # comprehension variable -> path of its item
+    rank_range: tuple[int, int] | None  # `stage.rank` not known (missing facts): the best and worst it can be
+    by_bounds: int  # comparisons decided from the bounds of values not known (see `_Compare`)
+
+    def __init__(
+        self,
+        subject: BaseModel | None,
+        context: BaseModel | None,
+        params: dict[str, Any],
+        stage: StageState | StageInfo | None = None,
+        known: dict[str, Any] | None = None,
+    ) -> None:
+        self.subject = subject
+        self.context = context
+        self.params = params
+        self.stage = stage
+        self.known = {} if known is None else known
+        self.locals = {}
+        self.paths = {}
+        self.rank_range = None
+        self.by_bounds = 0
 
 
 Fn = Callable[[Scope], Any]
