@@ -15,7 +15,7 @@ live as long as the result or are freed by reference counting when it is dropped
 from the collector: full collections still walk the oldest generation, and a reference cycle
 anyone dropped meanwhile is freed by the next of them rather than a young one. It is not done
 where something of the process is frozen already (a server that froze its heap before forking
-keeps it frozen), nor where the collector was off.
+keeps it frozen; once one is seen, never again in that process), nor where the collector was off.
 
 Importing the engine is such a burst too: its modules build thousands of classes and functions
 (dataclasses, pydantic models) that live as long as the process, and the collector walked them
@@ -34,6 +34,7 @@ __all__ = ["collector_paused", "long_lived"]
 _lock = threading.Lock()
 _pauses = 0  # pieces of work in flight that paused the collector
 _resume = False  # whether the collector was on when the first of them paused it
+_frozen_seen = False  # something of the process was seen frozen: nothing is filed as old any more
 
 
 class _Paused:
@@ -55,10 +56,22 @@ class _Paused:
         with _lock:
             _pauses -= 1
             if _pauses == 0 and _resume:
-                if gc.get_freeze_count() == 0:  # what the work built, to the oldest generation (see above)
-                    gc.freeze()
-                    gc.unfreeze()
+                _file_as_old()
                 gc.enable()
+
+
+def _file_as_old() -> None:
+    """What the work built, to the oldest generation (see above), unless something of the process is frozen.
+    Counting the frozen objects walks them all (some 350,000 in `policy`, which freezes its heap): once some are
+    seen, never again (nor filed: a process that froze its heap once is taken to keep doing so)."""
+    global _frozen_seen
+    if _frozen_seen:
+        return
+    if gc.get_freeze_count():
+        _frozen_seen = True
+        return
+    gc.freeze()
+    gc.unfreeze()
 
 
 _PAUSED = _Paused()
