@@ -114,8 +114,8 @@ def rank_pool(stage_id: str, entries: Sequence[Entry], descending: Sequence[bool
         exposed = frozenset(e.id for e in pool if not e.certain or _exposed(e, uncertain, descending))
     size, rank_of = len(pool), ranks.get
     infos = {  # `stage.*` of each subject (its membership of the pool: None where undetermined)
-        # by position: one per subject, and keywords cost a third more than the object's making
-        e.id: StageState(stage_id, e.in_pool if e.in_pool.__class__ is bool else None, rank_of(e.id), size, slots)
+        # by position but the last: one per subject, and keywords cost half as much again as the object's making
+        e.id: StageState(stage_id, e.in_pool if e.in_pool.__class__ is bool else None, rank_of(e.id), size, slots=slots)
         for e in entries
     }
     cut_off, tie = _cut_off(ordered, ranks, slots) if not uncertain else (None, False)
