@@ -429,15 +429,15 @@ def test_the_inline_rounding_is_pythons_round(x: float) -> None:
 
 
 def test_decision_and_placement_take_their_fields_as_the_dataclass_would() -> None:
-    """The written-out `__init__` of `Decision`, `Placement` and `Tie` takes exactly their fields, in order, with
-    their defaults, and keeps each value given."""
+    """The written-out `__init__` of `Decision`, `Placement`, `Tie`, `StageSummary` and `Result` takes exactly
+    their fields, in order, with their defaults, and keeps each value given."""
     import dataclasses
     import inspect
 
-    from engine.evaluation.result import Decision, Placement, Tie
+    from engine.evaluation.result import Decision, Placement, Result, StageSummary, Tie
 
     lazy = {(Placement, "ties"): ()}  # a field computed on first read (`_Lazy`): its default is the __init__'s
-    for cls in (Decision, Placement, Tie):
+    for cls in (Decision, Placement, Tie, StageSummary, Result):
         fields = dataclasses.fields(cls)
         parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
         assert [p.name for p in parameters] == [f.name for f in fields]

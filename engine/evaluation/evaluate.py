@@ -496,7 +496,7 @@ class Surveyed:
         return (Surveyed, (self.entry, self.requested, self.track))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Standing:
     """The stage over the cohort after the reduce: slots, the ranking (with allocation, and each subject's place
     in it: `place_at`)."""

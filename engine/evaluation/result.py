@@ -389,7 +389,7 @@ class TrackSummary:
         return {k: getattr(self, k) for k in keys}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class StageSummary:
     """A stage over the whole cohort: slots, who filled them, what was left open.
 
@@ -420,6 +420,42 @@ class StageSummary:
     pending: int | None = None  # places that depend on undetermined decisions (missing facts)
     ranges: tuple[tuple[str, int, int], ...] = ()  # subjects whose rank is not known: (id, best, worst)
     unbounded: tuple[str, ...] = ()  # missing ranking facts the fact model gives no bounds for (`id: path`)
+
+    def __init__(
+        self,
+        id: str,
+        title: str,
+        reference: str,
+        slots: int | None,
+        filled: int,
+        open: int | None,
+        open_slots_to: str | None,
+        open_slots_title: str | None,
+        ranking: tuple[tuple[str, int | None], ...],
+        cut_off: tuple[Any, ...] | None,
+        tie_at_cut_off: bool,
+        missing: tuple[str, ...] = (),
+        capacity: float | None = None,
+        capacity_used: float | None = None,
+        capacity_left: float | None = None,
+        unit: str | None = None,
+        tracks: tuple[TrackSummary, ...] = (),
+        period: tuple[dt.date, dt.date | None] | None = None,
+        outside_period: bool = False,
+        pending: int | None = None,
+        ranges: tuple[tuple[str, int, int], ...] = (),
+        unbounded: tuple[str, ...] = (),
+    ) -> None:
+        # the dataclass's own __init__ written out (see `Decision.__init__`): one per evaluation, small ones
+        # included, and a frozen one's 22 `object.__setattr__` calls cost 2 µs
+        state = self.__dict__
+        state["id"], state["title"], state["reference"], state["slots"] = id, title, reference, slots
+        state["filled"], state["open"], state["open_slots_to"] = filled, open, open_slots_to
+        state["open_slots_title"], state["ranking"], state["cut_off"] = open_slots_title, ranking, cut_off
+        state["tie_at_cut_off"], state["missing"], state["capacity"] = tie_at_cut_off, missing, capacity
+        state["capacity_used"], state["capacity_left"], state["unit"] = capacity_used, capacity_left, unit
+        state["tracks"], state["period"], state["outside_period"] = tracks, period, outside_period
+        state["pending"], state["ranges"], state["unbounded"] = pending, ranges, unbounded
 
     def places_text(self) -> str:
         """`4 place(s): 2 filled, 1 pending, 1 left open → additional_call: ...` (empty without slots)."""
@@ -657,7 +693,7 @@ class Decisions(Mapping[str, Decision]):
         return f"Decisions({dict(self.items())!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Result:
     """The decisions of one evaluation, in the order of the input."""
 
@@ -668,6 +704,21 @@ class Result:
     decisions: Mapping[str, Decision]
     summary: StageSummary | None
     outside_period: bool = False  # the stage decided as of a date outside its declared period (a what-if)
+
+    def __init__(
+        self,
+        policy: PolicyIdentity,
+        as_of: dt.date,
+        stage: str | None,
+        backend: str,
+        decisions: Mapping[str, Decision],
+        summary: StageSummary | None,
+        outside_period: bool = False,
+    ) -> None:
+        # the dataclass's own __init__ written out (see `Decision.__init__`): one per evaluation
+        state = self.__dict__
+        state["policy"], state["as_of"], state["stage"], state["backend"] = policy, as_of, stage, backend
+        state["decisions"], state["summary"], state["outside_period"] = decisions, summary, outside_period
 
     def to_json(self) -> dict[str, Any]:
         return {

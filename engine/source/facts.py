@@ -28,13 +28,13 @@ M = TypeVar("M", bound=BaseModel)
 
 def load_facts(model: type[M], source: M | dict[str, Any] | str | Path) -> M:
     """Validate `source` against `model`; raise FactError naming every bad field."""
+    if isinstance(source, model):  # validated already: nothing to pause the collector for
+        return source
     with collector_paused():
         return _load(model, source)
 
 
 def _load(model: type[M], source: M | dict[str, Any] | str | Path) -> M:
-    if isinstance(source, model):
-        return source
     if isinstance(source, BaseModel):
         source = source.model_dump()
     if isinstance(source, dict):
