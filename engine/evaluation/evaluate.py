@@ -717,6 +717,9 @@ def _at_ranks(
     return {key: _agreed([c[key] for _, c in runs], gap) for key in runs[0][1]}
 
 
+_ABSENT = object()  # not a value of a trace's (None is one)
+
+
 class Trace(Mapping[str, Any]):
     """A decision's trace: every value and rule result, and each outcome row's (`row:N`).
 
@@ -751,6 +754,15 @@ class Trace(Mapping[str, Any]):
                 raise
         self._complete()
         return self._settled[key]
+
+    def get(self, key: str, default: Any = None) -> Any:  # `Mapping.get` goes through `__getitem__` and a raise
+        found = self._settled.get(key, _ABSENT)
+        if found is not _ABSENT:
+            return found
+        if self._rest is None or key not in self._others:
+            return default
+        self._complete()
+        return self._settled.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
         self._complete()

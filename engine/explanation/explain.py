@@ -9,6 +9,7 @@ and Mermaid.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -46,20 +47,25 @@ def absent_parts(root: Any, path: str) -> list[str]:
     return [where for where, _, absent in _walk(root, path) if absent]
 
 
+@functools.lru_cache(maxsize=4096)
+def _steps(path: str) -> tuple[tuple[str, bool], ...]:
+    """A fact path's parts, each with whether it is a list (`[]`): parsed once per path, not per explanation."""
+    return tuple((step[:-2], True) if step.endswith("[]") else (step, False) for step in path.split("."))
+
+
 def _walk(root: Any, path: str) -> list[tuple[str, Any, bool]]:
     """Each concrete path of `path` with its value, and whether a part on the way to it is absent."""
+    steps = _steps(path)
     if "[]" not in path:  # one concrete path, the path itself (most of them)
         value, absent = root, False
-        for depth, name in enumerate(path.split(".")):
+        for depth, (name, _) in enumerate(steps):
             if value is None:
                 absent = absent or depth > 0
             else:
                 value = getattr(value, name, None)
         return [(path, value, absent)]
     found: list[tuple[str, Any, bool]] = [("", root, False)]
-    for step in path.split("."):
-        many = step.endswith("[]")
-        name = step[:-2] if many else step
+    for name, many in steps:
         next_found: list[tuple[str, Any, bool]] = []
         for where, value, absent in found:
             label = f"{where}.{name}" if where else name
@@ -117,7 +123,8 @@ def short_label(attrs: dict[str, Any]) -> str:
 class _Builder:
     def __init__(self, policy: Policy, decision: Decision) -> None:
         self.policy, self.decision = policy, decision
-        self.static = policy.ir.graph
+        self.ir = policy.ir
+        self.static = self.ir.graph
         self.cache = _static_of(self.static)
         # nodes and edges in the order they are found, made into one `networkx.DiGraph` at the end (adding
         # them one by one costs a call and a cache reset of networkx each)
@@ -135,7 +142,7 @@ class _Builder:
             as_of=d.as_of.isoformat(),
             missing=list(d.missing),
         )
-        stage = self.policy.ir.stages[d.stage] if d.stage else None
+        stage = self.ir.stages[d.stage] if d.stage else None
         previous = None
         for row in stage.outcomes if stage else ():
             if d.row is not None and row.index > d.row:
@@ -159,9 +166,12 @@ class _Builder:
         for grant in d.grants:
             self._grant(root, grant)
         graph = nx.DiGraph()
-        graph.add_nodes_from(self.nodes.items())
+        # the nodes, then their attributes: given as (node, attributes) pairs, networkx tells a pair from a node by
+        # hashing the pair and catching the TypeError, one exception a node (a third of building the graph)
+        graph.add_nodes_from(self.nodes)
+        nx.set_node_attributes(graph, self.nodes)
         graph.add_edges_from((u, v, attrs) for (u, v), attrs in self.edges.items())
-        return Explanation(d, graph, root, self.policy.ir)
+        return Explanation(d, graph, root, self.ir)
 
     def _grant(self, root: str, grant: Grant) -> None:
         """A grant node under the decision, with the row that brings it and what its quantity reads."""
@@ -184,33 +194,36 @@ class _Builder:
 
     def _add_ancestors(self, target: str) -> None:
         """Every definition `target` depends on, depth first, without recursion (chains may be long)."""
-        nodes, edges, cache = self.nodes, self.edges, self.cache
-        stack: list[tuple[str, Iterator[str]]] = [(target, iter(self._uses(target)))]
+        nodes, edges = self.nodes, self.edges
+        stack: list[tuple[str, Iterator[tuple[str, dict[str, str]]]]] = [(target, iter(self._uses(target)))]
         while stack:
             current, sources = stack[-1]
-            for source in sources:  # resumed where it stopped once the source pushed below is done
+            for source, attrs in sources:  # resumed where it stopped once the source pushed below is done
                 known = source in nodes
                 if not known:
                     nodes[source] = self._attributes(source)
-                edges[source, current] = cache.edge(source, current)  # networkx copies it
+                edges[source, current] = attrs  # networkx copies it
                 if not known:
                     stack.append((source, iter(self._uses(source))))
                     break
             else:
                 stack.pop()
 
-    def _uses(self, target: str) -> tuple[str, ...]:
+    def _uses(self, target: str) -> tuple[tuple[str, dict[str, str]], ...]:
+        """What `target` reads, each with the attributes of its edge to `target`."""
         if target.startswith("ranking:") and self.decision.stage:
             stage = node_id("stage", self.decision.stage)
             wanted = _RANKING_INPUTS.get(target.split(":", 1)[1], ())
             return tuple(
-                s for s in self.static.predecessors(stage) if self.static.edges[s, stage].get("role") in wanted
+                (s, self.cache.edge(s, target))
+                for s in self.static.predecessors(stage)
+                if self.static.edges[s, stage].get("role") in wanted
             )
         return self.cache.uses(target)
 
     def _attributes(self, node: str) -> dict[str, Any]:
-        kind, name = node.split(":", 1)
-        attrs = self.cache.node(node, self.policy.ir)
+        attrs = self.cache.node(node, self.ir)
+        kind, name = attrs["kind"], attrs["name"]
         d = self.decision
         if kind in ("value", "rule"):
             value = d.trace.get(name)
@@ -247,7 +260,7 @@ class _Static:
         self.static = static
         self.nodes: dict[str, dict[str, Any]] = {}
         self.edges: dict[tuple[str, str], dict[str, str]] = {}
-        self.preds: dict[str, tuple[str, ...]] = {}
+        self.preds: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {}
 
     def node(self, node: str, ir: Any) -> dict[str, Any]:
         """The node's own attributes (a fresh dict each time: the caller adds the decision's)."""
@@ -268,11 +281,13 @@ class _Static:
             self.nodes[node] = found
         return dict(found)
 
-    def uses(self, target: str) -> tuple[str, ...]:
-        """What `target` reads: its predecessors in the static graph (none for a node not in it)."""
+    def uses(self, target: str) -> tuple[tuple[str, dict[str, str]], ...]:
+        """What `target` reads: its predecessors in the static graph (none for a node not in it), each with the
+        attributes of its edge to `target`."""
         found = self.preds.get(target)
         if found is None:
-            found = self.preds[target] = tuple(self.static.predecessors(target)) if target in self.static else ()
+            sources = tuple(self.static.predecessors(target)) if target in self.static else ()
+            found = self.preds[target] = tuple((source, self.edge(source, target)) for source in sources)
         return found
 
     def edge(self, source: str, target: str) -> dict[str, str]:
