@@ -703,3 +703,35 @@ def test_a_stage_whose_pool_and_rows_read_facts_only_runs_each_phase_of_its_own(
     assert compiled.phase1 == compiled.phase2 == ()
     got, expected = generated.evaluate(cohort), python.evaluate(cohort)
     assert got.outcomes() == expected.outcomes() == {"young": "refused", "first": "granted", "second": "waiting_list"}
+
+
+def test_a_temporary_only_tested_by_the_next_line_is_tested_in_place() -> None:
+    """A temporary assigned and then only tested by the next line is tested there, as readable as it was;
+    one read again, tested at another depth or holding a conditional expression is kept."""
+    from engine.evaluation.generated import _tested_in_place
+
+    lines = [
+        "    # rule 'r': a",
+        "    _1 = _a is not None",
+        "    if not _1: _d = False",
+        "    _2 = _b == 3",
+        "    if not _2: _d = True",
+        "    _3 = _c < 1",
+        "    if _3: _d = _3",
+        "    _4 = _e > 2",
+        "        if _4: _d = 1",
+        "    _5 = 1 if _f else 2",
+        "    if _5: _d = 2",
+    ]
+    _tested_in_place(lines, 1)
+    assert lines == [
+        "    # rule 'r': a",
+        "    if _a is None: _d = False",
+        "    if not (_b == 3): _d = True",
+        "    _3 = _c < 1",
+        "    if _3: _d = _3",
+        "    _4 = _e > 2",
+        "        if _4: _d = 1",
+        "    _5 = 1 if _f else 2",
+        "    if _5: _d = 2",
+    ]

@@ -27,7 +27,8 @@ fact, an undetermined definition, an ordering that the bounds of a missing fact 
 Python error that becomes a located `EvaluationError`, a number that is not finite) the fast path
 stops and that one definition is settled by its closure, which gives the three-valued answer, the
 missing paths, the bounds-decided comparison (`Scope.by_bounds`) or the located error exactly as
-the reference does. `x is None` over a fact path is decided inline without stopping.
+the reference does. `x is None` over a fact path is decided inline without stopping. A temporary
+that only the next line tests is tested in place (`_tested_in_place`: `if _9 is None: ...`).
 
 `stage_programs(policy, stage_id)` gives a stage's two functions, each with its text
 (`Program.source`, which `policy compile` prints).
@@ -36,7 +37,9 @@ the reference does. `x is None` over a fact path is decided inline without stopp
 from __future__ import annotations
 
 import keyword
+import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,6 +180,38 @@ class Program:
     names: tuple[str, ...]
     source: str
     run: Callable[[Scope], dict[str, Any]] = field(repr=False)
+
+
+_ASSIGNED = re.compile(r"(\s*)(_\d+) = (.+)")
+_TESTED = re.compile(r"(\s*)if (not )?(_\d+): (.+)")
+_TEMPORARY = re.compile(r"\b_\d+\b")
+
+
+def _tested_in_place(lines: list[str], start: int) -> None:
+    """In one definition's lines (from `start`): a temporary assigned and then only tested by the next line
+    (`_8 = _9 is not None` then `if not _8: ...`) is tested in place (`if _9 is None: ...`), saving a store and
+    a load (a stage-1 subject has about twenty). Temporaries are numbered afresh in each definition's block."""
+    uses = Counter(_TEMPORARY.findall("\n".join(lines[start:])))
+    index = start
+    while index < len(lines) - 1:
+        assigned = _ASSIGNED.fullmatch(lines[index])
+        tested = _TESTED.fullmatch(lines[index + 1]) if assigned else None
+        if assigned and tested and tested[1] == assigned[1] and tested[3] == assigned[2] and uses[assigned[2]] == 2:
+            indent, expression = assigned[1], assigned[3]
+            if " if " not in expression:  # not a conditional expression (kept apart: easier to read)
+                lines[index : index + 2] = [
+                    f"{indent}if {_negated(expression) if tested[2] else expression}: {tested[4]}"
+                ]
+                continue
+        index += 1
+
+
+def _negated(expression: str) -> str:
+    if expression.endswith(" is not None") and " " not in expression[: -len(" is not None")]:
+        return expression[: -len(" is not None")] + " is None"
+    if expression.endswith(" is None") and " " not in expression[: -len(" is None")]:
+        return expression[: -len(" is None")] + " is not None"
+    return f"not ({expression})"
 
 
 class _Writer:
@@ -602,6 +637,7 @@ class _Writer:
             return
         self.count, self.target, self.seen, self.bools, self.tests = 0, target, {}, set(), {}
         self.stops = [f"{target} = _Stop; break"]  # every way out assigns the target: none made beforehand
+        start = len(self.lines)
         self.emit("try:")
         self.emit(f"    while True:  # one pass; `{target} = _Stop; break` leaves the fast path")
         self.depth += 2
@@ -611,6 +647,7 @@ class _Writer:
         self.emit("except _Exception:  # settled by the closure below, outside the handler: no chained traceback")
         self.emit(f"    {target} = _Stop")
         self.emit(f"if {target} is _Stop: {target} = _settle({closure}, _scope)")
+        _tested_in_place(self.lines, start)
 
     def preamble(self) -> list[str]:
         """The function's first lines: the scope's parts, the subject's fields it reads (directly; should one be
