@@ -54,7 +54,7 @@ class CompiledStage:
     others: frozenset[str] = frozenset()  # the values and rules it does not need (settled if a trace is read for them)
     rest1: tuple[str, ...] = ()  # `others` in dependency order, as a trace settles them: what does not read `stage.*`
     rest2: tuple[str, ...] = ()  # ... then what does
-    row_keys: tuple[str, ...] = ()  # each row's key among a backend's answers: `row:N`
+    choices: tuple[tuple[str, OutcomeRow], ...] = ()  # each row's key among a backend's answers (`row:N`), and the row
     facts_after: bool = True  # phase 2 or the outcome rows read the subject's facts (not only the values before)
 
 
@@ -136,7 +136,7 @@ def compile_policy(ir: PolicyIR) -> CompiledPolicy:
             others=frozenset(ir.order) - needs,
             rest1=tuple(n for n in ir.order if n not in needs and n not in ir.stage_dependent),
             rest2=tuple(n for n in ir.order if n not in needs and n in ir.stage_dependent),
-            row_keys=tuple(f"row:{row.index}" for row in stage.outcomes),
+            choices=tuple((f"row:{row.index}", row) for row, _ in rows),
             facts_after=_reads_facts(
                 ir,
                 [

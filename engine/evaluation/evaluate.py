@@ -103,7 +103,7 @@ class PythonBackend:
 def _possible(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[str, ...]:
     """The outcomes an undetermined decision may still reach: rows not yet decided false, up to one that holds."""
     found: dict[str, None] = {}
-    for (row, _), key in zip(stage.rows, stage.row_keys, strict=True):
+    for key, row in stage.choices:
         value = conditions[key]
         if isinstance(value, Missing) or value:
             found[row.outcome] = None
@@ -116,7 +116,7 @@ _NONE: frozenset[str] = frozenset()
 
 
 def _choose(stage: CompiledStage, conditions: dict[str, Any]) -> tuple[OutcomeRow | None, frozenset[str]]:
-    for (row, _), key in zip(stage.rows, stage.row_keys, strict=True):
+    for key, row in stage.choices:
         value = conditions[key]
         if value.__class__ is Missing:
             return None, value.paths
