@@ -239,6 +239,47 @@ def test_a_cycle_dropped_before_an_evaluation_is_freed_by_a_young_collection() -
     assert json.loads(done.stdout.splitlines()[-1]) == {"freed": True, "on": True}
 
 
+_FILED = """
+import gc, json, weakref
+from pydantic import BaseModel
+from engine.source.facts import MANY, load_facts
+
+class Item(BaseModel):
+    x: int
+
+class Cohort(BaseModel):
+    items: list[Item]
+
+class Node:
+    other = None
+
+def generation_of(thing):
+    return next((g for g in range(3) if any(o is thing for o in gc.get_objects(g))), None)
+
+gc.collect()
+first, second = Node(), Node()
+first.other, second.other = second, first  # a reference cycle, dropped just before a large cohort is read
+alive = weakref.ref(first)
+del first, second
+large = load_facts(Cohort, {"items": [{"x": n} for n in range(MANY)]})
+freed = alive() is None
+small = load_facts(Cohort, {"items": [{"x": n} for n in range(MANY - 1)]})
+young = generation_of(small.items[0]) < 2  # walked by young collections as usual (and promoted by them), not filed
+print(json.dumps({"freed": freed, "large": generation_of(large.items[0]), "young": young,
+                  "on": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_a_large_cohorts_facts_are_filed_as_old_and_no_garbage_made_before_with_them() -> None:
+    """The fact models of a cohort of `MANY` subjects or more go to the oldest generation once validated, after
+    the young generations were collected (a cycle dropped before is freed, not filed); a smaller cohort's stay
+    young."""
+    done = subprocess.run([sys.executable, "-c", _FILED], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found == {"freed": True, "large": 2, "young": True, "on": True, "frozen": 0}
+
+
 @pytest.fixture(scope="module")
 def processes() -> Iterator[ProcessPoolExecutor]:
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
