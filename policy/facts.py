@@ -138,17 +138,15 @@ class Upstream(_Fact):
     def _finite_acyclic_lineage(self) -> Upstream:
         if self.derivation == "from_scratch" and self.derived_from is not None:
             raise ValueError("a model pretrained `from_scratch` is not `derived_from` another model")
-        if self.derived_from is not None:
-            ancestors = [(a.model, a.owner) for a in self.derived_from.lineage]
-            if (self.model, self.owner) in ancestors:
-                raise ValueError(
-                    f"lineage repeats {self.model} ({self.owner}): a model cannot be derived from itself "
-                    f"({self.chain()})"
-                )
-            if len(ancestors) + 1 > MAX_LINEAGE_DEPTH:
-                raise ValueError(
-                    f"lineage is deeper than {MAX_LINEAGE_DEPTH} models: record at most {MAX_LINEAGE_DEPTH}"
-                )
+        if self.derived_from is None:
+            return self
+        ancestors = [(a.model, a.owner) for a in self.derived_from.lineage]
+        if (self.model, self.owner) in ancestors:
+            raise ValueError(
+                f"lineage repeats {self.model} ({self.owner}): a model cannot be derived from itself ({self.chain()})"
+            )
+        if len(ancestors) + 1 > MAX_LINEAGE_DEPTH:
+            raise ValueError(f"lineage is deeper than {MAX_LINEAGE_DEPTH} models: record at most {MAX_LINEAGE_DEPTH}")
         return self
 
     @computed_field(description="this model and every model it was derived from, nearest first")  # type: ignore[prop-decorator]

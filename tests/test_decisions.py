@@ -97,3 +97,15 @@ def test_the_stage_state_of_an_evaluation_has_every_field_rules_may_read() -> No
     moved = state.model_copy(update={"rank": 3})
     assert moved.rank == 3 and state.rank == 2 and moved != state
     assert pickle.loads(pickle.dumps(moved)) == moved and "rank=3" in repr(moved)
+
+
+def test_a_traces_get_reads_as_its_items_do(policy: Policy) -> None:
+    """`trace.get(name)` gives what `trace[name]` gives: a value the stage settled, one of another stage's settled
+    on that read, and the default for a name the trace does not hold."""
+    settled = policy.evaluate(EXAMPLES / "stage1.yaml").decisions["naver-cloud"].trace
+    read = policy.evaluate(EXAMPLES / "stage1.yaml").decisions["naver-cloud"].trace
+    assert settled.get("sovereign") is False and settled.get("sovereign") == read["sovereign"]
+    other = "in_programme_for_stage2"  # another stage's rule: settled when the trace is first read for it
+    assert settled.get(other) == read[other] and other in dict(settled)
+    assert settled.get("no_such_name") is None and settled.get("no_such_name", 7) == 7
+    assert settled.get("row:1") == read["row:1"]

@@ -38,42 +38,23 @@ _resume = False  # whether the collector was on when the first of them paused it
 
 class _Paused:
     """The context manager `collector_paused()` returns (a class, not a generator: it is entered once per
-    evaluation, small ones included)."""
+    evaluation, small ones included), and `building_many()` (`files`: one per use, as it remembers whether
+    it files what the work built)."""
 
-    __slots__ = ()
+    __slots__ = ("files", "filing")
+
+    def __init__(self, files: bool = False) -> None:
+        self.files = files
+        self.filing = False
 
     def __enter__(self) -> None:
         global _pauses, _resume
         with _lock:
             if _pauses == 0:
                 _resume = gc.isenabled()
-                gc.disable()
-            _pauses += 1
-
-    def __exit__(self, *_: object) -> None:
-        global _pauses
-        with _lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
-
-
-_PAUSED = _Paused()
-
-
-class _Building:
-    """The context manager `building_many()` returns: one per use (it remembers whether it files)."""
-
-    __slots__ = ("filing",)
-
-    def __enter__(self) -> None:
-        global _pauses, _resume
-        with _lock:
-            self.filing = _pauses == 0 and gc.isenabled()
-            if self.filing:
-                gc.collect(1)  # what was garbage before the work is freed now, not filed with what the work builds
-            if _pauses == 0:
-                _resume = gc.isenabled()
+                self.filing = self.files and _resume
+                if self.filing:
+                    gc.collect(1)  # what was garbage before the work is freed now, not filed with what it builds
                 gc.disable()
             _pauses += 1
 
@@ -88,6 +69,9 @@ class _Building:
                 gc.enable()
 
 
+_PAUSED = _Paused()
+
+
 def collector_paused() -> AbstractContextManager[None]:
     """The cyclic collector off inside the block (on again after the last block in flight, if it was on)."""
     return _PAUSED
@@ -97,7 +81,7 @@ def building_many() -> AbstractContextManager[None]:
     """`collector_paused()` for one piece of work that builds very many objects which live on (a large cohort's
     facts): the young generations are collected first (garbage made before it is freed now), and what the work
     built is filed in the oldest generation at its end, as `long_lived` files the engine's imports (see above)."""
-    return _Building()
+    return _Paused(files=True)
 
 
 @contextmanager
