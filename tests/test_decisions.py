@@ -109,3 +109,11 @@ def test_a_traces_get_reads_as_its_items_do(policy: Policy) -> None:
     assert settled.get(other) == read[other] and other in dict(settled)
     assert settled.get("no_such_name") is None and settled.get("no_such_name", 7) == 7
     assert settled.get("row:1") == read["row:1"]
+
+
+def test_a_scope_rebuilt_from_a_trace_holds_every_traced_name_before_it_is_read(policy: Policy) -> None:
+    """`scope_of` (why-not, invariants) answers `name in scope.known` from the trace, read or not yet read."""
+    decision = policy.evaluate(EXAMPLES / "stage1.yaml").decisions["naver-cloud"]
+    known = evaluate.scope_of(policy.compiled, decision).known
+    assert "sovereign" in known and "total_score" in known and "no_such_name" not in known
+    assert known["sovereign"] is False and "sovereign" in known and known.get("no_such_name", 7) == 7

@@ -143,3 +143,23 @@ def test_a_tie_across_a_last_place_beyond_256_is_reported_as_across() -> None:
     assert set(ties) == {"s279", "s280"}
     (tie,) = ties["s279"]
     assert tie.other == "s280" and tie.across_last_place and tie.key == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_pool_without_ranking_keys_ranks_every_member_first(tmp_path: Path, backend: str) -> None:
+    """A stage with a pool and no `rank_by` (no slots): its members tie on no keys, each ranked 1 of the pool."""
+    package = tmp_path / "grants"
+    shutil.copytree(GRANTS, package)
+    text = (package / "policy.yaml").read_text(encoding="utf-8")
+    for part in (
+        "    rank_by:\n      - key: income\n        order: ascending\n",
+        "    slots: grants\n",
+        "    fills_slot: granted\n",
+        "      - outcome: waiting_list\n        when: not within_grants\n",
+    ):
+        assert part in text
+        text = text.replace(part, "")
+    (package / "policy.yaml").write_text(text, encoding="utf-8")
+    result = decide(package, backend, person("a", 20000.0, 30, 1), person("b", 10000.0, 40, 1))
+    assert ranks(result) == {"a": 1, "b": 1} and result.outcomes() == {"a": "granted", "b": "granted"}
+    assert all(d.placement and d.placement.pool_size == 2 for d in result.decisions.values())

@@ -318,3 +318,17 @@ def test_a_cohort_on_a_dask_local_cluster_of_process_workers_equals_one_process(
     _same(policy.evaluate(jobs()[6][0]), missing)
     assert len(workers) == 2
     assert {"advanced", "eliminated", "disqualified"} <= {d.outcome for d in got.decisions.values()}
+
+
+def test_a_rank_left_open_by_a_missing_score_is_decided_in_chunks_as_in_one_process(policy: Policy) -> None:
+    """A subject whose rank is a range (another's score missing) is decided at every rank it may have on the
+    worker, as in one process: the same outcome, the same facts named as missing."""
+    import yaml
+
+    data = yaml.safe_load((EXAMPLES / "stage1.yaml").read_text(encoding="utf-8"))
+    del data["consortia"][0]["scores"]["expert"]  # a ranking key of one team: the others' ranks are ranges
+    expected = policy.evaluate(data)
+    assert any(d.placement and d.placement.rank_range for d in expected.decisions.values())
+    for size in (1, 2):
+        [got] = evaluate_many(policy, [data], executor=PicklingExecutor(), chunk_size=size)
+        _same(expected, got)

@@ -49,6 +49,7 @@ MODULES: dict[str, list[str]] = {
         *DECISIONS,
         *PROPERTIES,
         "tests/test_uncertain.py",
+        "tests/test_decisions.py",
     ],
     "engine/evaluation/generated.py": [
         "tests/test_generated.py",
@@ -58,7 +59,14 @@ MODULES: dict[str, list[str]] = {
         "tests/test_uncertain.py",
     ],
     "engine/evaluation/compiled.py": [*SEMANTICS, *DECISIONS, *RANKING, *PROPERTIES],
-    "engine/evaluation/evaluate.py": [*SEMANTICS, *RANKING, *DECISIONS, *PROPERTIES],
+    "engine/evaluation/evaluate.py": [
+        *SEMANTICS,
+        *RANKING,
+        *DECISIONS,
+        *PROPERTIES,
+        "tests/test_decisions.py",
+        "tests/test_scale.py",  # a cohort over chunks: the worker's steps
+    ],
     "engine/evaluation/stages.py": [*RANKING, *SEMANTICS, *DECISIONS, *PROPERTIES],
     "engine/evaluation/uncertain.py": ["tests/test_intervals.py", *RANKING, *SEMANTICS, *DECISIONS],
     "engine/evaluation/durable/backend.py": [
