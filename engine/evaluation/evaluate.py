@@ -398,12 +398,15 @@ class Decider:
         self.policy, self.backend, self.stage, self.standing = policy, backend, stage, standing
         self.given = given  # as_of, owner, cohort, traced, outside
         self._ties: dict[str, tuple[Tie, ...]] | None = None
-        self._rows = {row.index: position for position, (row, _) in enumerate(stage.rows)}  # `row:N` -> position
+        self._rows = {row.index: row for _, row in stage.choices}  # `row:N` -> the row
 
     def decide_all(
         self, scopes: list[Scope], surveyed: list[Surveyed], tick: Callable[[], None] | None
     ) -> tuple[dict[str, str], dict[str, tuple[Any, ...]]]:
-        """Each subject's outcome, and what its decision is built from: as `_decide` settles them for one."""
+        """Each subject's outcome, and what its decision is built from: as `_decide` settles them for one. Each
+        subject's place is read as `place_at` and `_at_place` read it on a worker, written out here with the
+        phase's function found once (a call and a tuple fewer per subject: tests/test_scale.py holds the two to
+        the same decisions)."""
         policy, backend, stage = self.policy, self.backend, self.stage
         ranking = self.standing.ranking
         infos, ranges, settles, missing = ranking.infos, ranking.ranges, ranking.settling, ranking.missing
@@ -442,7 +445,7 @@ class Decider:
         _, info, span, _ = place_at(self.standing.ranking, entry.id)
         scope.stage, scope.rank_range, scope.by_bounds = info, span, by_bounds
         scope.known.update(later)
-        row = self.stage.rows[self._rows[index]][0] if index is not None else None
+        row = self._rows[index] if index is not None else None
         outcome = row.outcome if row is not None else UNDETERMINED
         return outcome, (
             scope,
