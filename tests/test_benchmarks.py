@@ -55,6 +55,11 @@ def test_whole_process_section_runs_both_commands() -> None:
     run.section_process(1)
     (target,) = run.targets
     assert target.ratio is not None and target.ratio > 0 and "policy evaluate" in target.name
+    process = run.figures["process"]
+    assert set(process["floors"]) == {"first_model", "fact_models"}
+    assert all(process["cpu_s"][key] > 0 for key in process["floors"])  # each floor ran as a process of its own
+    document = report.render({**ABOUT, "targets": [], "process": process}, None)
+    assert "policy.facts" in document and "The floors under the target" in document
 
 
 def test_generated_cohort_reaches_every_outcome() -> None:

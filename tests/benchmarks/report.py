@@ -93,6 +93,18 @@ def render(run: dict[str, Any], peers: dict[str, Any] | None) -> str:
             f"| {wall['baseline'] * 1e3:,.0f} ms |",
             f"| ratio | {process['ratio']:.1f}x | {wall['evaluate'] / wall['baseline']:.1f}x |",
         ]
+        floors = process.get("floors", {})
+        if floors:
+            lines += [
+                "",
+                "The floors under the target, in the same alternation: what a process that validates this package's "
+                "facts pays before the engine does anything.",
+                "",
+                "| floor | CPU (user + system) | against the baseline |",
+                "|---|---|---|",
+            ]
+            for key, label in floors.items():
+                lines.append(f"| {label} | {cpu[key] * 1e3:,.0f} ms | {cpu[key] / cpu['baseline']:.1f}x |")
     memory = [(k.split(".", 1)[1], v) for k, v in run.items() if k.startswith("rss.")]
     if memory or "reloads" in run:
         lines += ["", "### Memory over many decisions and reloads (issue 5's targets, kept)", ""]
