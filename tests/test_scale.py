@@ -242,7 +242,8 @@ def test_a_cycle_dropped_before_an_evaluation_is_freed_by_a_young_collection() -
 _FILED = """
 import gc, json, weakref
 from pydantic import BaseModel
-from engine.source.facts import MANY, load_facts
+from engine.core.collector import MANY
+from engine.source.facts import load_facts
 
 class Item(BaseModel):
     x: int
@@ -278,6 +279,45 @@ def test_a_large_cohorts_facts_are_filed_as_old_and_no_garbage_made_before_with_
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.splitlines()[-1])
     assert found == {"freed": True, "large": 2, "young": True, "on": True, "frozen": 0}
+
+
+_DECIDED = """
+import gc, json, weakref
+from engine import load_policy
+from engine.core.collector import MANY
+from tests.benchmarks.scale import synthetic
+
+class Node:
+    other = None
+
+def generation_of(thing):
+    return next((g for g in range(3) if any(o is thing for o in gc.get_objects(g))), None)
+
+policy = load_policy("rules/sovereign_ai")
+large, small = synthetic(policy, MANY), synthetic(policy, MANY - 1)  # validated first: a pause of its own
+gc.collect()
+first, second = Node(), Node()
+first.other, second.other = second, first  # a reference cycle, dropped just before a large cohort is decided
+alive = weakref.ref(first)
+del first, second
+decided = policy.evaluate(large)
+freed = alive() is None
+kept = generation_of(decided)
+young = generation_of(policy.evaluate(small)) < 2
+del decided
+print(json.dumps({"freed": freed, "large": kept, "young": young, "on": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                  "garbage": gc.collect()}))
+"""
+
+
+def test_a_large_cohorts_decisions_are_filed_as_old_and_leave_no_garbage() -> None:
+    """What deciding a cohort of `MANY` subjects or more builds goes to the oldest generation, after the young
+    generations were collected (a cycle dropped before is freed, not filed); a smaller cohort's result stays
+    young; and a large result dropped leaves nothing for the collector (no cycle is filed with it)."""
+    done = subprocess.run([sys.executable, "-c", _DECIDED], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found == {"freed": True, "large": 2, "young": True, "on": True, "frozen": 0, "garbage": 0}
 
 
 @pytest.fixture(scope="module")

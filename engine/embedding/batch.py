@@ -49,7 +49,7 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel, TypeAdapter
 
 from engine.core import errors
-from engine.core.collector import collector_paused
+from engine.core.collector import MANY, building_many, collector_paused
 from engine.core.diagnostics import Diagnostic
 from engine.core.errors import EngineError, EvaluationError, FactError, PolicyError
 from engine.embedding.policy import BackendName, Policy, load_policy
@@ -229,7 +229,10 @@ def _chunked(
     # the collector is paused throughout, the waits included: the answers are unpickled in this process (by the
     # executor's threads) into a heap that holds the whole cohort, and every collection they set off walked it
     # (measured, 20,000 subjects on one process worker: 4-5.7 s of the caller's CPU with it on, 1.2 s paused)
-    with collector_paused(), policy._in_flight() if local else contextlib.nullcontext():
+    with (
+        building_many() if len(subjects) >= MANY else collector_paused(),
+        policy._in_flight() if local else contextlib.nullcontext(),
+    ):
         found = [s for answer in run(_survey_chunk, shipped) for s in _answer(answer)]
         surveyed = [seen for seen, _ in found]
         states = [[state for _, state in found[i : i + chunk_size]] for i in range(0, len(found), chunk_size)]

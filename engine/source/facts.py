@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from engine.core.collector import building_many, collector_paused
+from engine.core.collector import MANY, building_many, collector_paused
 from engine.core.diagnostics import Diagnostic, Span
 from engine.core.errors import FactError
 from engine.source.validation import validation_diagnostics
@@ -28,7 +28,6 @@ __all__ = ["load_facts"]
 M = TypeVar("M", bound=BaseModel)
 
 
-MANY = 1_000  # subjects (items of a top-level list) from which a cohort's facts are filed as old once validated
 LARGE_FILE = 2_000_000  # bytes of a fact file from which the same is done (about 1,000 consortia of JSON)
 
 
