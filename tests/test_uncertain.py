@@ -174,6 +174,15 @@ def test_the_issue_cohort_decides_every_team_the_missing_score_cannot_move(polic
     assert data["pending"] == 1 and {"id": "sk-telecom", "rank": None, "rank_range": [2, 5]} in data["ranking"]
     sk = result.decisions["sk-telecom"]
     assert sk.possible == ("eliminated", "advanced") and sk.placement and sk.placement.rank_range == (2, 5)
+    # an open rank names the facts that would settle it: the subject's own by path, another's as `id: path`
+    settled_by = {id: d.placement.settled_by for id, d in result.decisions.items() if d.placement}
+    assert settled_by == {
+        "lg-ai-research": (),
+        "sk-telecom": ("scores.user",),
+        "upstage": ("sk-telecom: scores.user",),
+        "naver-cloud": ("sk-telecom: scores.user",),
+        "nc-ai": ("sk-telecom: scores.user",),
+    }
     text = sk.explain().to_text()
     assert (
         "row 3: `eliminated` when `not meets_minimum_total or not ranked_within_slots` — cannot be decided yet" in text
