@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import warnings
+
 import pytest
 
 from engine.core.diagnostics import Span
@@ -56,6 +59,37 @@ def test_anything_outside_the_language_is_refused_with_a_located_diagnostic(text
     assert diagnostic.code == "invalid-expression"
     assert fragment in diagnostic.message
     assert diagnostic.span is not None and diagnostic.span.file == "rules.yaml" and diagnostic.span.line == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "column"),
+    [
+        ("total >= 70and eligible", "invalid decimal literal", 11 + 10),
+        ('kind == "\\d"', "invalid escape sequence", 11 + 8),
+    ],
+)
+def test_what_pythons_parser_only_warns_of_is_a_located_error(text: str, fragment: str, column: int) -> None:
+    # a block that restores the filters it found (one around the engine's import would drop the engine's) and
+    # one that shows every warning (as pytest's does) before them: the parse puts its filters back in front
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("always")
+        with pytest.raises(ParseError) as caught:
+            parse_expression(text, ORIGIN)
+    diagnostic = caught.value.diagnostic
+    assert diagnostic.code == "invalid-expression" and fragment in diagnostic.message
+    assert diagnostic.span == Span("rules.yaml", 3, column)
+
+
+def test_the_expressions_warning_filters_touch_nothing_else_the_process_parses() -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.resetwarnings()
+        warnings.simplefilter("always")
+        parse_expression("a and b", ORIGIN)  # puts the expressions' filters first
+        with pytest.raises(SyntaxError, match="invalid decimal literal"):
+            ast.parse("70and x", "<rule expression>")  # under the expressions' own name: an error
+        ast.parse("70and x")  # any other code's text: Python's warning, as before, not an error
+    assert [w.category for w in seen] == [SyntaxWarning]
 
 
 def test_chained_comparison_becomes_a_conjunction() -> None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import ast
 import functools
 import math
+import re
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -339,8 +341,9 @@ def parse_expression(
     source = text.strip()
     if not source:
         raise ParseError(Diagnostic("invalid-expression", "expression is empty", origin))
+    _parser_warnings_are_errors()
     try:
-        tree = ast.parse(f"({source}\n)", mode="eval")  # parentheses allow several lines
+        tree = ast.parse(f"({source}\n)", _EXPRESSIONS, mode="eval")  # parentheses allow several lines
     except SyntaxError as error:
         raise ParseError(_syntax_error(source, error, locate)) from None
     except (RecursionError, MemoryError):  # Python's own parser gives up on very deep nesting
@@ -354,6 +357,27 @@ def parse_expression(
     if inner is not None:
         raise ParseError(_too_deep(inner.span))
     return node
+
+
+_EXPRESSIONS = "<rule expression>"  # the file name Python's parser is given: what it warns of is told apart by it
+_STRICT = tuple(
+    ("error", None, category, re.compile(re.escape(_EXPRESSIONS) + r"\Z"), 0)
+    for category in (SyntaxWarning, DeprecationWarning)
+)
+
+
+def _parser_warnings_are_errors() -> None:
+    """What Python's parser only warns of in an expression (`70and x`: a number run into a word; `"\\d"`: an
+    escape Python does not know) is an error of the expression, located as any other: the parser raises it as
+    a `SyntaxError` where a warnings filter says so. The filters match the expressions' own file name only, so
+    nothing else the process parses is affected. They are put first where they are not there already: a
+    `warnings.catch_warnings` block restores the filters it found (one around an import of the engine would
+    drop them), and a filter put before them (pytest shows every `DeprecationWarning`) would win; a per-call
+    `catch_warnings` here would change the filters of every thread while it lasts."""
+    filters = warnings.filters
+    for strict in _STRICT:
+        if filters[:2].count(strict) != 1:
+            warnings.filterwarnings("error", category=strict[2], module=strict[3].pattern)
 
 
 def _syntax_error(source: str, error: SyntaxError, locate: Locator) -> Diagnostic:
