@@ -284,7 +284,7 @@ def test_a_large_cohorts_facts_are_filed_as_old_and_no_garbage_made_before_with_
 _DECIDED = """
 import gc, json, weakref
 from engine import load_policy
-from engine.core.collector import MANY
+from engine.core.collector import MANY_DECIDED
 from tests.benchmarks.scale import synthetic
 
 class Node:
@@ -294,7 +294,8 @@ def generation_of(thing):
     return next((g for g in range(3) if any(o is thing for o in gc.get_objects(g))), None)
 
 policy = load_policy("rules/sovereign_ai")
-large, small = synthetic(policy, MANY), synthetic(policy, MANY - 1)  # validated first: a pause of its own
+# validated first (a pause of its own)
+large, small = synthetic(policy, MANY_DECIDED), synthetic(policy, MANY_DECIDED - 1)
 gc.collect()
 first, second = Node(), Node()
 first.other, second.other = second, first  # a reference cycle, dropped just before a large cohort is decided
@@ -311,7 +312,7 @@ print(json.dumps({"freed": freed, "large": kept, "young": young, "on": gc.isenab
 
 
 def test_a_large_cohorts_decisions_are_filed_as_old_and_leave_no_garbage() -> None:
-    """What deciding a cohort of `MANY` subjects or more builds goes to the oldest generation, after the young
+    """What deciding a cohort of `MANY_DECIDED` subjects or more builds goes to the oldest generation, after the young
     generations were collected (a cycle dropped before is freed, not filed); a smaller cohort's result stays
     young; and a large result dropped leaves nothing for the collector (no cycle is filed with it)."""
     done = subprocess.run([sys.executable, "-c", _DECIDED], capture_output=True, text=True, cwd=ROOT, timeout=300)

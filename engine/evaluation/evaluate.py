@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from engine.core.collector import MANY, building_many, collector_paused
+from engine.core.collector import MANY_DECIDED, building_many, collector_paused
 from engine.core.errors import EvaluationError
 from engine.evaluation.allocation import (
     allocation_fields,
@@ -360,7 +360,7 @@ def evaluate_cohort(
     on an executor's workers: `survey` each subject (phase 1: pool, tracks, ranking keys or their
     intervals, what it asks for), `stand` (the ranking and allocation, a reduce over what the
     survey found), decide each subject at its place (`Decider`: phase 2 and the outcome rows). The cyclic
-    garbage collector is paused meanwhile; what deciding a cohort of `MANY` subjects or more builds is then
+    garbage collector is paused meanwhile; what deciding a cohort of `MANY_DECIDED` subjects or more builds is then
     filed as old, not walked by the next young collection (`engine.core.collector`). Each subject's outcome, its grants'
     quantities and its allocation are settled here; its `Decision` object (placement, trace, reasons,
     grants) is built when first read from the result (`result.Decisions`).
@@ -369,7 +369,7 @@ def evaluate_cohort(
     stage = policy.stages[stage_id]
     params = policy.parameters_on(as_of)
     prepare(policy, backend, stage, params, trace)
-    with building_many() if len(subjects) >= MANY else collector_paused():
+    with building_many() if len(subjects) >= MANY_DECIDED else collector_paused():
         scopes = [Scope(s, context, params) for s in subjects]
         surveyed = _survey_all(policy, backend, stage, scopes, tick)
         standing = stand(policy, stage, surveyed, context, params)
