@@ -8,7 +8,17 @@ import warnings
 import pytest
 
 from engine.core.diagnostics import Span
-from engine.language.expr import Attr, BoolOp, Compare, Comprehension, IsNone, ParseError, parse_expression, render
+from engine.language.expr import (
+    Attr,
+    BoolOp,
+    Compare,
+    Comprehension,
+    Const,
+    IsNone,
+    ParseError,
+    parse_expression,
+    render,
+)
 from engine.source.yamlsource import parse_yaml
 
 ORIGIN = Span("rules.yaml", 3, 11)
@@ -90,6 +100,28 @@ def test_the_expressions_warning_filters_touch_nothing_else_the_process_parses()
             ast.parse("70and x", "<rule expression>")  # under the expressions' own name: an error
         ast.parse("70and x")  # any other code's text: Python's warning, as before, not an error
     assert [w.category for w in seen] == [SyntaxWarning]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("kind in ['north' 'south']", 3, 11 + 17),
+        ('kind in ["north", "we\\"st" "south"]', 3, 11 + 27),
+        ("kind in ['north'\n  'south']", 4, 3),
+    ],
+)
+def test_texts_side_by_side_are_refused_at_the_second(text: str, line: int, column: int) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_expression(text, ORIGIN)
+    diagnostic = caught.value.diagnostic
+    assert diagnostic.code == "invalid-expression" and "would be read as one" in diagnostic.message
+    assert diagnostic.span == Span("rules.yaml", line, column)
+
+
+@pytest.mark.parametrize("text", ["kind == 'it\\'s'", 'kind == "a \\"b\\""', "kind == '''one'''", "kind == r'\\d'"])
+def test_one_text_with_escapes_or_quotes_of_its_own_is_one_text(text: str) -> None:
+    node = parse_expression(text, ORIGIN)
+    assert isinstance(node, Compare) and isinstance(node.right, Const) and isinstance(node.right.value, str)
 
 
 def test_chained_comparison_becomes_a_conjunction() -> None:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import io
 import math
 import re
 import sys
+import tokenize
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -191,9 +193,10 @@ class ParseError(Exception):
 class _Lowering:
     """Python `ast` → our nodes, rejecting everything outside the language."""
 
-    def __init__(self, locate: Locator, callables: frozenset[str] = frozenset()) -> None:
+    def __init__(self, locate: Locator, callables: frozenset[str] = frozenset(), text: str = "") -> None:
         self.locate = locate
         self.callables = callables  # table and scale parameters, called like functions
+        self.text = text  # what Python's parser was given (the source in parentheses)
 
     def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1) - 1
@@ -214,7 +217,29 @@ class _Lowering:
             raise self.fail(node, f"literal `{ast.unparse(node)}` is not allowed")
         if isinstance(node.value, (int, float)) and not _finite(node.value):
             raise self.fail(node, "number is too large", f"numbers are at most {MAX_NUMBER:.4g} in size")
+        if isinstance(node.value, str):
+            self._one_text(node)
         return Const(self.span(node), node.value)
+
+    def _one_text(self, node: ast.Constant) -> None:
+        """Refuse texts written side by side (`['north' 'south']`, a comma forgotten in a list): Python's parser
+        joins them into one (`'northsouth'`) without a word."""
+        written = ast.get_source_segment(self.text, node) or ""
+        if len(written) >= 2 and written[0] == written[-1] in "'\"" and written[1:-1] == node.value:
+            return  # one literal without escapes (the usual text): nothing to tokenize
+        try:
+            strings = [t for t in tokenize.generate_tokens(io.StringIO(written).readline) if t.type == tokenize.STRING]
+        except (tokenize.TokenError, SyntaxError):  # pragma: no cover - the text parsed already
+            return
+        if len(strings) < 2:
+            return
+        row, col = strings[1].start
+        second = ast.Constant(0, lineno=node.lineno + row - 1, col_offset=col + (node.col_offset if row == 1 else 0))
+        raise self.fail(
+            second,
+            f"two texts side by side, `{strings[0].string} {strings[1].string}`, would be read as one: {node.value!r}",
+            "put a comma between the items of a list, or write the text as one",
+        )
 
     def _Name(self, node: ast.Name) -> Node:
         if node.id.startswith("_"):
@@ -343,12 +368,13 @@ def parse_expression(
         raise ParseError(Diagnostic("invalid-expression", "expression is empty", origin))
     _parser_warnings_are_errors()
     try:
-        tree = ast.parse(f"({source}\n)", _EXPRESSIONS, mode="eval")  # parentheses allow several lines
+        wrapped = f"({source}\n)"  # parentheses allow several lines
+        tree = ast.parse(wrapped, _EXPRESSIONS, mode="eval")
     except SyntaxError as error:
         raise ParseError(_syntax_error(source, error, locate)) from None
     except (RecursionError, MemoryError):  # Python's own parser gives up on very deep nesting
         raise ParseError(_too_deep(locate(0, 0))) from None
-    lowering = _Lowering(locate, callables)
+    lowering = _Lowering(locate, callables, wrapped)
     too_deep = _deeper_than(tree.body, MAX_EXPRESSION_DEPTH)
     if too_deep is not None:
         raise ParseError(_too_deep(lowering.span(too_deep)))
