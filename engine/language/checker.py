@@ -349,6 +349,8 @@ def _parameter_type(state: _State, d: _Def) -> Ty:
 
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
+# a placeholder written as in a Python f-string, with a format after a colon (`{total_score:.1f}`)
+_FORMAT = re.compile(r"(?P<expression>[^:'\"]+?)\s*:\s*(?P<format>(?=\S)[<>^=+\- #0-9,_.]*[bcdeEfFgGnosxX%]?)")
 
 
 def _template(state: _State, checker: _Checker, d: _Def, key: str) -> Template | None:
@@ -378,7 +380,7 @@ def _template_text(state: _State, checker: _Checker, d: _Def, path: Path_, text:
         try:
             node = parse_expression(match.group(1), locate(line, col), _shifted(locate, line, col), state.callables)
         except ParseError as error:
-            state.diagnostics.append(error.diagnostic)
+            state.diagnostics.append(_formatted(match.group(1), error.diagnostic))
             continue
         checker_ = TypeChecker(checker.resolver)
         checker_.infer(node)
@@ -387,6 +389,21 @@ def _template_text(state: _State, checker: _Checker, d: _Def, path: Path_, text:
         parts.append(node)
     parts.append(_literal(text[end:]))
     return Template(tuple(p for p in parts if p != ""))
+
+
+def _formatted(placeholder: str, diagnostic: Diagnostic) -> Diagnostic:
+    """A placeholder that failed to parse because it carries a format, as a Python f-string's would
+    (`{total_score:.1f}`), is told so, with the expression that shows the value rounded."""
+    found = _FORMAT.fullmatch(placeholder.strip())
+    if found is None:
+        return diagnostic
+    places = re.search(r"\.([0-9]+)", found["format"])
+    expression = found["expression"].strip()
+    return dataclasses.replace(
+        diagnostic,
+        message=f"`{{{placeholder}}}`: a placeholder holds an expression, not a format (`:{found['format']}`)",
+        help=f"to show it rounded, write `{{round({expression}, {places[1] if places else 2})}}`",
+    )
 
 
 def _shifted(locate: Callable[[int, int], Span], line: int, col: int) -> Callable[[int, int], Span]:
