@@ -226,6 +226,29 @@ def test_unknown_fact_field_is_rejected_by_name() -> None:
     data["consortia"][0]["scores"]["experts"] = 30.0
     found = _only(Cohort, data)
     assert (found.code, found.message) == ("unknown-field", "unknown field `consortia[0].scores.experts`")
+    assert found.help is None  # `expert` is given beside it: not what it meant
+
+
+@pytest.mark.parametrize(
+    ("where", "wrong", "meant"),
+    [
+        (("scores",), "expret", "expert"),  # an optional field, named by the fact model
+        (("scores", "benchmark"), "global_comon", "global_common"),
+        (("lead",), "kindd", "kind"),  # a required field, missing beside it
+    ],
+)
+def test_an_unknown_fact_field_says_which_field_it_may_have_meant(
+    where: tuple[str, ...], wrong: str, meant: str
+) -> None:
+    data = _stage1()
+    mapping = data["consortia"][1]
+    for key in where:
+        mapping = mapping[key]
+    mapping[wrong] = mapping.pop(meant)
+    diagnostics = _errors(Cohort, data)
+    unknown = next(d for d in diagnostics if d.code == "unknown-field")
+    assert unknown.message == f"unknown field `consortia[1].{'.'.join(where)}.{wrong}`"
+    assert unknown.help == f"did you mean `{meant}`?"
 
 
 @pytest.mark.parametrize(

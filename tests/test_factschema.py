@@ -110,7 +110,7 @@ def test_fixed_and_described_fields_carry_into_the_models() -> None:
         ),
         (
             ("fixed: true}", "fixd: true}"),
-            "facts.yaml:9:26: unknown-field: unknown field `records.Lead.fields.name.fixd` | None",
+            "facts.yaml:9:26: unknown-field: unknown field `records.Lead.fields.name.fixd` | did you mean `fixed`?",
         ),
         (
             ("stage: text", "stage: os.system"),

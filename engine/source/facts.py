@@ -58,7 +58,7 @@ def _load(model: type[M], source: M | dict[str, Any] | str | Path) -> M:
         try:
             return model.model_validate(source)
         except ValidationError as error:
-            raise FactError(validation_diagnostics(error, source, None, file="<facts>")) from None
+            raise FactError(validation_diagnostics(error, source, None, file="<facts>", model=model)) from None
     return _from_file(model, Path(source))
 
 
@@ -77,4 +77,4 @@ def _from_file(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(document.data)
     except ValidationError as error:
-        raise FactError(validation_diagnostics(error, document.data, document.source)) from None
+        raise FactError(validation_diagnostics(error, document.data, document.source, model=model)) from None

@@ -77,7 +77,7 @@ def _validate(model: type[M], path: Path) -> tuple[M | None, SourceMap, list[Dia
     try:
         return model.model_validate(data), document.source, document.diagnostics, raw
     except ValidationError as error:
-        found = validation_diagnostics(error, data, document.source)
+        found = validation_diagnostics(error, data, document.source, model=model)
         return None, document.source, document.diagnostics + found, raw
 
 

@@ -8,12 +8,15 @@ from a file, its line and column.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import math
 import re
+import types
+import typing
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.core.diagnostics import Diagnostic, Span
 from engine.source.yamlsource import Path_, SourceMap
@@ -71,9 +74,17 @@ def _message(error: dict[str, Any], path: Path_) -> tuple[str, str]:
 
 
 def validation_diagnostics(
-    error: ValidationError, data: Any, source: SourceMap | None, base: Path_ = (), file: str = "<input>"
+    error: ValidationError,
+    data: Any,
+    source: SourceMap | None,
+    base: Path_ = (),
+    file: str = "<input>",
+    model: type[BaseModel] | None = None,
 ) -> list[Diagnostic]:
     """One diagnostic per pydantic error, located at the field's key or value in `source`.
+
+    An unknown key gets `did you mean ...?` for the closest field allowed beside it: a field of `model`
+    (the model `data` was validated against) at that path, or a required field missing there.
 
     Where no member of a union (`value: bool | int | ... | list[str]`) matched, its members' errors
     become one diagnostic that names the shapes allowed and the shape given; where the value has the
@@ -90,6 +101,7 @@ def validation_diagnostics(
                 members[path].append(tag)
     chosen = {path: _matching(tags, _at(data, path)) for path, tags in members.items()}
     reported: set[Path_] = set()
+    missing = _missing_fields(items, data, base)
     for item in items:
         verdict = _verdict(_unions_of(item, data), chosen)
         if verdict == "drop":
@@ -107,8 +119,75 @@ def validation_diagnostics(
             span = source.span(path[:-1])
         else:
             span = source.span(path, key=code == "unknown-field")
-        found.append(Diagnostic(code, message, span))
+        help = _meant(data, path, missing, model, len(base)) if code == "unknown-field" else None
+        found.append(Diagnostic(code, message, span, help))
     return found
+
+
+def _missing_fields(items: list[dict[str, Any]], data: Any, base: Path_) -> dict[Path_, list[str]]:
+    """The required fields missing from each mapping, by its path: what a misspelled key there may have meant."""
+    missing: dict[Path_, list[str]] = {}
+    for item in items:
+        if item["type"] == "missing":
+            path = base + _data_path(data, tuple(item["loc"]), _is_member_error(item))
+            if path and isinstance(path[-1], str):
+                missing.setdefault(path[:-1], []).append(path[-1])
+    return missing
+
+
+def _meant(
+    data: Any, path: Path_, missing: dict[Path_, list[str]], model: type[BaseModel] | None, base: int
+) -> str | None:
+    """`did you mean ...?` for an unknown key close to a field allowed beside it and not given (`wehn`: `when`)."""
+    if not path or not isinstance(path[-1], str):
+        return None
+    allowed = set(missing.get(path[:-1], []))
+    if model is not None:
+        allowed |= _fields_at(model, path[base:-1])
+    try:
+        given = set(_at(data, path[base:-1]))
+    except (KeyError, IndexError, TypeError):
+        given = set()
+    found = difflib.get_close_matches(path[-1], sorted(allowed - given), n=1, cutoff=0.6)
+    return f"did you mean `{found[0]}`?" if found else None
+
+
+def _fields_at(model: type[BaseModel], path: Path_) -> set[str]:
+    """The keys `model` allows in the mapping at `path` of its data (every member's, under a union)."""
+    found: list[Any] = [model]
+    for part in path:
+        found = [inner for kind in found for inner in _inside(kind, part)]
+    models = [member for kind in found for member in _members(kind)]
+    return {field.alias or name for member in models for name, field in member.model_fields.items()}
+
+
+def _members(kind: Any) -> list[type[BaseModel]]:
+    """The models a type annotation may be (through `Annotated`, `Optional` and unions)."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(kind)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(kind) for m in _members(arg)]
+    return [kind] if isinstance(kind, type) and issubclass(kind, BaseModel) else []
+
+
+def _inside(kind: Any, part: str | int) -> list[Any]:
+    """What the value at key or index `part` of a value of type `kind` may be."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Annotated:
+        return _inside(args[0], part)
+    if origin in (typing.Union, types.UnionType):
+        return [inner for arg in args for inner in _inside(arg, part)]
+    if isinstance(part, str) and isinstance(kind, type) and issubclass(kind, BaseModel):
+        field = kind.model_fields.get(part) or next((f for f in kind.model_fields.values() if f.alias == part), None)
+        return [field.annotation] if field is not None else []
+    if origin is None or not isinstance(origin, type):
+        return []
+    if issubclass(origin, typing.Mapping):  # a key of any kind (a name, a date)
+        return [args[1]] if len(args) == 2 else []
+    if isinstance(part, int) and issubclass(origin, (typing.Sequence, typing.AbstractSet)):
+        return [args[0]] if args else []
+    return []
 
 
 @functools.cache

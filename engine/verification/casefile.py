@@ -130,7 +130,7 @@ def load_cases(path: Path) -> tuple[CaseFile, SourceMap]:
     try:
         return CaseFile.model_validate(document.data or {}).with_defaults(), document.source
     except ValidationError as error:
-        raise FactError(validation_diagnostics(error, document.data, document.source)) from None
+        raise FactError(validation_diagnostics(error, document.data, document.source, model=CaseFile)) from None
 
 
 def _cohort(policy: Policy, case: Case, base: Path) -> dict[str, Any]:
