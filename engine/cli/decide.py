@@ -211,7 +211,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    evaluate = facts_command(commands, "evaluate", "decide every consortium of a cohort", cmd_evaluate)
+    evaluate = facts_command(commands, "evaluate", "decide every subject of a cohort", cmd_evaluate)
     evaluate.add_argument("--format", choices=["table", "json"], default="table")
     add_lang_option(evaluate)
     add_record_option(evaluate)
