@@ -17,8 +17,8 @@ straight into the oldest generation, as if it had survived those collections, an
 generations are collected just before the work, so that no garbage made before it is filed along
 (filing after every evaluation, the smallest included, without collecting first did that: a server
 reloading its policy and evaluating grew without bound, since only full collections, which then
-came rarely, freed the old policies' reference cycles). Neither the facts
-nor a result make reference cycles: dropped, they are freed at once, wherever they are filed.
+came rarely, freed the old policies' reference cycles). Neither the facts nor a result make
+reference cycles: dropped, they are freed at once, wherever they are filed.
 
 Importing the engine is such a burst too: its modules build thousands of classes and functions
 (dataclasses, pydantic models) that live as long as the process, and the collector walked them
