@@ -30,6 +30,8 @@ def test_init_check_test_pass_on_the_generated_package_with_no_trust_set_up(
     assert main(["test", "newprog"]) == 0
     assert "2 passed, 0 failed" in capsys.readouterr().out
     assert main(["evaluate", "newprog", "newprog/examples/applications.yaml"]) == 0
+    table = capsys.readouterr().out
+    assert "NAME" in table and "First Applicant" in table  # people read subjects by name, beside the id
 
 
 @pytest.mark.parametrize("backend", ["generated", "python", "durable"])

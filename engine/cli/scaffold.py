@@ -31,6 +31,7 @@ facts:
   subject: Applicant        # the record of one subject (it has an `id`)
   cohort: Cohort            # the record of a whole fact file
   subjects_field: applicants
+  name_field: name          # shown beside each id to people (tables, explanations, letters)
   context_field: context
   stage_field: stage
   date_field: date
