@@ -145,6 +145,23 @@ def test_invalid_facts_are_422_with_field_paths(client: httpx.Client) -> None:
         paths["body.consortia[0].history"]["code"] == "missing-field"
         and "35" in paths["body.consortia[4].scores.expert"]["message"]
     )
+    assert all("help" not in e for e in paths.values())  # only an error with a suggestion carries one
+
+
+def test_a_misspelled_fact_field_is_422_with_what_it_may_have_meant(client: httpx.Client) -> None:
+    cohort = json.loads(json.dumps(STAGE1))
+    scores = cohort["consortia"][2]["scores"]
+    scores["expret"] = scores.pop("expert")
+    response = client.post("/v1/evaluate", json=cohort)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "path": "body.consortia[2].scores.expret",
+            "message": "unknown field `consortia[2].scores.expret`",
+            "code": "unknown-field",
+            "help": "did you mean `expert`?",
+        }
+    ]
 
 
 def test_bad_parameters_and_bodies_are_422(client: httpx.Client) -> None:

@@ -159,8 +159,9 @@ class _Rejected(Exception):
         self.status, self.errors = status, errors
 
 
-def _error(path: str | None, message: str, code: str) -> dict[str, Any]:
-    return {"path": path, "message": message, "code": code}
+def _error(path: str | None, message: str, code: str, help: str | None = None) -> dict[str, Any]:
+    """One error of a response; `help` (a suggestion, e.g. `did you mean ...?`) only where there is one."""
+    return {"path": path, "message": message, "code": code} | ({"help": help} if help else {})
 
 
 def _errors_response(status: int, errors: list[dict[str, Any]]) -> _Json:
@@ -220,18 +221,18 @@ def _lower(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _fact_errors(error: ValidationError, data: Any) -> list[dict[str, Any]]:
-    """Invalid facts as errors with paths under `body`, with the engine's messages."""
-    diagnostics = validation_diagnostics(error, data, None, file="<body>")
+def _fact_errors(error: ValidationError, data: Any, model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Invalid facts as errors with paths under `body`, with the engine's messages (and suggestions)."""
+    diagnostics = validation_diagnostics(error, data, None, file="<body>", model=model)
     found = []
     for item, diagnostic in zip(error.errors(), diagnostics, strict=True):
         path = _loc_path(tuple(item["loc"]))
-        found.append(_error(f"body.{path}" if path else "body", diagnostic.message, diagnostic.code))
+        found.append(_error(f"body.{path}" if path else "body", diagnostic.message, diagnostic.code, diagnostic.help))
     return found
 
 
 def _diagnostic_errors(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
-    return [_error(str(d.span) if d.span else None, d.message, d.code) for d in diagnostics]
+    return [_error(str(d.span) if d.span else None, d.message, d.code, d.help) for d in diagnostics]
 
 
 async def _cohort(request: Request, policy: Policy) -> BaseModel:
@@ -253,7 +254,7 @@ async def _cohort(request: Request, policy: Policy) -> BaseModel:
     try:
         return policy.ir.schema.cohort.model_validate(data)
     except ValidationError as error:
-        raise _Rejected(422, _fact_errors(error, data)) from None
+        raise _Rejected(422, _fact_errors(error, data, policy.ir.schema.cohort)) from None
 
 
 def _period(dates: tuple[dt.date, dt.date | None] | None) -> dict[str, str | None] | None:

@@ -51,6 +51,7 @@ class ErrorItem(_Out):
     path: str | None  # `body.consortia[4].scores.expert`, `query.as_of`, a rule file's `file:line:col`
     message: str
     code: str
+    help: str | None = None  # a suggestion where there is one (`did you mean `expert`?`); absent otherwise
 
 
 class ErrorOut(_Out):
