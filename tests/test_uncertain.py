@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from engine import Policy, load_policy
+from engine.evaluation.compiler import Missing
 from engine.evaluation.uncertain import Interval, possibly_before, surely_before
 from engine.language.ranges import fact_range
 from policy.facts import Consortium
@@ -359,3 +362,53 @@ def test_a_tie_on_every_key_gives_both_neighbours_the_same_value_and_no_breaking
     result = policy.evaluate(cohort)
     (tie,) = [t for t in result.decisions["nc-ai"].placement.ties if t.other == "upstage"]  # type: ignore[union-attr]
     assert (tie.key, tie.mine, tie.theirs, tie.shared, tie.other_rank) == (None, 79.8, 79.8, 79.8, 3)
+
+
+_SPARE = """
+  places_to_spare:
+    title: Places left below the team's rank (read by no stage)
+    expr: stage.slots - stage.rank
+"""
+
+
+def _open_at_the_top(policy: Policy, size: int) -> dict[str, Any]:
+    """`size` teams whose totals all lie inside the one range `t000`'s total may take (its user-review score
+    is not given), and one team without scores, outside the pool: `t000` may be ranked anywhere, 1 to `size`."""
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    teams = []
+    for i in range(size + 1):
+        team = copy.deepcopy(cohort["consortia"][0])
+        team["id"] = f"t{i:03d}"
+        team["scores"]["user"] = 10.0 + 10.0 * i / size
+        teams.append(team)
+    teams[0]["scores"]["user"] = None
+    teams[-1]["scores"] = None
+    return {**cohort, "consortia": teams}
+
+
+@pytest.mark.parametrize(("size", "needs"), [(64, "scores.user"), (65, "stage.rank")])
+def test_a_rank_open_over_more_than_64_places_is_not_decided_rank_by_rank(
+    tmp_path: Path, size: int, needs: str
+) -> None:
+    """Up to 64 ranks a subject whose rank is open is decided at each (what depends on the rank waits for the
+    facts that would settle it); past that, once, with its rank unknown (what depends on it waits for
+    `stage.rank`): in one process and over chunks, in the rows and in what no stage reads (its trace)."""
+    from engine import evaluate_many
+
+    package = tmp_path / "package"
+    shutil.copytree(RULES, package)
+    scores = package / "scores.yaml"
+    scores.write_text(scores.read_text(encoding="utf-8").replace("values:\n", "values:" + _SPARE, 1), encoding="utf-8")
+    policy = load_policy(package)
+    cohort = _open_at_the_top(policy, size)
+    single = policy.evaluate(cohort)
+    [chunked] = evaluate_many(policy, [cohort], chunk_size=16)
+    for result in (single, chunked):
+        top, outside = result.decisions["t000"], result.decisions[f"t{size:03d}"]
+        assert top.placement is not None and top.placement.rank_range == (1, size)
+        (reason,) = [r for r in top.reasons if r.rule == "ranked_within_slots"]
+        assert reason.missing == (needs,)
+        spare = top.trace["places_to_spare"]
+        assert isinstance(spare, Missing) and spare.paths == frozenset({needs})
+        assert outside.placement is not None and outside.placement.rank is None
+        assert isinstance(outside.trace["places_to_spare"], Missing)  # outside the pool: no rank, no range
