@@ -437,6 +437,18 @@ def test_a_change_of_a_whole_record_is_shown_as_its_fields() -> None:
     )
 
 
+def test_a_change_inside_nested_lists_is_labelled_with_the_innermost_item() -> None:
+    """A change under lists inside lists (`model.components[1].parts[0].origin`, a programme other than the
+    shipped one may have them) is named by the item it is in, the innermost, not the outermost."""
+    from engine.explanation.whynot import Change, _labelled
+
+    subject = {"model": {"components": [{"name": "lm"}, {"name": "vision", "parts": [{"name": "encoder"}]}]}}
+    change = _labelled(subject, Change("model.components[1].parts[0].origin", "upstream", "team"))
+    assert change.label == "encoder"
+    assert _labelled(subject, Change("model.components[0].kind", "a", "b")).label == "lm"
+    assert _labelled(subject, Change("model.name", "a", "b")).label is None
+
+
 def test_why_not_for_an_undetermined_decision_names_the_facts_to_give_first(policy: Policy) -> None:
     """A team whose core requirements are undetermined (`team_controls_development` not given) cannot
     be shown a change that reaches `advanced`: the undetermined row is the obstacle, with its

@@ -170,6 +170,25 @@ def test_ordinary_facts_never_fall_back_to_the_closures(monkeypatch: pytest.Monk
         assert dict(decision.trace) == dict(reference.decisions[decision.id].trace)
 
 
+def test_every_stage_and_every_outcome_is_decided_without_the_closures_on_complete_facts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped examples of the later stages and 300 generated consortia with every fact given (each
+    stage-1 rule failing for some) are decided by the generated functions alone. A generated function that
+    raised (a name it failed to bind, a test that does not hold) would still give the closures' answers, and
+    no comparison of backends would see it."""
+    from tests.benchmarks import peers
+
+    settled: list[str] = []
+    real = generated._HELPERS["_settle"]
+    monkeypatch.setitem(generated._HELPERS, "_settle", lambda fn, scope: settled.append(repr(fn)) or real(fn, scope))
+    policy = load_policy(RULES)
+    cohorts = [ROOT / "examples" / f"{name}.yaml" for name in ("stage2", "final", "wildcard")]
+    outcomes = {o for cohort in [*cohorts, peers.generated(300)] for o in policy.evaluate(cohort).outcomes().values()}
+    assert settled == []
+    assert outcomes >= {"ineligible", "disqualified", "eliminated", "advanced"}
+
+
 # --- names that look like the generated code's own -----------------------------------------------
 
 # the records every schema below ends with: a stage and date for the cohort, and its subjects
@@ -722,7 +741,33 @@ def test_a_temporary_only_tested_by_the_next_line_is_tested_in_place() -> None:
         "        if _4: _d = 1",
         "    _5 = 1 if _f else 2",
         "    if _5: _d = 2",
+        "    _7 = _g > 1",  # the next line tests another temporary (`_6` sorts before `_7`): both kept
+        "    if _6: _d = _7",
     ]
     given = list(lines)
     _tested_in_place(lines, 1)
     assert lines == [given[0], "    if _a is None: _d = False", "    if not (_b == 3): _d = True", *given[5:]]
+
+
+def test_a_rule_reading_the_context_is_settled_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule that reads the cohort's context (`context.stage`) is settled by the generated function itself,
+    which takes the context from the scope: never left to the reference closures, whose answer would hide a
+    name the generated code failed to bind."""
+    policy = load_policy(_with_rule(tmp_path, 'age >= minimum_age and context.stage == "award"'))
+    stage = policy.compiled.stages["award"]
+    pool = policy._backend.program(policy.compiled, stage, stage.phase1, "pool")
+    assert "_X = _scope.context" in pool.source and "_X.stage" in pool.source, pool.source
+
+    def refused(*_: Any) -> Any:
+        raise AssertionError("the generated function fell back to the reference closures")
+
+    monkeypatch.setitem(pool.run.__globals__, "_settle", refused)  # every fact given: nothing to settle there
+    documents = [{"kind": "tax_return", "verified": True}]
+    applicants = [
+        {"id": "a", "income": 20000.0, "age": 30, "documents": documents},
+        {"id": "b", "income": 10000.0, "age": 17, "documents": documents},
+    ]
+    result = policy.evaluate({"context": BATCH["context"], "applicants": applicants})
+    assert result.decisions["a"].trace["adult"] is True and result.decisions["b"].trace["adult"] is False

@@ -203,6 +203,22 @@ def test_long_chains_of_definitions_are_refused_not_a_recursion_error(tmp_path: 
     assert len(found) == 1 and "error[too-deep]: value `v50` nests 101 levels deep" in found[0], found
 
 
+def test_a_chain_too_deep_is_refused_beside_warnings(tmp_path: Path) -> None:
+    """The depth of definitions written out in place is checked whenever there is no error yet, warnings or
+    not (here every text not given in Korean, once one is)."""
+    chain = "".join(f"  v{i}:\n    title: v{i}\n    expr: v{i - 1} + 1\n" for i in reversed(range(1, 120)))
+    package = _package(
+        tmp_path,
+        {
+            "\nvalues:\n": "\nvalues:\n" + chain + "  v0:\n    title: {en: v0, ko: v0}\n    expr: age\n",
+            RULE: "when: age >= minimum_age and v119 > 0",
+        },
+    )
+    found = _diagnostics(package)
+    assert any("warning[missing-translation]" in f for f in found), found
+    assert [f for f in found if "error" in f] == [f for f in found if "error[too-deep]: value `v" in f] != [], found
+
+
 def test_the_cli_reports_deep_and_overflowing_packages_without_an_internal_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
