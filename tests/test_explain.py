@@ -140,6 +140,29 @@ def test_why_not_advanced_gives_the_gaps_in_numbers_and_a_verified_change(stage1
     assert answer.suggestions and all(s.reaches == "advanced" for s in answer.suggestions)
 
 
+def test_why_not_ranks_the_suggestions_by_the_change_relative_to_each_value(stage1: Result) -> None:
+    """Suggestions of as many changes come smallest first, a change measured against the value it changes:
+    taking 9.9 points off the expert review's 28.4 is less than off the user review's 20.2 or the global
+    benchmark's 15.6."""
+    answer = stage1.decisions["upstage"].why_not("eliminated")
+    assert [[(c.path, c.before, c.after) for c in s.changes] for s in answer.suggestions] == [
+        [("scores.expert", 28.4, 18.5)],
+        [("scores.user", 20.2, 10.3)],
+        [("scores.benchmark.global_common", 15.6, 5.7)],
+    ]
+
+
+def test_a_why_not_answer_is_a_value(stage1: Result) -> None:
+    """What why-not gives is immutable and hashable, down to each change, like the decision it explains."""
+    import dataclasses
+
+    answer = stage1.decisions["upstage"].why_not("eliminated")
+    assert len({answer, *answer.suggestions, *answer.obstacles}) == 2 + len(answer.suggestions)
+    for part in (answer, answer.suggestions[0], answer.suggestions[0].changes[0], answer.obstacles[0]):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            part.note = "changed"  # type: ignore[misc]
+
+
 def _without_committee_conclusion(policy: Policy, subject_id: str) -> dict[str, Any]:
     """The stage-1 cohort with no conclusion of the committee recorded for `subject_id`."""
     cohort = policy.load_cohort(STAGE1).model_dump()

@@ -771,3 +771,13 @@ def test_a_rule_reading_the_context_is_settled_on_the_fast_path(
     ]
     result = policy.evaluate({"context": BATCH["context"], "applicants": applicants})
     assert result.decisions["a"].trace["adult"] is True and result.decisions["b"].trace["adult"] is False
+
+
+def test_a_call_or_sign_result_is_checked_finite() -> None:
+    """The check the generated code applies to a call's or a sign's result of another class than `float` and
+    `int` (a `bool`, say): a finite number passes as it is, one that is not stops the fast path (the
+    reference closure then raises the located error)."""
+    assert generated._checked(True) is True and generated._checked(2.5) == 2.5
+    for value in (math.inf, -math.inf, math.nan):
+        with pytest.raises(generated._Stop):
+            generated._checked(value)
