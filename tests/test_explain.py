@@ -489,6 +489,9 @@ def test_why_not_for_an_undetermined_decision_names_the_facts_to_give_first(poli
     }
     assert not answer.suggestions
     assert answer.note == "no change of facts can be checked until these are given: model.team_controls_development"
+    assert answer.to_text().splitlines()[-1] == f"  {answer.note}"  # the text ends with the note
+    plain = policy.evaluate(STAGE1).decisions["upstage"].why_not("eliminated")
+    assert plain.note is None and "None" not in plain.to_text()  # no note: no line for one
 
 
 def test_a_fact_path_resolves_to_its_values_and_the_parts_that_do_not_apply(policy: Policy) -> None:
