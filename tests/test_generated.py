@@ -781,3 +781,14 @@ def test_a_call_or_sign_result_is_checked_finite() -> None:
     for value in (math.inf, -math.inf, math.nan):
         with pytest.raises(generated._Stop):
             generated._checked(value)
+
+
+@pytest.mark.parametrize("backend", ["generated", "python"])
+def test_a_loop_variable_named_like_a_fact_is_that_fact_again_after_its_comprehension(
+    tmp_path: Path, backend: str
+) -> None:
+    """`any(age > 20 for age in [10, 30]) and age >= minimum_age`: inside the comprehension `age` is the loop
+    variable, after it the applicant's age again, in the reference closures as in the generated code."""
+    policy = load_policy(_with_rule(tmp_path, "any(age > 20 for age in [10, 30]) and age >= minimum_age"), backend)
+    traced = {id: d.trace["adult"] for id, d in policy.evaluate(BATCH).decisions.items()}
+    assert traced == {"a": True, "b": False, "c": Missing(frozenset({"age"}))}
