@@ -190,31 +190,23 @@ def test_an_expression_at_the_depth_limit_loads_evaluates_explains_and_reports(t
         sys.setrecursionlimit(limit)
 
 
+def _chained(tmp: Path, length: int, first_title: str = "v0") -> Path:
+    """The grants package with the values `v0` (the age) to `v{length - 1}`, each one more than the one
+    before, and the rule `adult` reading the last."""
+    chain = "".join(f"  v{i}:\n    title: v{i}\n    expr: v{i - 1} + 1\n" for i in reversed(range(1, length)))
+    values = "\nvalues:\n" + chain + f"  v0:\n    title: {first_title}\n    expr: age\n"
+    return _package(tmp, {"\nvalues:\n": values, RULE: f"when: age >= minimum_age and v{length - 1} > 0"})
+
+
 def test_long_chains_of_definitions_are_refused_not_a_recursion_error(tmp_path: Path) -> None:
-    chain = "".join(f"  v{i}:\n    title: v{i}\n    expr: v{i - 1} + 1\n" for i in reversed(range(1, 1000)))
-    package = _package(
-        tmp_path,
-        {
-            "\nvalues:\n": "\nvalues:\n" + chain + "  v0:\n    title: v0\n    expr: age\n",
-            RULE: "when: age >= minimum_age and v999 > 0",
-        },
-    )
-    found = _diagnostics(package)
+    found = _diagnostics(_chained(tmp_path, 1000))
     assert len(found) == 1 and "error[too-deep]: value `v50` nests 101 levels deep" in found[0], found
 
 
 def test_a_chain_too_deep_is_refused_beside_warnings(tmp_path: Path) -> None:
     """The depth of definitions written out in place is checked whenever there is no error yet, warnings or
     not (here every text not given in Korean, once one is)."""
-    chain = "".join(f"  v{i}:\n    title: v{i}\n    expr: v{i - 1} + 1\n" for i in reversed(range(1, 120)))
-    package = _package(
-        tmp_path,
-        {
-            "\nvalues:\n": "\nvalues:\n" + chain + "  v0:\n    title: {en: v0, ko: v0}\n    expr: age\n",
-            RULE: "when: age >= minimum_age and v119 > 0",
-        },
-    )
-    found = _diagnostics(package)
+    found = _diagnostics(_chained(tmp_path, 120, first_title="{en: v0, ko: v0}"))
     assert any("warning[missing-translation]" in f for f in found), found
     assert [f for f in found if "error" in f] == [f for f in found if "error[too-deep]: value `v" in f] != [], found
 
