@@ -49,13 +49,24 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel, TypeAdapter
 
 from engine.core import errors
-from engine.core.collector import MANY_DECIDED, building_many, collector_paused
+from engine.core.collector import collector_paused
 from engine.core.diagnostics import Diagnostic
 from engine.core.errors import EngineError, EvaluationError, FactError, PolicyError
 from engine.embedding.policy import BackendName, Policy, load_policy
 from engine.evaluation.compiled import CompiledStage, Params
 from engine.evaluation.compiler import Scope
-from engine.evaluation.evaluate import At, Decider, Surveyed, conclude, place_at, prepare, settle_at, stand, survey
+from engine.evaluation.evaluate import (
+    At,
+    Decider,
+    Surveyed,
+    conclude,
+    paused_for,
+    place_at,
+    prepare,
+    settle_at,
+    stand,
+    survey,
+)
 from engine.evaluation.periods import check_period
 from engine.evaluation.result import Decisions, Result
 
@@ -230,7 +241,7 @@ def _chunked(
     # executor's threads) into a heap that holds the whole cohort, and every collection they set off walked it
     # (measured, 20,000 subjects on one process worker: 4-5.7 s of the caller's CPU with it on, 1.2 s paused)
     with (
-        building_many() if len(subjects) >= MANY_DECIDED else collector_paused(),
+        paused_for(len(subjects)),
         policy._in_flight() if local else contextlib.nullcontext(),
     ):
         found = [s for answer in run(_survey_chunk, shipped) for s in _answer(answer)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -360,16 +361,16 @@ def evaluate_cohort(
     on an executor's workers: `survey` each subject (phase 1: pool, tracks, ranking keys or their
     intervals, what it asks for), `stand` (the ranking and allocation, a reduce over what the
     survey found), decide each subject at its place (`Decider`: phase 2 and the outcome rows). The cyclic
-    garbage collector is paused meanwhile; what deciding a cohort of `MANY_DECIDED` subjects or more builds is then
-    filed as old, not walked by the next young collection (`engine.core.collector`). Each subject's outcome, its grants'
-    quantities and its allocation are settled here; its `Decision` object (placement, trace, reasons,
-    grants) is built when first read from the result (`result.Decisions`).
+    garbage collector is paused meanwhile; what deciding a cohort of `MANY_DECIDED` subjects or more builds
+    is then filed as old, not walked by the next young collection (`paused_for`). Each
+    subject's outcome, its grants' quantities and its allocation are settled here; its `Decision` object
+    (placement, trace, reasons, grants) is built when first read from the result (`result.Decisions`).
     """
     outside = check_period(policy.ir, stage_id, as_of, outside_period)
     stage = policy.stages[stage_id]
     params = policy.parameters_on(as_of)
     prepare(policy, backend, stage, params, trace)
-    with building_many() if len(subjects) >= MANY_DECIDED else collector_paused():
+    with paused_for(len(subjects)):
         scopes = [Scope(s, context, params) for s in subjects]
         surveyed = _survey_all(policy, backend, stage, scopes, tick)
         standing = stand(policy, stage, surveyed, context, params)
@@ -378,6 +379,13 @@ def evaluate_cohort(
         )
         outcomes, kept = made.decide_all(scopes, surveyed, tick)
         return conclude(policy, backend.name, stage, standing, Decisions(outcomes, kept, made.build), as_of, outside)
+
+
+def paused_for(subjects: int) -> AbstractContextManager[None]:
+    """The collector's pause around deciding a cohort of `subjects` (in one process or over chunks):
+    `building_many()` from `MANY_DECIDED` subjects, what the result keeps then filed as old; else
+    `collector_paused()`."""
+    return building_many() if subjects >= MANY_DECIDED else collector_paused()
 
 
 class Decider:
