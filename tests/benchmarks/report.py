@@ -78,6 +78,18 @@ def render(run: dict[str, Any], peers: dict[str, Any] | None) -> str:
             lines.append(
                 f"| {int(size):,} | {flat[size]:,.1f} µs | {hand[size]:,.1f} µs | {flat[size] / hand[size]:.2f}x |"
             )
+    memory = run.get("scale.peak_rss_mib")
+    if memory and "facts_mib" in memory:
+        lines += [
+            "",
+            f"### Memory of {memory['size']:,} subjects, trace=False (one process; RSS)",
+            "",
+            "| | RSS |",
+            "|---|---|",
+            f"| after loading the package | {memory['loaded_mib']:,.0f} MiB |",
+            f"| after validating the facts, before the evaluation starts | {memory['facts_mib']:,.0f} MiB |",
+            f"| peak, the evaluation included | {memory['mib']:,.0f} MiB |",
+        ]
     process = run.get("process")
     if process:
         cpu, wall = process["cpu_s"], process["wall_s"]
@@ -97,8 +109,9 @@ def render(run: dict[str, Any], peers: dict[str, Any] | None) -> str:
         if floors:
             lines += [
                 "",
-                "The floors under the target, in the same alternation: what a process that validates this package's "
-                "facts pays before the engine does anything.",
+                "The floors under the target, in the same alternation: what a process pays in imports "
+                "alone, before it reads a file: pydantic's model machinery, the package's fact models, the engine's "
+                "rule-file models.",
                 "",
                 "| floor | CPU (user + system) | against the baseline |",
                 "|---|---|---|",
