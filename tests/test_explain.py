@@ -77,6 +77,19 @@ def test_explanation_nodes_carry_their_values_titles_references_and_dates(stage1
     assert graph.nodes["ranking:stage.rank"]["value"] == 5
 
 
+def test_a_decisions_rank_is_explained_by_the_stages_ranking_keys_and_its_pool(stage1: Result) -> None:
+    """`stage.rank` reads what the stage ranks by (its `rank_by` keys) and who is ranked (its `pool`,
+    `scores is not None`): the checker records each as an edge into the stage with that role."""
+    graph = stage1.decisions["nc-ai"].explain().graph
+    assert sorted(graph.predecessors("ranking:stage.rank")) == [
+        "fact:scores",  # the pool
+        "fact:scores.expert",  # the three ranking keys
+        "value:benchmark_score",
+        "value:total_score",
+    ]
+    assert list(graph.successors("ranking:stage.rank")) == ["rule:ranked_within_slots"]
+
+
 def test_undetermined_outcome_names_exactly_the_missing_facts(policy: Policy) -> None:
     cohort = policy.load_cohort(STAGE1).model_dump()
     cohort["consortia"][2]["scores"]["expert"] = None

@@ -224,6 +224,28 @@ def test_a_comparison_is_decided_when_the_bounds_of_its_unknown_operand_settle_i
     assert message == "total score between 40.6 and 65.6 (not known: needs scores.user) is below the minimum of 70.0"
 
 
+@pytest.mark.parametrize("backend", ["generated", "python"])
+def test_a_comparison_with_a_missing_context_fact_is_decided_by_the_context_models_bounds(
+    tmp_path: Path, backend: str
+) -> None:
+    """`context.slots_planned` is read from the cohort's context model (`ge=0` there): missing, it still
+    settles `context.slots_planned >= 0`, and every team is decided as with it given."""
+    folder = tmp_path / "sovereign_ai"
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    stage1 = folder / "stage1.yaml"
+    text = stage1.read_text(encoding="utf-8")
+    old = "when: total_score >= minimum_total_score\n"
+    assert text.count(old) == 1
+    stage1.write_text(text.replace(old, "when: total_score >= minimum_total_score and context.slots_planned >= 0\n"))
+    policy = load_policy(folder, backend=backend)
+    cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
+    given = policy.evaluate(cohort).outcomes()
+    cohort["context"]["slots_planned"] = None
+    result = policy.evaluate(cohort, stage="stage1")
+    assert result.outcomes() == given and "advanced" in given.values()
+    assert all(d.missing == () for d in result.decisions.values())
+
+
 @pytest.mark.durable
 def test_both_backends_agree_on_cohorts_with_missing_ranking_facts(policy: Policy, base: dict[str, Any]) -> None:
     pytest.importorskip("durable", reason="durable_rules is not installed here (Python 3.13+?)")
