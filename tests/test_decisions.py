@@ -117,3 +117,61 @@ def test_a_scope_rebuilt_from_a_trace_holds_every_traced_name_before_it_is_read(
     known = evaluate.scope_of(policy.compiled, decision).known
     assert "sovereign" in known and "total_score" in known and "no_such_name" not in known
     assert known["sovereign"] is False and "sovereign" in known and known.get("no_such_name", 7) == 7
+
+
+_ROWS_FACTS = """\
+description: two optional facts, for the outcomes an undetermined decision may still reach
+records:
+  Subject:
+    fields:
+      id: {type: text, fixed: true}
+      a: {type: number, optional: true}
+      label: {type: text, optional: true}
+  Call:
+    fields:
+      stage: text
+      date: date
+  Cohort:
+    fields:
+      context: {type: Call}
+      subjects: {type: Subject, list: true}
+"""
+
+_ROWS_POLICY = """\
+policy: rows
+version: "1"
+title: Rows after the first that holds
+facts: {schema: facts.yaml, subject: Subject, cohort: Cohort, subjects_field: subjects, context_field: context,
+        stage_field: stage, date_field: date}
+rules:
+  - {id: large, title: a number over one, reference: test, when: a > 1}
+  - {id: labelled, title: labelled yes, reference: test, when: label == 'yes'}
+stages:
+  - id: only
+    title: the only stage
+    reference: test
+    pool: true
+    outcomes:
+      - {outcome: large, when: large}
+      - {outcome: labelled, when: labelled}
+      - {outcome: unlabelled, when: not labelled}
+      - {outcome: other, when: true}
+"""
+
+
+def test_an_undetermined_decision_may_reach_the_rows_up_to_the_first_that_holds_and_no_further(
+    tmp_path: Path,
+) -> None:
+    """`a` missing leaves the first row open; the second holds, so the decision is one of those two: the rows
+    after the one that holds are never reached, whatever they would say."""
+    (tmp_path / "facts.yaml").write_text(_ROWS_FACTS, encoding="utf-8")
+    (tmp_path / "policy.yaml").write_text(_ROWS_POLICY, encoding="utf-8")
+    cohort = {
+        "context": {"stage": "only", "date": "2026-07-01"},
+        "subjects": [{"id": "open", "label": "yes"}, {"id": "open_then_no", "label": "no"}, {"id": "given", "a": 2}],
+    }
+    for backend in ("generated", "python"):
+        decisions = load_policy(tmp_path, backend=backend).evaluate(cohort).decisions
+        assert (decisions["open"].outcome, decisions["open"].possible) == ("undetermined", ("large", "labelled"))
+        assert decisions["open_then_no"].possible == ("large", "unlabelled")
+        assert (decisions["given"].outcome, decisions["given"].possible) == ("large", ()), backend

@@ -792,3 +792,107 @@ def test_a_loop_variable_named_like_a_fact_is_that_fact_again_after_its_comprehe
     policy = load_policy(_with_rule(tmp_path, "any(age > 20 for age in [10, 30]) and age >= minimum_age"), backend)
     traced = {id: d.trace["adult"] for id, d in policy.evaluate(BATCH).decisions.items()}
     assert traced == {"a": True, "b": False, "c": Missing(frozenset({"age"}))}
+
+
+# --- what the writer remembers within a definition, and what it lets go after one -------------------
+
+_BOOKKEEPING_FACTS = (
+    textwrap.dedent(
+        """\
+    description: one optional record and optional numbers, for what the generated code remembers
+    records:
+      Part:
+        fields:
+          kind: {type: text, optional: true}
+      Subject:
+        fields:
+          id: {type: text, fixed: true}
+          main: {type: Part, optional: true}
+          a: {type: number, optional: true}
+          b: {type: number, optional: true}
+          label: {type: text, optional: true}
+    """
+    )
+    + _CALL_AND_COHORT
+)
+
+_BOOKKEEPING_POLICY = textwrap.dedent(
+    """\
+    policy: bookkeeping
+    version: "1"
+    title: What the generated code remembers within a definition and after one
+    facts:
+      schema: facts.yaml
+      subject: Subject
+      cohort: Cohort
+      subjects_field: subjects
+      context_field: context
+      stage_field: stage
+      date_field: date
+    rules:
+      - id: absent_least
+        title: an `is None` on a computed value (generated before `labelled`)
+        reference: test
+        when: min(a, b) is None
+      - id: labelled
+        title: a plain read, after it
+        reference: test
+        when: label == 'yes'
+      - id: main_kind
+        title: a path read in the first operand of an inner `or`, and again after it
+        reference: test
+        when: (main.kind == 'x' or b is None) and main.kind != 'y'
+    stages:
+      - id: only
+        title: the only stage
+        reference: test
+        pool: true
+        outcomes:
+          - outcome: none
+            when: absent_least
+          - outcome: labelled
+            when: labelled
+          - outcome: kind
+            when: main_kind
+          - outcome: other
+            when: true
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def bookkeeping(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _package(tmp_path_factory, "bookkeeping", _BOOKKEEPING_FACTS, _BOOKKEEPING_POLICY)
+
+
+def test_a_path_read_in_an_inner_ors_first_operand_is_not_read_again_after_it(bookkeeping: Path) -> None:
+    """The first operand of `or` always runs: what it read (`main.kind`, checked present) is known after the
+    `or` too, so the `and` around it compares the same local instead of reading and checking the path again."""
+    policy = load_policy(bookkeeping)
+    source = policy._backend.program(policy.compiled, policy.compiled.stages["only"], ["main_kind"], "pool").source
+    body = source.split("# rule 'main_kind'")[1].split("# pool:")[0].split("\n", 1)[1]  # its code, not its comment
+    assert body.count(".kind") == 1 and body.count("is None: _d") == 2, source  # `main`, then `main.kind`
+
+
+def test_an_is_none_on_a_computed_value_leaves_the_next_definitions_on_the_fast_path(
+    bookkeeping: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside `min(a, b) is None` a missing fact is left to the closures (the test may still decide it); after
+    it, a plain read of a missing fact (`label`) is that fact's `Missing` at once, not a closure's work."""
+    settled: list[Any] = []
+    real = generated._HELPERS["_settle"]
+    monkeypatch.setitem(generated._HELPERS, "_settle", lambda fn, scope: settled.append(fn) or real(fn, scope))
+    cohort = {
+        "context": {"stage": "only", "date": "2026-07-01"},
+        "subjects": [
+            {"id": "s0", "a": 1.0, "b": 2.0, "main": {"kind": "z"}},
+            {"id": "s1", "a": 3.0, "b": 0.5, "main": {"kind": "x"}},
+        ],
+    }
+    policy = load_policy(bookkeeping)
+    names = policy.compiled.stages["only"].phase1
+    assert names.index("absent_least") < names.index("labelled")  # the order the function settles them in
+    result, reference = policy.evaluate(cohort), load_policy(bookkeeping, backend="python").evaluate(cohort)
+    assert _view(result) == _view(reference)
+    assert result.decisions["s0"].trace["labelled"] == Missing(frozenset({"label"}))
+    assert settled == []
