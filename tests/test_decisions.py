@@ -17,6 +17,7 @@ from engine import EvaluationError, Policy, load_policy
 from engine.evaluation import evaluate
 from engine.evaluation.result import Decisions
 from tests.conftest import EXAMPLES
+from tests.test_generated import _CALL_AND_COHORT, _manifest
 from tests.test_grants import batch, granting
 
 
@@ -119,7 +120,8 @@ def test_a_scope_rebuilt_from_a_trace_holds_every_traced_name_before_it_is_read(
     assert known["sovereign"] is False and "sovereign" in known and known.get("no_such_name", 7) == 7
 
 
-_ROWS_FACTS = """\
+_ROWS_FACTS = (
+    """\
 description: two optional facts, for the outcomes an undetermined decision may still reach
 records:
   Subject:
@@ -127,22 +129,13 @@ records:
       id: {type: text, fixed: true}
       a: {type: number, optional: true}
       label: {type: text, optional: true}
-  Call:
-    fields:
-      stage: text
-      date: date
-  Cohort:
-    fields:
-      context: {type: Call}
-      subjects: {type: Subject, list: true}
 """
+    + _CALL_AND_COHORT
+)
 
-_ROWS_POLICY = """\
-policy: rows
-version: "1"
-title: Rows after the first that holds
-facts: {schema: facts.yaml, subject: Subject, cohort: Cohort, subjects_field: subjects, context_field: context,
-        stage_field: stage, date_field: date}
+_ROWS_POLICY = (
+    _manifest("rows", "Rows after the first that holds")
+    + """\
 rules:
   - {id: large, title: a number over one, reference: test, when: a > 1}
   - {id: labelled, title: labelled yes, reference: test, when: label == 'yes'}
@@ -157,6 +150,7 @@ stages:
       - {outcome: unlabelled, when: not labelled}
       - {outcome: other, when: true}
 """
+)
 
 
 def test_an_undetermined_decision_may_reach_the_rows_up_to_the_first_that_holds_and_no_further(

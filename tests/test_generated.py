@@ -203,6 +203,27 @@ _CALL_AND_COHORT = """\
       subjects: {type: Subject, list: true}
 """
 
+
+def _manifest(policy: str, title: str) -> str:
+    """The head of a test package's manifest: its name and title, and the facts of a schema ending with
+    `_CALL_AND_COHORT` (subjects `Subject`, each cohort a `Call` context and its subjects)."""
+    return textwrap.dedent(
+        f"""\
+        policy: {policy}
+        version: "1"
+        title: {title}
+        facts:
+          schema: facts.yaml
+          subject: Subject
+          cohort: Cohort
+          subjects_field: subjects
+          context_field: context
+          stage_field: stage
+          date_field: date
+        """
+    )
+
+
 _CLASHING_FACTS = (
     textwrap.dedent(
         """\
@@ -224,19 +245,8 @@ _CLASHING_FACTS = (
     + _CALL_AND_COHORT
 )
 
-_CLASHING_POLICY = textwrap.dedent(
+_CLASHING_POLICY = _manifest("clash", "Names like the generated code's") + textwrap.dedent(
     """\
-    policy: clash
-    version: "1"
-    title: Names like the generated code's
-    facts:
-      schema: facts.yaml
-      subject: Subject
-      cohort: Cohort
-      subjects_field: subjects
-      context_field: context
-      stage_field: stage
-      date_field: date
     parameters:
       known:
         title: a parameter named like the scope's record
@@ -561,19 +571,8 @@ _PATHS_FACTS = (
     + _CALL_AND_COHORT
 )
 
-_PATHS_POLICY = textwrap.dedent(
+_PATHS_POLICY = _manifest("paths", "Paths read more than once") + textwrap.dedent(
     """\
-    policy: paths
-    version: "1"
-    title: Paths read more than once
-    facts:
-      schema: facts.yaml
-      subject: Subject
-      cohort: Cohort
-      subjects_field: subjects
-      context_field: context
-      stage_field: stage
-      date_field: date
     parameters:
       home:
         title: a parameter in force only from June, read inside item loops
@@ -816,19 +815,10 @@ _BOOKKEEPING_FACTS = (
     + _CALL_AND_COHORT
 )
 
-_BOOKKEEPING_POLICY = textwrap.dedent(
+_BOOKKEEPING_POLICY = _manifest(
+    "bookkeeping", "What the generated code remembers within a definition and after one"
+) + textwrap.dedent(
     """\
-    policy: bookkeeping
-    version: "1"
-    title: What the generated code remembers within a definition and after one
-    facts:
-      schema: facts.yaml
-      subject: Subject
-      cohort: Cohort
-      subjects_field: subjects
-      context_field: context
-      stage_field: stage
-      date_field: date
     rules:
       - id: absent_least
         title: an `is None` on a computed value (generated before `labelled`)
