@@ -153,6 +153,14 @@ def test_why_not_advanced_gives_the_gaps_in_numbers_and_a_verified_change(stage1
     assert answer.suggestions and all(s.reaches == "advanced" for s in answer.suggestions)
 
 
+def test_why_not_text_says_whether_each_obstacle_row_must_hold_or_not(stage1: Result) -> None:
+    """An earlier row that decided instead must stop holding; the target's own row must come to hold."""
+    later = stage1.decisions["nc-ai"].why_not("advanced").to_text().splitlines()
+    assert later[1] == "  row 3 (`eliminated`) would have to not hold; it holds:"
+    earlier = stage1.decisions["lg-ai-research"].why_not("eliminated").to_text().splitlines()
+    assert earlier[1] == "  row 3 (`eliminated`) would have to hold; it does not hold:"
+
+
 def test_why_not_ranks_the_suggestions_by_the_change_relative_to_each_value(stage1: Result) -> None:
     """Suggestions of as many changes come smallest first, a change measured against the value it changes:
     taking 9.9 points off the expert review's 28.4 is less than off the user review's 20.2 or the global

@@ -145,6 +145,21 @@ def test_a_tie_across_a_last_place_beyond_256_is_reported_as_across() -> None:
     assert tie.other == "s280" and tie.across_last_place and tie.key == 1
 
 
+def test_a_tie_broken_by_an_ascending_key_names_that_key_and_both_values() -> None:
+    """A tie on the first key (descending) broken by the second, ascending (the earlier application first):
+    the tie names the second key, with each side's value, as for a descending one."""
+    from engine.evaluation.stages import Entry, rank_pool, ties_of
+
+    entries = [Entry("late", True, (80.0, 20.0)), Entry("early", True, (80.0, 3.0)), Entry("low", True, (70.0, 1.0))]
+    ranking = rank_pool("stage", entries, [True, False], 1)
+    assert ranking.order == (("early", 1), ("late", 2), ("low", 3))
+    ties = ties_of(ranking, 1)
+    assert set(ties) == {"early", "late"}
+    (early,), (late,) = ties["early"], ties["late"]
+    assert (early.other, early.key, early.mine, early.theirs, early.across_last_place) == ("late", 1, 3.0, 20.0, True)
+    assert (late.other, late.key, late.mine, late.theirs, late.shared) == ("early", 1, 20.0, 3.0, 80.0)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_pool_without_ranking_keys_ranks_every_member_first(tmp_path: Path, backend: str) -> None:
     """A stage with a pool and no `rank_by` (no slots): its members tie on no keys, each ranked 1 of the pool."""

@@ -211,6 +211,16 @@ def test_a_chain_too_deep_is_refused_beside_warnings(tmp_path: Path) -> None:
     assert [f for f in found if "error" in f] == [f for f in found if "error[too-deep]: value `v" in f] != [], found
 
 
+def test_an_outcome_row_too_deep_with_what_it_uses_written_out_is_refused(tmp_path: Path) -> None:
+    """A stage's outcome rows are held to the depth limit as definitions are: `v49` nests 99 levels with the
+    values it uses written out (no definition is too deep), and a row comparing it nests 101."""
+    chain = "".join(f"  v{i}:\n    title: v{i}\n    expr: v{i - 1} + 1\n" for i in reversed(range(1, 50)))
+    values = "\nvalues:\n" + chain + "  v0:\n    title: v0\n    expr: age\n"
+    package = _package(tmp_path, {"\nvalues:\n": values, "when: not within_grants": "when: v49 > 0"})
+    found = _diagnostics(package)
+    assert len(found) == 1 and "error[too-deep]: outcome row 2 of stage `award` nests 101 levels deep" in found[0]
+
+
 def test_the_cli_reports_deep_and_overflowing_packages_without_an_internal_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
