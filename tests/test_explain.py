@@ -161,6 +161,20 @@ def test_why_not_text_says_whether_each_obstacle_row_must_hold_or_not(stage1: Re
     assert earlier[1] == "  row 3 (`eliminated`) would have to hold; it does not hold:"
 
 
+def test_a_record_changed_lists_the_values_that_differ_not_equal_ones_read_apart() -> None:
+    """A record's change names each value that differs and what no longer applies; a value equal to the one
+    before is not a change, even when it is another object (read from another copy of the facts)."""
+    from engine.explanation.whynot import Change
+
+    share = float("0.25")  # equal to the 0.25 before, not the same object
+    change = Change(
+        "model.components[1].weights",
+        {"origin": "upstream", "share_of_parameters": 0.25, "use": "frozen"},
+        {"origin": "team", "share_of_parameters": share},
+    )
+    assert change.describe() == "model.components[1].weights: origin upstream → team; use no longer apply"
+
+
 def test_why_not_ranks_the_suggestions_by_the_change_relative_to_each_value(stage1: Result) -> None:
     """Suggestions of as many changes come smallest first, a change measured against the value it changes:
     taking 9.9 points off the expert review's 28.4 is less than off the user review's 20.2 or the global
