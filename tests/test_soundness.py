@@ -190,12 +190,16 @@ def test_an_expression_at_the_depth_limit_loads_evaluates_explains_and_reports(t
         sys.setrecursionlimit(limit)
 
 
-def _chained(tmp: Path, length: int, first_title: str = "v0") -> Path:
-    """The grants package with the values `v0` (the age) to `v{length - 1}`, each one more than the one
-    before, and the rule `adult` reading the last."""
+def _chain(length: int, first_title: str = "v0") -> dict[str, str]:
+    """The edit that gives the grants package the values `v0` (the age) to `v{length - 1}`, each one more than
+    the one before."""
     chain = "".join(f"  v{i}:\n    title: v{i}\n    expr: v{i - 1} + 1\n" for i in reversed(range(1, length)))
-    values = "\nvalues:\n" + chain + f"  v0:\n    title: {first_title}\n    expr: age\n"
-    return _package(tmp, {"\nvalues:\n": values, RULE: f"when: age >= minimum_age and v{length - 1} > 0"})
+    return {"\nvalues:\n": "\nvalues:\n" + chain + f"  v0:\n    title: {first_title}\n    expr: age\n"}
+
+
+def _chained(tmp: Path, length: int, first_title: str = "v0") -> Path:
+    """The grants package with `_chain`'s values, and the rule `adult` reading the last."""
+    return _package(tmp, {**_chain(length, first_title), RULE: f"when: age >= minimum_age and v{length - 1} > 0"})
 
 
 def test_long_chains_of_definitions_are_refused_not_a_recursion_error(tmp_path: Path) -> None:
@@ -214,9 +218,7 @@ def test_a_chain_too_deep_is_refused_beside_warnings(tmp_path: Path) -> None:
 def test_an_outcome_row_too_deep_with_what_it_uses_written_out_is_refused(tmp_path: Path) -> None:
     """A stage's outcome rows are held to the depth limit as definitions are: `v49` nests 99 levels with the
     values it uses written out (no definition is too deep), and a row comparing it nests 101."""
-    chain = "".join(f"  v{i}:\n    title: v{i}\n    expr: v{i - 1} + 1\n" for i in reversed(range(1, 50)))
-    values = "\nvalues:\n" + chain + "  v0:\n    title: v0\n    expr: age\n"
-    package = _package(tmp_path, {"\nvalues:\n": values, "when: not within_grants": "when: v49 > 0"})
+    package = _package(tmp_path, {**_chain(50), "when: not within_grants": "when: v49 > 0"})
     found = _diagnostics(package)
     assert len(found) == 1 and "error[too-deep]: outcome row 2 of stage `award` nests 101 levels deep" in found[0]
 

@@ -224,19 +224,28 @@ def test_a_comparison_is_decided_when_the_bounds_of_its_unknown_operand_settle_i
     assert message == "total score between 40.6 and 65.6 (not known: needs scores.user) is below the minimum of 70.0"
 
 
+def _edited(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the shipped package with `old`, found once in its `file`, replaced by `new`."""
+    package = tmp_path / "sovereign_ai"
+    shutil.copytree(RULES, package, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (package / file).read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    (package / file).write_text(text.replace(old, new), encoding="utf-8")
+    return package
+
+
 @pytest.mark.parametrize("backend", ["generated", "python"])
 def test_a_comparison_with_a_missing_context_fact_is_decided_by_the_context_models_bounds(
     tmp_path: Path, backend: str
 ) -> None:
     """`context.slots_planned` is read from the cohort's context model (`ge=0` there): missing, it still
     settles `context.slots_planned >= 0`, and every team is decided as with it given."""
-    folder = tmp_path / "sovereign_ai"
-    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    stage1 = folder / "stage1.yaml"
-    text = stage1.read_text(encoding="utf-8")
-    old = "when: total_score >= minimum_total_score\n"
-    assert text.count(old) == 1
-    stage1.write_text(text.replace(old, "when: total_score >= minimum_total_score and context.slots_planned >= 0\n"))
+    folder = _edited(
+        tmp_path,
+        "stage1.yaml",
+        "when: total_score >= minimum_total_score\n",
+        "when: total_score >= minimum_total_score and context.slots_planned >= 0\n",
+    )
     policy = load_policy(folder, backend=backend)
     cohort = policy.load_cohort(STAGE1).model_dump(mode="json")
     given = policy.evaluate(cohort).outcomes()
@@ -417,11 +426,7 @@ def test_a_rank_open_over_more_than_64_places_is_not_decided_rank_by_rank(
     `stage.rank`): in one process and over chunks, in the rows and in what no stage reads (its trace)."""
     from engine import evaluate_many
 
-    package = tmp_path / "package"
-    shutil.copytree(RULES, package)
-    scores = package / "scores.yaml"
-    scores.write_text(scores.read_text(encoding="utf-8").replace("values:\n", "values:" + _SPARE, 1), encoding="utf-8")
-    policy = load_policy(package)
+    policy = load_policy(_edited(tmp_path, "scores.yaml", "values:\n", "values:" + _SPARE))
     cohort = _open_at_the_top(policy, size)
     single = policy.evaluate(cohort)
     [chunked] = evaluate_many(policy, [cohort], chunk_size=16)
